@@ -1,0 +1,182 @@
+//! Chunks: where they are in the file, how they are compressed, and the records inside them.
+//! A chunk is decompressed exactly once per pass; its records are then walked in place.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use super::record::{op, read_record, time_from_bytes, Fields, ReadOutcome};
+use super::Connection;
+
+/// Chunk compression named in the chunk record header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Bz2,
+    Lz4,
+}
+
+impl Compression {
+    pub fn parse(name: &[u8]) -> Result<Self, String> {
+        match name {
+            b"none" => Ok(Compression::None),
+            b"bz2" => Ok(Compression::Bz2),
+            b"lz4" => Ok(Compression::Lz4),
+            other => Err(format!(
+                "unknown chunk compression '{}'",
+                String::from_utf8_lossy(other)
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Bz2 => "bz2",
+            Compression::Lz4 => "lz4",
+        }
+    }
+}
+
+/// Where one chunk's stored bytes are and what the index says about it.
+#[derive(Debug, Clone)]
+pub struct ChunkRef {
+    /// File offset of the chunk record.
+    pub pos: u64,
+    pub compression: Compression,
+    pub uncompressed_size: u32,
+    /// File range of the (compressed) chunk data.
+    pub data_start: usize,
+    pub data_end: usize,
+    /// The file ends inside this chunk; only its complete records can be recovered.
+    pub truncated: bool,
+    /// From the chunk info record, when the bag is indexed.
+    pub start_time: Option<u64>,
+    pub end_time: Option<u64>,
+    /// (connection id, message count) from the chunk info record, when indexed.
+    pub counts: Vec<(u32, u32)>,
+}
+
+impl ChunkRef {
+    pub fn stored_len(&self) -> usize {
+        self.data_end - self.data_start
+    }
+
+    /// Parses the chunk record header found at `pos`.
+    pub fn from_record(pos: u64, header: &Fields<'_>, data_start: usize, data_end: usize, truncated: bool) -> Result<Self, String> {
+        let compression = Compression::parse(header.get("compression").ok_or("chunk without 'compression' field")?)?;
+        let uncompressed_size = header.u32("size")?;
+        Ok(ChunkRef {
+            pos,
+            compression,
+            uncompressed_size,
+            data_start,
+            data_end,
+            truncated,
+            start_time: None,
+            end_time: None,
+            counts: Vec::new(),
+        })
+    }
+}
+
+/// Decompresses a chunk's stored bytes. For a truncated chunk (or a damaged stream) the bytes
+/// that could be decompressed are returned together with the reason decompression stopped.
+pub fn decompress<'a>(chunk: &ChunkRef, stored: &'a [u8]) -> (Cow<'a, [u8]>, Option<String>) {
+    // Bound the pre-allocation: the size field comes from the file and may be garbage.
+    let capacity = (chunk.uncompressed_size as usize).min(256 << 20);
+    match chunk.compression {
+        Compression::None => (Cow::Borrowed(stored), None),
+        Compression::Bz2 => read_all(bzip2::read::BzDecoder::new(stored), capacity, "bz2"),
+        Compression::Lz4 => read_all(lz4_flex::frame::FrameDecoder::new(stored), capacity, "lz4"),
+    }
+}
+
+fn read_all<'a>(mut reader: impl Read, capacity: usize, what: &str) -> (Cow<'a, [u8]>, Option<String>) {
+    let mut out = Vec::with_capacity(capacity);
+    // On error, read_to_end keeps what it had already read in `out`.
+    let problem = reader
+        .read_to_end(&mut out)
+        .err()
+        .map(|e| format!("{what} decompression stopped: {e}"));
+    (Cow::Owned(out), problem)
+}
+
+/// One item found while walking a decompressed chunk.
+#[derive(Debug)]
+pub enum ChunkItem<'a> {
+    Connection(Connection),
+    Message { conn: u32, time: u64, data: &'a [u8] },
+}
+
+/// Walks the records of a decompressed chunk. Stops at the first record that is incomplete or
+/// malformed; `problem` then says why.
+pub struct ChunkRecords<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    pub problem: Option<String>,
+}
+
+impl<'a> ChunkRecords<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        ChunkRecords {
+            buf,
+            pos: 0,
+            problem: None,
+        }
+    }
+}
+
+impl<'a> Iterator for ChunkRecords<'a> {
+    type Item = ChunkItem<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.problem.is_some() {
+                return None;
+            }
+            match read_record(self.buf, self.pos) {
+                ReadOutcome::End => return None,
+                ReadOutcome::Truncated { .. } => {
+                    self.problem = Some(format!("chunk data ends inside a record at chunk offset {}", self.pos));
+                    return None;
+                }
+                ReadOutcome::Invalid(e) => {
+                    self.problem = Some(format!("bad record at chunk offset {}: {e}", self.pos));
+                    return None;
+                }
+                ReadOutcome::Record(rec) => {
+                    self.pos = rec.end;
+                    match rec.header.op() {
+                        Some(op::MESSAGE_DATA) => {
+                            let conn = rec.header.u32("conn");
+                            let time = rec.header.get("time").filter(|t| t.len() == 8);
+                            match (conn, time) {
+                                (Ok(conn), Some(t)) => {
+                                    return Some(ChunkItem::Message {
+                                        conn,
+                                        time: time_from_bytes(t),
+                                        data: rec.data,
+                                    })
+                                }
+                                _ => {
+                                    self.problem = Some("message record without valid 'conn'/'time'".into());
+                                    return None;
+                                }
+                            }
+                        }
+                        Some(op::CONNECTION) => match Connection::from_record(&rec.header, rec.data) {
+                            Ok(c) => return Some(ChunkItem::Connection(c)),
+                            Err(e) => {
+                                self.problem = Some(format!("bad connection record: {e}"));
+                                return None;
+                            }
+                        },
+                        // Other record kinds do not belong in a chunk; skip them.
+                        _ => continue,
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Command-line interface: argument definitions (clap derive) and dispatch to the library.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::bag::Compression;
+use crate::config::Config;
+use crate::ingest::{ingest_bag, IngestOptions, IngestReport};
+use crate::lake::parts::{parse_compression, ParquetOptions};
+use crate::lake::Lake;
+use crate::meta::sqlite::SqliteStore;
+
+/// scenes — turn ROS bags into queryable lake tables and find person-in-lane scenes.
+///
+/// Typical use:
+///
+///   scenes info drive.bag               summary of a bag, like `rosbag info`
+///   scenes ingest drives/*.bag          one Delta table per topic under ./lake/topics/
+///   scenes generate out.bag             a synthetic drive with ground truth
+///
+/// Settings come from ./config.json (or --config); see the comments inside it.
+#[derive(Debug, Parser)]
+#[command(name = "scenes", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file [default: ./config.json when present, else built-in defaults]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Lake root directory (overrides `lake` in the config)
+    #[arg(long, global = true, value_name = "URI")]
+    pub lake: Option<String>,
+
+    /// More log output (-v info, -vv debug); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Machine-readable JSON output
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Summarize bags: topics, types, counts, frequencies, compression, chunks, time range.
+    ///
+    /// Reads only the index when the bag has one, so it is fast on multi-GB bags. Unindexed or
+    /// torn bags are scanned and the damage is reported.
+    Info {
+        /// Bag files
+        #[arg(required = true)]
+        bags: Vec<PathBuf>,
+    },
+    /// Ingest bags into the lake: one Delta table per topic, partitioned by bag.
+    ///
+    /// Every message is decoded with the definition stored in the bag. Re-ingesting a bag
+    /// replaces its partition in every table (nothing is duplicated). BAG may be a file, a
+    /// directory (all *.bag inside) or a quoted glob.
+    Ingest(IngestArgs),
+    /// Write a synthetic drive (GPS, IMU, speed, detections, lanes, optional images) and its
+    /// person-in-lane ground truth (`<bag>.ground_truth.json` beside it).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Bag files, directories or globs
+    #[arg(required = true)]
+    pub bags: Vec<String>,
+
+    /// Only these topics (comma-separated), e.g. /imu/data,/vehicle/gps/fix
+    #[arg(long, value_delimiter = ',')]
+    pub topics: Vec<String>,
+
+    /// Worker threads (0 = one per core; overrides the config)
+    #[arg(long)]
+    pub threads: Option<usize>,
+
+    /// No progress bar even on a terminal
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Output bag path
+    pub out: PathBuf,
+
+    /// Length of the drive in seconds
+    #[arg(long, default_value_t = 40)]
+    pub duration_s: u32,
+
+    /// Random seed (same seed, same drive)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Chunk compression
+    #[arg(long, value_enum, default_value_t = CompressionArg::Lz4)]
+    pub compression: CompressionArg,
+
+    /// Add a CompressedImage topic at 10 Hz with payloads of this many bytes (0 = none)
+    #[arg(long, default_value_t = 0)]
+    pub image_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompressionArg {
+    None,
+    Bz2,
+    Lz4,
+}
+
+impl From<CompressionArg> for Compression {
+    fn from(c: CompressionArg) -> Self {
+        match c {
+            CompressionArg::None => Compression::None,
+            CompressionArg::Bz2 => Compression::Bz2,
+            CompressionArg::Lz4 => Compression::Lz4,
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    init_logging(cli.verbose, cli.quiet);
+    let config = Config::load(cli.config.as_deref())?;
+    match &cli.command {
+        Command::Info { bags } => info(bags, cli.json),
+        Command::Ingest(args) => ingest(&cli, &config, args),
+        Command::Generate(args) => generate(args, cli.json),
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn info(bags: &[PathBuf], json: bool) -> Result<()> {
+    let mut infos = Vec::new();
+    for bag in bags {
+        let info = crate::info::bag_info(bag)?;
+        if !json {
+            if bags.len() > 1 {
+                println!("== {}", bag.display());
+            }
+            print!("{}", crate::info::render(&info));
+        }
+        infos.push(info);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&infos)?);
+    }
+    Ok(())
+}
+
+/// Expands files, directories and globs into a sorted, de-duplicated list of bag paths.
+fn expand_bags(inputs: &[String]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        let path = Path::new(input);
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("{input}: cannot list directory"))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "bag"))
+                .collect();
+            if found.is_empty() {
+                bail!("{input}: directory holds no .bag files");
+            }
+            found.sort();
+            out.extend(found);
+        } else if path.exists() {
+            out.push(path.to_path_buf());
+        } else if input.contains(['*', '?', '[']) {
+            let matches: Vec<PathBuf> = glob::glob(input)
+                .with_context(|| format!("{input}: bad glob pattern"))?
+                .filter_map(|m| m.ok())
+                .collect();
+            if matches.is_empty() {
+                bail!("{input}: no file matches this pattern");
+            }
+            out.extend(matches);
+        } else {
+            bail!("{input}: no such file");
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.clone()));
+    Ok(out)
+}
+
+fn ingest(cli: &Cli, config: &Config, args: &IngestArgs) -> Result<()> {
+    let bags = expand_bags(&args.bags)?;
+    let lake_uri = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
+    let lake = Lake::open(&lake_uri)?;
+    let store = SqliteStore::open(&lake.metadata_file())?;
+    let compression = parse_compression(&config.ingest.parquet_compression)
+        .map_err(|e| anyhow::anyhow!("config ingest.parquet_compression: {e}"))?;
+    let opts = IngestOptions {
+        topics: if args.topics.is_empty() { config.ingest.topics.clone() } else { args.topics.clone() },
+        threads: args.threads.unwrap_or(config.ingest.threads),
+        parquet: ParquetOptions {
+            compression,
+            max_row_group_rows: config.ingest.row_group_rows,
+            large_binary_bytes: config.ingest.large_binary_bytes,
+        },
+        flush_bytes: config.ingest.flush_bytes,
+        progress: !args.no_progress && !cli.quiet && !cli.json && std::io::stderr().is_terminal(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut reports: Vec<IngestReport> = Vec::new();
+    let mut failures = Vec::new();
+    for bag in &bags {
+        match ingest_bag(bag, &lake, &store, &opts, &runtime) {
+            Ok(report) => {
+                if !cli.json && !cli.quiet {
+                    print_report(&report);
+                }
+                reports.push(report);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failures.push(format!("{e}"));
+            }
+        }
+    }
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "ingested": reports, "failed": failures }))?);
+    } else if !cli.quiet {
+        println!("lake: {}", lake.root().display());
+    }
+    if !failures.is_empty() {
+        bail!("{} of {} bags failed", failures.len(), bags.len());
+    }
+    Ok(())
+}
+
+fn print_report(r: &IngestReport) {
+    let rate = r.messages_ingested as f64 / r.seconds.max(1e-9);
+    let mb_s = r.bytes as f64 / 1e6 / r.seconds.max(1e-9);
+    println!(
+        "{}: {} messages, {} tables, {} chunks in {:.2}s ({:.0} msg/s, {:.1} MB/s)",
+        r.bag_file,
+        r.messages_ingested,
+        r.tables.len(),
+        r.chunks,
+        r.seconds,
+        rate,
+        mb_s
+    );
+    if let crate::bag::IndexState::Scanned(reason) = &r.index {
+        println!("  recovered by scanning: {reason}");
+    }
+    for p in &r.damage.problems {
+        println!("  damage: {p}");
+    }
+    for t in &r.topics {
+        let not_written = t.messages_in_bag.saturating_sub(t.messages_ingested);
+        if t.decode_errors > 0 || t.first_error.is_some() || (t.tables.is_empty() && t.messages_in_bag > 0 && not_written > 0 && false) {
+            println!(
+                "  {}: {} of {} messages ingested, {} did not match the definition{}",
+                t.topic,
+                t.messages_ingested,
+                t.messages_in_bag,
+                t.decode_errors,
+                t.first_error.as_ref().map(|e| format!(" (first: {e})")).unwrap_or_default()
+            );
+        }
+        if t.lossy_utf8 > 0 {
+            println!("  {}: {} messages had non-UTF-8 strings (raw bytes kept in _raw_message)", t.topic, t.lossy_utf8);
+        }
+    }
+}
+
+fn generate(args: &GenerateArgs, json: bool) -> Result<()> {
+    let spec = crate::generate::DriveSpec {
+        duration_s: args.duration_s,
+        seed: args.seed,
+        compression: args.compression.into(),
+        image_bytes: args.image_bytes,
+        ..Default::default()
+    };
+    let truth = crate::generate::generate_drive(&args.out, &spec)?;
+    let gt_path = ground_truth_path(&args.out);
+    std::fs::write(&gt_path, serde_json::to_string_pretty(&truth)? + "\n")
+        .with_context(|| format!("{}: cannot write ground truth", gt_path.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&truth)?);
+    } else {
+        println!(
+            "{}: {} messages, {} person-in-lane scenes; ground truth in {}",
+            args.out.display(),
+            truth.messages,
+            truth.scenes.len(),
+            gt_path.display()
+        );
+    }
+    Ok(())
+}
+
+/// `drive.bag` → `drive.ground_truth.json`.
+pub fn ground_truth_path(bag: &Path) -> PathBuf {
+    let stem = crate::lake::bag_name(bag);
+    bag.with_file_name(format!("{stem}.ground_truth.json"))
+}

@@ -1,0 +1,183 @@
+//! `config.json`: every setting the pipeline needs, with defaults. Keys starting with `//` are
+//! comments and ignored; any other unknown key, or a value of the wrong type, is an error that
+//! names the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Lake root: a local directory (default `./lake`).
+    pub lake: String,
+    pub metadata_store: MetadataStoreConfig,
+    pub ingest: IngestConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            lake: "lake".into(),
+            metadata_store: MetadataStoreConfig::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+/// Where bag, batch and scene records are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataStoreConfig {
+    /// `local`: an SQLite file inside the lake (`<lake>/_scenes/metadata.sqlite`).
+    pub kind: String,
+}
+
+impl Default for MetadataStoreConfig {
+    fn default() -> Self {
+        MetadataStoreConfig { kind: "local".into() }
+    }
+}
+
+/// Settings of `scenes ingest`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Topics to extract; empty = every topic in the bag.
+    pub topics: Vec<String>,
+    /// Worker threads; 0 = one per core.
+    pub threads: usize,
+    /// Parquet codec for ordinary columns: zstd, zstd(N), snappy, lz4, none.
+    pub parquet_compression: String,
+    /// Rows per Parquet row group at most.
+    pub row_group_rows: usize,
+    /// Decoded bytes held per table and worker before a part file is written.
+    pub flush_bytes: usize,
+    /// Binary columns whose values average at least this many bytes are stored uncompressed.
+    pub large_binary_bytes: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            topics: Vec::new(),
+            threads: 0,
+            parquet_compression: "zstd(1)".into(),
+            row_group_rows: 256 * 1024,
+            flush_bytes: 64 << 20,
+            large_binary_bytes: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path`. A missing file at the default location means built-in defaults; a missing
+    /// file that was asked for explicitly is an error.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let (path, explicit) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("config.json"), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(Config::default()),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        Self::parse(&text).map_err(|e| match e {
+            Error::Config { key, problem } => Error::Config {
+                key: format!("{} {key}", path.display()),
+                problem,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses configuration text.
+    pub fn parse(text: &str) -> Result<Config> {
+        let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Config {
+            key: "(file)".into(),
+            problem: format!("not valid JSON: {e}"),
+        })?;
+        strip_comments(&mut value);
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| Error::Config {
+            key: e.path().to_string(),
+            problem: e.inner().to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |key: &str, problem: String| Err(Error::Config { key: key.into(), problem });
+        if self.metadata_store.kind != "local" {
+            return bad(
+                "metadata_store.kind",
+                format!("'{}' is not available; use \"local\"", self.metadata_store.kind),
+            );
+        }
+        if let Err(e) = crate::lake::parts::parse_compression(&self.ingest.parquet_compression) {
+            return bad("ingest.parquet_compression", e);
+        }
+        if self.ingest.row_group_rows == 0 {
+            return bad("ingest.row_group_rows", "must be at least 1".into());
+        }
+        if self.ingest.flush_bytes < 1 << 16 {
+            return bad("ingest.flush_bytes", "must be at least 65536".into());
+        }
+        if self.lake.trim().is_empty() {
+            return bad("lake", "must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
+/// Removes every object key that starts with `//` (documentation inside the JSON file).
+fn strip_comments(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|k, _| !k.starts_with("//"));
+            map.values_mut().for_each(strip_comments);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_comments),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse(r#"{"ingest": {"threds": 2}}"#).unwrap_err().to_string();
+        assert!(err.contains("ingest") && err.contains("threds"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = Config::parse(r#"{"ingest": {"threads": "two"}}"#).unwrap_err().to_string();
+        assert!(err.contains("ingest.threads"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let err = Config::parse(r#"{"ingest": {"parquet_compression": "gzip9"}}"#).unwrap_err().to_string();
+        assert!(err.contains("ingest.parquet_compression"), "{err}");
+    }
+
+    #[test]
+    fn comments_are_ignored_and_defaults_fill_in() {
+        let c = Config::parse(r#"{"//": "doc", "lake": "x", "ingest": {"// threads": "doc"}}"#).unwrap();
+        assert_eq!(c.lake, "x");
+        assert_eq!(c.ingest.threads, 0);
+    }
+
+    #[test]
+    fn shipped_config_is_valid() {
+        let text = include_str!("../config.json");
+        Config::parse(text).unwrap();
+    }
+}

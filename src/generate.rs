@@ -1,0 +1,469 @@
+//! Synthetic drives for tests, demos and benchmarks: a ROS1 bag with GPS (NavSatFix, 10 Hz), IMU
+//! (100 Hz), ego speed (TwistStamped, 50 Hz), 2D detections and image-space lane lines (10 Hz),
+//! and optionally a small CompressedImage topic (10 Hz). Pedestrians walk into the ego lane at
+//! known times while others stay on the sidewalk beside the right adjacent lane line; a
+//! ground-truth JSON lists the person-in-ego-lane scenes on the 100 ms timeline.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::bag::writer::{BagWriter, ConnectionSpec};
+use crate::bag::Compression;
+use crate::error::{Error, Result};
+use crate::msg::Registry;
+
+/// Topics the generator writes.
+pub const GPS_TOPIC: &str = "/vehicle/gps/fix";
+pub const IMU_TOPIC: &str = "/imu/data";
+pub const TWIST_TOPIC: &str = "/vehicle/twist";
+pub const DETECTIONS_TOPIC: &str = "/perception/rgb_front/detections";
+pub const LANES_TOPIC: &str = "/perception/rgb_front/lane_points";
+pub const IMAGE_TOPIC: &str = "/camera/rgb_front/image_raw/compressed";
+
+/// Image size of the synthetic camera.
+pub const IMAGE_WIDTH: f32 = 1280.0;
+pub const IMAGE_HEIGHT: f32 = 720.0;
+
+const HEADER_DEF: &str = "# Standard metadata for higher-level stamped data types.\nuint32 seq\ntime stamp\n# Frame this data is associated with\nstring frame_id\n";
+const VECTOR3_DEF: &str = "float64 x\nfloat64 y\nfloat64 z\n";
+const QUATERNION_DEF: &str = "float64 x\nfloat64 y\nfloat64 z\nfloat64 w\n";
+const SEP: &str = "================================================================================\n";
+
+fn block(name: &str, body: &str) -> String {
+    format!("{SEP}MSG: {name}\n{body}")
+}
+
+fn navsatfix_def() -> String {
+    let root = "# Navigation Satellite fix for any Global Navigation Satellite System\nHeader header\nNavSatStatus status\nfloat64 latitude\nfloat64 longitude\nfloat64 altitude\nfloat64[9] position_covariance\nuint8 COVARIANCE_TYPE_UNKNOWN = 0\nuint8 COVARIANCE_TYPE_APPROXIMATED = 1\nuint8 COVARIANCE_TYPE_DIAGONAL_KNOWN = 2\nuint8 COVARIANCE_TYPE_KNOWN = 3\nuint8 position_covariance_type\n";
+    let status = "int8 STATUS_NO_FIX =  -1        # unable to fix position\nint8 STATUS_FIX =      0        # unaugmented fix\nint8 STATUS_SBAS_FIX = 1        # with satellite-based augmentation\nint8 STATUS_GBAS_FIX = 2        # with ground-based augmentation\nint8 status\nuint16 SERVICE_GPS =     1\nuint16 SERVICE_GLONASS = 2\nuint16 SERVICE_COMPASS = 4      # includes BeiDou.\nuint16 SERVICE_GALILEO = 8\nuint16 service\n";
+    format!("{root}\n{}\n{}", block("std_msgs/Header", HEADER_DEF), block("sensor_msgs/NavSatStatus", status))
+}
+
+fn imu_def() -> String {
+    let root = "Header header\n\ngeometry_msgs/Quaternion orientation\nfloat64[9] orientation_covariance # Row major about x, y, z axes\n\ngeometry_msgs/Vector3 angular_velocity\nfloat64[9] angular_velocity_covariance # Row major about x, y, z axes\n\ngeometry_msgs/Vector3 linear_acceleration\nfloat64[9] linear_acceleration_covariance # Row major x, y z \n";
+    format!(
+        "{root}\n{}\n{}\n{}",
+        block("std_msgs/Header", HEADER_DEF),
+        block("geometry_msgs/Quaternion", QUATERNION_DEF),
+        block("geometry_msgs/Vector3", VECTOR3_DEF)
+    )
+}
+
+fn twist_stamped_def() -> String {
+    format!(
+        "# A twist with reference coordinate frame and timestamp\nHeader header\nTwist twist\n\n{}\n{}\n{}",
+        block("std_msgs/Header", HEADER_DEF),
+        block("geometry_msgs/Twist", "# This expresses velocity in free space broken into its linear and angular parts.\nVector3  linear\nVector3  angular\n"),
+        block("geometry_msgs/Vector3", VECTOR3_DEF)
+    )
+}
+
+fn detections_def() -> String {
+    format!(
+        "# 2D object detections in one camera image\nHeader header\nDetection2D[] detections\n\n{}\n{}\n{}",
+        block("std_msgs/Header", HEADER_DEF),
+        block("perception_msgs/Detection2D", "uint32 id\nstring class_label   # person, car, bicycle, ...\nfloat32 confidence\nBoundingBox2D bbox\n"),
+        block("perception_msgs/BoundingBox2D", "# Box centre and size in image pixels\nfloat32 center_x\nfloat32 center_y\nfloat32 width\nfloat32 height\n")
+    )
+}
+
+fn lanes_def() -> String {
+    format!(
+        "# Lane lines detected in one camera image, left to right\nHeader header\nuint32 image_width\nuint32 image_height\nLane[] lanes\n\n{}\n{}\n{}",
+        block("std_msgs/Header", HEADER_DEF),
+        block("perception_msgs/Lane", "int8 ROLE_OTHER = 0\nint8 ROLE_EGO_LEFT = 1\nint8 ROLE_EGO_RIGHT = 2\nint8 role\nImagePoint[] points\n"),
+        block("perception_msgs/ImagePoint", "float32 x\nfloat32 y\n")
+    )
+}
+
+fn compressed_image_def() -> String {
+    format!(
+        "Header header\nstring format\nuint8[] data\n\n{}",
+        block("std_msgs/Header", HEADER_DEF)
+    )
+}
+
+/// Builds a connection spec with the md5 computed from the definition.
+fn spec(topic: &str, msg_type: &str, definition: String, callerid: &str) -> Result<ConnectionSpec> {
+    let md5sum = Registry::parse(msg_type, &definition)?
+        .md5sum(msg_type)
+        .ok_or_else(|| Error::Definition {
+            msg_type: msg_type.into(),
+            problem: "cannot compute md5sum".into(),
+        })?;
+    Ok(ConnectionSpec {
+        topic: topic.into(),
+        msg_type: msg_type.into(),
+        md5sum,
+        definition,
+        callerid: Some(callerid.into()),
+        latching: false,
+    })
+}
+
+/// ROS1 serialization of primitive values.
+#[derive(Default)]
+struct Ser(Vec<u8>);
+
+impl Ser {
+    fn u8(&mut self, v: u8) -> &mut Self {
+        self.0.push(v);
+        self
+    }
+    fn i8(&mut self, v: i8) -> &mut Self {
+        self.0.push(v as u8);
+        self
+    }
+    fn u16(&mut self, v: u16) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn u32(&mut self, v: u32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn f32(&mut self, v: f32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn f64(&mut self, v: f64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn string(&mut self, s: &str) -> &mut Self {
+        self.bytes(s.as_bytes())
+    }
+    fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.u32(b.len() as u32);
+        self.0.extend_from_slice(b);
+        self
+    }
+    fn time(&mut self, ns: u64) -> &mut Self {
+        self.u32((ns / 1_000_000_000) as u32).u32((ns % 1_000_000_000) as u32)
+    }
+    fn header(&mut self, seq: u32, ns: u64, frame: &str) -> &mut Self {
+        self.u32(seq).time(ns).string(frame)
+    }
+}
+
+/// Small deterministic PRNG (xorshift64*), so a seed always gives the same drive.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+}
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct DriveSpec {
+    pub duration_s: u32,
+    pub seed: u64,
+    pub compression: Compression,
+    /// Add a CompressedImage topic with payloads of this many bytes (0 = none).
+    pub image_bytes: usize,
+    /// Start of the drive (ns since the epoch); a multiple of 100 ms.
+    pub start_ns: u64,
+}
+
+impl Default for DriveSpec {
+    fn default() -> Self {
+        DriveSpec {
+            duration_s: 40,
+            seed: 1,
+            compression: Compression::Lz4,
+            image_bytes: 0,
+            start_ns: 1_700_000_000_000_000_000,
+        }
+    }
+}
+
+/// One person-in-ego-lane scene on the 100 ms timeline.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GroundTruthScene {
+    /// First tick (ns) whose latest detection frame has a person in the ego lane.
+    pub start_time_ns: u64,
+    /// First tick after it whose latest detection frame has none (exclusive end).
+    pub end_time_ns: u64,
+    pub max_people_in_scene: u32,
+}
+
+/// The ground-truth file written beside each generated bag.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroundTruth {
+    pub bag_file: String,
+    pub tick_ns: u64,
+    pub rule: &'static str,
+    pub target_class: &'static str,
+    pub image_width_px: f32,
+    pub detections_topic: &'static str,
+    pub lanes_topic: &'static str,
+    pub scenes: Vec<GroundTruthScene>,
+    /// Frames with a person on the sidewalk beside the right adjacent lane line.
+    pub sidewalk_person_frames: u32,
+    pub messages: u64,
+}
+
+/// The four lane lines, left to right, as (x at the image bottom). They converge towards a
+/// vanishing point at (640, 380).
+const LANE_BOTTOM_X: [f32; 4] = [-260.0, 340.0, 940.0, 1540.0];
+const VANISH: (f32, f32) = (640.0, 380.0);
+const LANE_TOP_Y: f32 = 420.0;
+
+/// x of lane line `i` at image row `y` (straight lines here; stored as polylines).
+fn lane_x(i: usize, y: f32) -> f32 {
+    let (vx, vy) = VANISH;
+    let t = (y - vy) / (IMAGE_HEIGHT - vy);
+    vx + (LANE_BOTTOM_X[i] - vx) * t
+}
+
+/// A pedestrian's placement in one frame: footprint (bottom-centre) in image pixels.
+#[derive(Clone, Copy)]
+struct Person {
+    foot_x: f32,
+    foot_y: f32,
+    height: f32,
+}
+
+/// Where each actor is at frame `k` (10 Hz). Returns the persons and whether each is in the ego lane.
+struct Scenario {
+    /// (first frame, last frame exclusive) of each crossing through the ego lane.
+    episodes: Vec<(u32, u32)>,
+    /// Frames during which a second person is in the ego lane too.
+    second_person: Vec<(u32, u32)>,
+
+}
+
+impl Scenario {
+    fn new(rng: &mut Rng, frames: u32) -> Scenario {
+        let mut episodes = Vec::new();
+        let mut second_person = Vec::new();
+        // Keep clear of the first and last 3 s so no scene is open at the bag's edges.
+        let mut k = 30 + (rng.range(0.0, 40.0) as u32);
+        while k + 60 < frames.saturating_sub(30) {
+            let len = 15 + rng.range(0.0, 35.0) as u32;
+            episodes.push((k, k + len));
+            if rng.unit() < 0.5 {
+                let a = k + len / 4;
+                second_person.push((a, a + len / 3));
+            }
+            k += len + 40 + rng.range(0.0, 80.0) as u32;
+        }
+        Scenario { episodes, second_person }
+    }
+
+    fn in_any(ranges: &[(u32, u32)], k: u32) -> bool {
+        ranges.iter().any(|&(a, b)| k >= a && k < b)
+    }
+
+    /// Persons visible at frame k, with their in-ego-lane flag by construction.
+    fn persons(&self, k: u32, rng: &mut Rng) -> Vec<(Person, bool)> {
+        let mut out = Vec::new();
+        let jitter = |rng: &mut Rng| rng.range(-4.0, 4.0) as f32;
+        // Sidewalk walker: always present, just right of the right adjacent lane line, which it
+        // straddles with its box (the reference rule's classic false positive).
+        let y = 560.0 + jitter(rng);
+        out.push((Person { foot_x: lane_x(3, y) + 14.0 + jitter(rng), foot_y: y, height: 150.0 }, false));
+        // Person crossing into the ego lane: in the adjacent lane just before and after.
+        for &(a, b) in &self.episodes {
+            let y = 600.0 + jitter(rng);
+            let centre = (lane_x(1, y) + lane_x(2, y)) / 2.0;
+            if k >= a && k < b {
+                out.push((Person { foot_x: centre + jitter(rng), foot_y: y, height: 170.0 }, true));
+            } else if k + 5 >= a && k < a {
+                let adj = (lane_x(2, y) + lane_x(3, y)) / 2.0;
+                out.push((Person { foot_x: adj + jitter(rng), foot_y: y, height: 170.0 }, false));
+            }
+        }
+        if Self::in_any(&self.second_person, k) {
+            let y = 640.0 + jitter(rng);
+            let x = lane_x(1, y) + 60.0 + jitter(rng);
+            out.push((Person { foot_x: x, foot_y: y, height: 180.0 }, true));
+        }
+        out
+    }
+}
+
+/// Writes a synthetic drive to `path` and returns its ground truth.
+pub fn generate_drive(path: &Path, spec: &DriveSpec) -> Result<GroundTruth> {
+    let mut rng = Rng::new(spec.seed);
+    let mut writer = BagWriter::create(path, spec.compression)?;
+    let gps = writer.add_connection(self::spec(GPS_TOPIC, "sensor_msgs/NavSatFix", navsatfix_def(), "/gps_driver")?);
+    let imu = writer.add_connection(self::spec(IMU_TOPIC, "sensor_msgs/Imu", imu_def(), "/imu_driver")?);
+    let twist = writer.add_connection(self::spec(TWIST_TOPIC, "geometry_msgs/TwistStamped", twist_stamped_def(), "/vehicle_interface")?);
+    let det = writer.add_connection(self::spec(DETECTIONS_TOPIC, "perception_msgs/Detection2DArray", detections_def(), "/detector")?);
+    let lanes = writer.add_connection(self::spec(LANES_TOPIC, "perception_msgs/LaneArray", lanes_def(), "/lane_detector")?);
+    let image = if spec.image_bytes > 0 {
+        Some(writer.add_connection(self::spec(IMAGE_TOPIC, "sensor_msgs/CompressedImage", compressed_image_def(), "/camera")?))
+    } else {
+        None
+    };
+    let frames = spec.duration_s * 10;
+    let scenario = Scenario::new(&mut rng, frames);
+    let t0 = spec.start_ns - spec.start_ns % 100_000_000;
+    let mut messages = 0u64;
+    let mut in_lane_counts = vec![0u32; frames as usize];
+    let mut sidewalk_frames = 0u32;
+    // 1 ms steps; each sensor publishes on its own period with a small phase offset.
+    let total_ms = spec.duration_s as u64 * 1000;
+    let mut speed = 8.0f64;
+    let (mut lat, mut lon) = (37.7749f64, -122.4194f64);
+    for ms in 0..total_ms {
+        let t = t0 + ms * 1_000_000;
+        if ms % 10 == 3 {
+            let seq = (ms / 10) as u32;
+            let mut s = Ser::default();
+            let yaw = (ms as f64 / 20_000.0).sin() * 0.3;
+            s.header(seq, t, "imu_link")
+                .f64(0.0).f64(0.0).f64((yaw / 2.0).sin()).f64((yaw / 2.0).cos());
+            for i in 0..9 { s.f64(if i % 4 == 0 { 1e-4 } else { 0.0 }); }
+            s.f64(rng.range(-0.01, 0.01)).f64(rng.range(-0.01, 0.01)).f64(rng.range(-0.05, 0.05));
+            for i in 0..9 { s.f64(if i % 4 == 0 { 2e-4 } else { 0.0 }); }
+            s.f64(rng.range(-0.3, 0.3)).f64(rng.range(-0.2, 0.2)).f64(9.81 + rng.range(-0.05, 0.05));
+            for i in 0..9 { s.f64(if i % 4 == 0 { 3e-3 } else { 0.0 }); }
+            writer.write(imu, t, &s.0)?;
+            messages += 1;
+        }
+        if ms % 20 == 7 {
+            speed = (speed + rng.range(-0.05, 0.05)).clamp(4.0, 15.0);
+            let mut s = Ser::default();
+            s.header((ms / 20) as u32, t, "base_link")
+                .f64(speed).f64(0.0).f64(0.0)
+                .f64(0.0).f64(0.0).f64(rng.range(-0.02, 0.02));
+            writer.write(twist, t, &s.0)?;
+            messages += 1;
+        }
+        if ms % 100 == 50 {
+            lat += speed * 0.1 / 111_000.0;
+            lon += rng.range(-1e-7, 1e-7);
+            let mut s = Ser::default();
+            s.header((ms / 100) as u32, t, "gps").i8(0).u16(1).f64(lat).f64(lon).f64(16.0 + rng.range(-0.2, 0.2));
+            for i in 0..9 { s.f64(if i % 4 == 0 { 0.25 } else { 0.0 }); }
+            s.u8(2);
+            writer.write(gps, t, &s.0)?;
+            messages += 1;
+        }
+        if ms % 100 == 20 {
+            let k = (ms / 100) as u32;
+            let frame_t = t0 + k as u64 * 100_000_000 + 20_000_000;
+            // Lanes
+            let mut s = Ser::default();
+            s.header(k, frame_t, "camera_front").u32(IMAGE_WIDTH as u32).u32(IMAGE_HEIGHT as u32).u32(4);
+            for i in 0..4 {
+                let role: i8 = match i { 1 => 1, 2 => 2, _ => 0 };
+                s.i8(role);
+                let ys: Vec<f32> = (0..=7).map(|j| IMAGE_HEIGHT - j as f32 * 40.0).filter(|y| *y >= LANE_TOP_Y).collect();
+                s.u32(ys.len() as u32);
+                for y in ys {
+                    s.f32(lane_x(i, y) + rng.range(-1.5, 1.5) as f32).f32(y);
+                }
+            }
+            writer.write(lanes, frame_t, &s.0)?;
+            messages += 1;
+            // Detections: persons + a car ahead in the ego lane (not a person).
+            let persons = scenario.persons(k, &mut rng);
+            let mut s = Ser::default();
+            s.header(k, frame_t, "camera_front").u32(persons.len() as u32 + 1);
+            let mut id = 0u32;
+            for (p, in_lane) in &persons {
+                let width = p.height * 0.35;
+                s.u32(id).string("person").f32(rng.range(0.6, 0.99) as f32)
+                    .f32(p.foot_x).f32(p.foot_y - p.height / 2.0).f32(width).f32(p.height);
+                id += 1;
+                if *in_lane {
+                    in_lane_counts[k as usize] += 1;
+                } else if p.foot_x > lane_x(3, p.foot_y) {
+                    sidewalk_frames += 1;
+                }
+            }
+            let car_y = 470.0;
+            s.u32(id).string("car").f32(0.9).f32(VANISH.0 + rng.range(-5.0, 5.0) as f32).f32(car_y - 30.0).f32(90.0).f32(60.0);
+            writer.write(det, frame_t, &s.0)?;
+            messages += 1;
+            if let Some(image) = image {
+                let mut s = Ser::default();
+                let mut data = vec![0u8; spec.image_bytes];
+                data.iter_mut().for_each(|b| *b = rng.next_u64() as u8);
+                data[..2].copy_from_slice(&[0xFF, 0xD8]);
+                s.header(k, frame_t, "camera_front").string("jpeg").bytes(&data);
+                writer.write(image, frame_t, &s.0)?;
+                messages += 1;
+            }
+        }
+    }
+    writer.finish()?;
+    Ok(GroundTruth {
+        bag_file: crate::lake::bag_name(path),
+        tick_ns: 100_000_000,
+        rule: "ego_footprint",
+        target_class: "person",
+        image_width_px: IMAGE_WIDTH,
+        detections_topic: DETECTIONS_TOPIC,
+        lanes_topic: LANES_TOPIC,
+        scenes: scenes_from_frames(t0, &in_lane_counts),
+        sidewalk_person_frames: sidewalk_frames,
+        messages,
+    })
+}
+
+/// Frame k (stamped t0 + k·100 ms + 20 ms) is the latest detection at tick t0 + (k+1)·100 ms;
+/// a run of frames [a, b) with people in lane is therefore the scene [t0+(a+1)·100 ms, t0+(b+1)·100 ms).
+fn scenes_from_frames(t0: u64, counts: &[u32]) -> Vec<GroundTruthScene> {
+    let tick = 100_000_000u64;
+    let mut scenes = Vec::new();
+    let mut k = 0;
+    while k < counts.len() {
+        if counts[k] == 0 {
+            k += 1;
+            continue;
+        }
+        let a = k;
+        let mut max = 0;
+        while k < counts.len() && counts[k] > 0 {
+            max = max.max(counts[k]);
+            k += 1;
+        }
+        scenes.push(GroundTruthScene {
+            start_time_ns: t0 + (a as u64 + 1) * tick,
+            end_time_ns: t0 + (k as u64 + 1) * tick,
+            max_people_in_scene: max,
+        });
+    }
+    scenes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_definitions_hash_like_ros() {
+        let md5 = |ty: &str, def: String| Registry::parse(ty, &def).unwrap().md5sum(ty).unwrap();
+        assert_eq!(md5("sensor_msgs/NavSatFix", navsatfix_def()), "2d3a8cd499b9b4a0249fb98fd05cfa48");
+        assert_eq!(md5("sensor_msgs/Imu", imu_def()), "6a62c6daae103f4ff57a132d6f95cec2");
+        assert_eq!(md5("geometry_msgs/TwistStamped", twist_stamped_def()), "98d34b0043a2093cf9d9345ab6eef12e");
+        assert_eq!(md5("sensor_msgs/CompressedImage", compressed_image_def()), "8f7a12909da2c9d3332d540a0977563f");
+    }
+
+    #[test]
+    fn scenes_map_frames_to_ticks() {
+        let s = scenes_from_frames(0, &[0, 1, 2, 0, 0, 1]);
+        assert_eq!(s[0], GroundTruthScene { start_time_ns: 200_000_000, end_time_ns: 400_000_000, max_people_in_scene: 2 });
+        assert_eq!(s[1].start_time_ns, 600_000_000);
+    }
+}

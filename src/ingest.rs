@@ -1,0 +1,622 @@
+//! `scenes ingest`: one bag → one Delta table per topic, partitioned by bag.
+//!
+//! The bag's chunks are split into contiguous ranges that are decompressed and decoded in
+//! parallel (each chunk exactly once); every range writes its own Parquet part files, and each
+//! table then gets one commit that replaces the bag's partition (so re-ingesting never
+//! duplicates rows and readers never see half a bag).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
+use indicatif::{ProgressBar, ProgressStyle};
+use md5::{Digest, Md5};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::bag::{decompress_chunk, Bag, ChunkItem, ChunkRecords, ChunkRef, IndexState, ScanDamage};
+use crate::error::{Error, Result};
+use crate::lake::parts::{write_part, ParquetOptions, PartFile};
+use crate::lake::{bag_name, delta, escape_partition_value, table_name, Lake};
+use crate::meta::{BagRecord, MetaStore, TopicRecord};
+use crate::msg::column::UTC;
+use crate::msg::{Decoded, MessageColumns, Registry};
+
+/// Column with the raw bytes of messages that held non-UTF-8 strings (null elsewhere).
+pub const RAW_MESSAGE_COLUMN: &str = "_raw_message";
+
+/// How to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Topics to extract; empty = all.
+    pub topics: Vec<String>,
+    /// Worker threads; 0 = one per core.
+    pub threads: usize,
+    pub parquet: ParquetOptions,
+    /// Decoded bytes held per table and worker before a part file is written.
+    pub flush_bytes: usize,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            topics: Vec::new(),
+            threads: 0,
+            parquet: ParquetOptions::default(),
+            flush_bytes: 64 << 20,
+            progress: false,
+        }
+    }
+}
+
+/// What happened to one topic.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicReport {
+    pub topic: String,
+    pub msg_type: String,
+    pub tables: Vec<String>,
+    pub messages_in_bag: u64,
+    pub messages_ingested: u64,
+    pub decode_errors: u64,
+    pub first_error: Option<String>,
+    /// Messages with non-UTF-8 strings (kept lossily plus raw bytes in `_raw_message`).
+    pub lossy_utf8: u64,
+}
+
+/// What happened to one bag.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReport {
+    pub bag_file: String,
+    pub path: PathBuf,
+    pub index: IndexState,
+    pub damage: ScanDamage,
+    pub chunks: usize,
+    pub bytes: u64,
+    pub messages_ingested: u64,
+    pub decode_errors: u64,
+    pub seconds: f64,
+    pub topics: Vec<TopicReport>,
+    pub tables: Vec<String>,
+}
+
+/// One group of connections of a topic that share a definition (identical Arrow fields).
+struct Variant {
+    topic: String,
+    template: MessageColumns,
+    /// The definition could not be parsed: messages are kept as raw bytes only.
+    raw_only: bool,
+    has_header_stamp: bool,
+    table: usize,
+    md5: String,
+}
+
+struct TableTarget {
+    name: String,
+    dir: PathBuf,
+    variants: Vec<usize>,
+}
+
+/// Per connection counters gathered by the workers.
+#[derive(Default, Clone)]
+struct ConnCounters {
+    ok: u64,
+    errors: u64,
+    lossy: u64,
+    first_error: Option<String>,
+}
+
+struct Plan {
+    variants: Vec<Variant>,
+    tables: Vec<TableTarget>,
+    /// connection id → variant index.
+    conn_variant: HashMap<u32, usize>,
+    definition_errors: HashMap<String, String>,
+}
+
+/// Ingests one bag file into the lake and records it in `store`.
+pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
+    let started = Instant::now();
+    let bag = Bag::open(path)?;
+    let bag_file = bag_name(path);
+    let plan = runtime.block_on(plan_tables(&bag, lake, &opts.topics))?;
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let ranges = split_ranges(&bag.chunks, worker_count(opts.threads) * 4);
+    let progress = progress_bar(opts.progress, &bag);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start worker threads: {e}")))?;
+    let outputs: Vec<Result<RangeOutput>> = pool.install(|| {
+        ranges
+            .par_iter()
+            .enumerate()
+            .map(|(i, range)| {
+                let ctx = RangeContext {
+                    bag: &bag,
+                    plan: &plan,
+                    lake,
+                    bag_file: &bag_file,
+                    run_id: &run_id,
+                    range_index: i,
+                    opts,
+                    progress: &progress,
+                };
+                ctx.process(range)
+            })
+            .collect()
+    });
+    progress.finish_and_clear();
+    let mut parts: Vec<Vec<(PartFile, Fields)>> = vec![Vec::new(); plan.tables.len()];
+    let mut counters: HashMap<u32, ConnCounters> = HashMap::new();
+    let mut damage = bag.damage.clone();
+    for out in outputs {
+        let out = out?;
+        for (table, part, fields) in out.parts {
+            parts[table].push((part, fields));
+        }
+        for (conn, c) in out.counters {
+            let e = counters.entry(conn).or_default();
+            e.ok += c.ok;
+            e.errors += c.errors;
+            e.lossy += c.lossy;
+            if e.first_error.is_none() {
+                e.first_error = c.first_error;
+            }
+        }
+        damage.problems.extend(out.problems);
+    }
+    for (i, table) in plan.tables.iter().enumerate() {
+        let fields = table_fields(&plan, table, &parts[i]);
+        let schema = delta::table_schema(&fields)?;
+        let files: Vec<PartFile> = parts[i].iter().map(|(p, _)| p.clone()).collect();
+        runtime.block_on(delta::replace_partition(&table.dir, &table.name, &schema, &bag_file, &files))?;
+    }
+    let report = build_report(&bag, &bag_file, &plan, &counters, damage, started.elapsed().as_secs_f64());
+    store.put_bag(&bag_record(&bag, &report)?)?;
+    Ok(report)
+}
+
+fn worker_count(threads: usize) -> usize {
+    if threads == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    } else {
+        threads
+    }
+}
+
+fn progress_bar(enabled: bool, bag: &Bag) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let total: u64 = bag.chunks.iter().map(|c| c.stored_len() as u64).sum();
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(bag_name(&bag.path));
+    bar
+}
+
+/// Decides which connections are decoded into which table.
+async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String]) -> Result<Plan> {
+    let mut plan = Plan {
+        variants: Vec::new(),
+        tables: Vec::new(),
+        conn_variant: HashMap::new(),
+        definition_errors: HashMap::new(),
+    };
+    // Group connections into variants by (topic, Arrow fields).
+    let mut by_key: HashMap<(String, String), usize> = HashMap::new();
+    for conn in &bag.connections {
+        if !topics.is_empty() && !topics.contains(&conn.topic) {
+            continue;
+        }
+        let compiled = Registry::parse(&conn.msg_type, &conn.definition).and_then(|r| MessageColumns::compile(&r));
+        let (template, raw_only) = match compiled {
+            Ok(t) => (t, false),
+            Err(e) => {
+                plan.definition_errors.insert(conn.topic.clone(), e.to_string());
+                (MessageColumns::empty(), true)
+            }
+        };
+        let fields = template.fields();
+        let key = (conn.topic.clone(), format!("{raw_only}{fields:?}"));
+        let variant = *by_key.entry(key).or_insert_with(|| {
+            plan.variants.push(Variant {
+                topic: conn.topic.clone(),
+                has_header_stamp: header_stamp_type(&fields).is_some(),
+                template,
+                raw_only,
+                table: usize::MAX,
+                md5: definition_md5(&conn.definition),
+            });
+            plan.variants.len() - 1
+        });
+        plan.conn_variant.insert(conn.id, variant);
+    }
+    // Assign variants to tables, primary (most messages) first.
+    let mut counts: HashMap<usize, u64> = HashMap::new();
+    for (conn, v) in &plan.conn_variant {
+        *counts.entry(*v).or_default() += bag.stats.get(conn).map(|s| s.messages).unwrap_or(0);
+    }
+    let mut order: Vec<usize> = (0..plan.variants.len()).collect();
+    order.sort_by_key(|v| (plan.variants[*v].topic.clone(), std::cmp::Reverse(counts.get(v).copied().unwrap_or(0)), *v));
+    for v in order {
+        let variant = &plan.variants[v];
+        let base = table_name(&variant.topic);
+        let candidates = [base.clone(), format!("{base}__{}", &variant.md5[..8])];
+        let incoming = delta::table_schema(&variant_fields(variant))?;
+        let mut chosen = None;
+        for name in candidates {
+            let dir = lake.topic_table_dir(&name);
+            // Schema as planned in this run (other variants already assigned), else on disk.
+            let planned = plan.tables.iter().position(|t| t.name == name);
+            let current = match planned {
+                Some(t) => Some(delta::table_schema(&union_fields(plan.tables[t].variants.iter().map(|&i| variant_fields(&plan.variants[i]))))?),
+                None => delta::current_schema(&dir).await?,
+            };
+            let fits = current.as_ref().is_none_or(|c| delta::merge_schemas(c, &incoming).is_some());
+            if fits {
+                chosen = Some((name, dir, planned));
+                break;
+            }
+        }
+        let (name, dir, planned) = chosen.ok_or_else(|| Error::Lake {
+            location: lake.topic_table_dir(&base).display().to_string(),
+            problem: format!("topic {} has a definition that fits neither {base} nor its md5-named table", variant.topic),
+        })?;
+        let table = match planned {
+            Some(t) => t,
+            None => {
+                plan.tables.push(TableTarget { name, dir, variants: Vec::new() });
+                plan.tables.len() - 1
+            }
+        };
+        plan.tables[table].variants.push(v);
+        plan.variants[v].table = table;
+    }
+    Ok(plan)
+}
+
+fn definition_md5(definition: &str) -> String {
+    Md5::digest(definition.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `stamp` type of a leading `header` struct field, if the message has one.
+fn header_stamp_type(fields: &Fields) -> Option<DataType> {
+    let header = fields.iter().find(|f| f.name() == "header")?;
+    let DataType::Struct(children) = header.data_type() else {
+        return None;
+    };
+    let stamp = children.iter().find(|f| f.name() == "stamp")?;
+    matches!(stamp.data_type(), DataType::Timestamp(_, _)).then(|| stamp.data_type().clone())
+}
+
+fn log_time_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some(UTC.into()))
+}
+
+/// All columns a variant writes (before the optional raw column).
+fn variant_fields(v: &Variant) -> Fields {
+    let mut fields = vec![Field::new("log_time", log_time_type(), false)];
+    if v.has_header_stamp {
+        fields.push(Field::new("header_stamp", log_time_type(), true));
+    }
+    fields.extend(v.template.fields().iter().map(|f| f.as_ref().clone()));
+    if v.raw_only {
+        fields.push(Field::new(RAW_MESSAGE_COLUMN, DataType::Binary, true));
+    }
+    fields.into()
+}
+
+fn union_fields(all: impl Iterator<Item = Fields>) -> Fields {
+    let mut out: Vec<Arc<Field>> = Vec::new();
+    for fields in all {
+        for f in fields.iter() {
+            if !out.iter().any(|o| o.name() == f.name()) {
+                out.push(f.clone());
+            }
+        }
+    }
+    out.into()
+}
+
+fn table_fields(plan: &Plan, table: &TableTarget, parts: &[(PartFile, Fields)]) -> Fields {
+    let planned = table.variants.iter().map(|&v| variant_fields(&plan.variants[v]));
+    union_fields(planned.chain(parts.iter().map(|(_, f)| f.clone())))
+}
+
+/// Splits chunks into at most `n` contiguous ranges of similar stored size.
+fn split_ranges(chunks: &[ChunkRef], n: usize) -> Vec<&[ChunkRef]> {
+    if chunks.is_empty() {
+        return Vec::new();
+    }
+    let total: usize = chunks.iter().map(|c| c.stored_len().max(1)).sum();
+    let target = total.div_ceil(n.max(1));
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    let mut acc = 0;
+    for (i, c) in chunks.iter().enumerate() {
+        acc += c.stored_len().max(1);
+        if acc >= target {
+            ranges.push(&chunks[start..=i]);
+            start = i + 1;
+            acc = 0;
+        }
+    }
+    if start < chunks.len() {
+        ranges.push(&chunks[start..]);
+    }
+    ranges
+}
+
+struct RangeOutput {
+    parts: Vec<(usize, PartFile, Fields)>,
+    counters: HashMap<u32, ConnCounters>,
+    problems: Vec<String>,
+}
+
+/// Rows of one variant being accumulated by one worker.
+struct VariantBatch {
+    columns: MessageColumns,
+    log_time: Vec<i64>,
+    /// (row, raw message) for rows with non-UTF-8 strings or an unparsable definition.
+    raw: Vec<(usize, Vec<u8>)>,
+    raw_bytes: usize,
+}
+
+struct RangeContext<'a> {
+    bag: &'a Bag,
+    plan: &'a Plan,
+    lake: &'a Lake,
+    bag_file: &'a str,
+    run_id: &'a str,
+    range_index: usize,
+    opts: &'a IngestOptions,
+    progress: &'a ProgressBar,
+}
+
+impl RangeContext<'_> {
+    fn process(&self, chunks: &[ChunkRef]) -> Result<RangeOutput> {
+        let mut out = RangeOutput {
+            parts: Vec::new(),
+            counters: HashMap::new(),
+            problems: Vec::new(),
+        };
+        let mut batches: HashMap<usize, VariantBatch> = HashMap::new();
+        let mut seq = 0usize;
+        let mut unknown_conn = 0u64;
+        for chunk in chunks {
+            let (plain, problem) = decompress_chunk(self.bag, chunk);
+            let mut records = ChunkRecords::new(&plain);
+            for item in records.by_ref() {
+                let ChunkItem::Message { conn, time, data } = item else {
+                    continue;
+                };
+                let Some(&v) = self.plan.conn_variant.get(&conn) else {
+                    if !self.bag.connections.iter().any(|c| c.id == conn) {
+                        unknown_conn += 1;
+                    }
+                    continue;
+                };
+                let batch = batches.entry(v).or_insert_with(|| VariantBatch {
+                    columns: self.plan.variants[v].template.clone(),
+                    log_time: Vec::new(),
+                    raw: Vec::new(),
+                    raw_bytes: 0,
+                });
+                let counters = out.counters.entry(conn).or_default();
+                decode_into(batch, &self.plan.variants[v], time, data, counters);
+            }
+            // A damaged chunk of an indexed bag is reported too; scanned bags already list theirs.
+            if self.bag.is_indexed() {
+                if let Some(p) = problem.or(records.problem.take()) {
+                    out.problems.push(format!("chunk at byte {}: {p}", chunk.pos));
+                }
+            }
+            for (&v, batch) in batches.iter_mut() {
+                if batch.columns.heap_bytes() + batch.raw_bytes >= self.opts.flush_bytes {
+                    out.parts.push(self.flush(v, batch, &mut seq)?);
+                }
+            }
+            self.progress.inc(chunk.stored_len() as u64);
+        }
+        let mut keys: Vec<usize> = batches.keys().copied().collect();
+        keys.sort();
+        for v in keys {
+            if let Some(batch) = batches.get_mut(&v) {
+                if !batch.log_time.is_empty() {
+                    out.parts.push(self.flush(v, batch, &mut seq)?);
+                }
+            }
+        }
+        if unknown_conn > 0 {
+            out.problems.push(format!("{unknown_conn} messages reference a connection id that has no connection record"));
+        }
+        Ok(out)
+    }
+
+    fn flush(&self, v: usize, batch: &mut VariantBatch, seq: &mut usize) -> Result<(usize, PartFile, Fields)> {
+        let variant = &self.plan.variants[v];
+        let table = &self.plan.tables[variant.table];
+        let record_batch = finish_batch(variant, batch)?;
+        let relative = format!(
+            "bag_file={}/part-{}-{:05}-{:04}.parquet",
+            escape_partition_value(self.bag_file),
+            self.run_id,
+            self.range_index,
+            *seq
+        );
+        *seq += 1;
+        let _ = self.lake;
+        let part = write_part(&table.dir, &relative, &record_batch, &self.opts.parquet)?;
+        Ok((variant.table, part, record_batch.schema().fields().clone()))
+    }
+}
+
+fn decode_into(batch: &mut VariantBatch, variant: &Variant, time: u64, data: &[u8], counters: &mut ConnCounters) {
+    let row = batch.log_time.len();
+    if variant.raw_only {
+        batch.raw.push((row, data.to_vec()));
+        batch.raw_bytes += data.len();
+        batch.log_time.push(time as i64);
+        counters.ok += 1;
+        return;
+    }
+    match batch.columns.decode(data) {
+        Ok(Decoded::Ok) => {
+            batch.log_time.push(time as i64);
+            counters.ok += 1;
+        }
+        Ok(Decoded::LossyUtf8) => {
+            batch.raw.push((row, data.to_vec()));
+            batch.raw_bytes += data.len();
+            batch.log_time.push(time as i64);
+            counters.ok += 1;
+            counters.lossy += 1;
+        }
+        Err(e) => {
+            counters.errors += 1;
+            if counters.first_error.is_none() {
+                counters.first_error = Some(format!("message at {time} ns ({} bytes): {e}", data.len()));
+            }
+        }
+    }
+}
+
+/// Turns accumulated rows into a record batch: log_time, header_stamp, fields, raw column.
+fn finish_batch(variant: &Variant, batch: &mut VariantBatch) -> Result<RecordBatch> {
+    let rows = batch.log_time.len();
+    let names = batch.columns.names.clone();
+    let arrays = batch.columns.finish()?;
+    let mut fields: Vec<Field> = vec![Field::new("log_time", log_time_type(), false)];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(
+        TimestampNanosecondArray::from(std::mem::take(&mut batch.log_time)).with_timezone(UTC),
+    )];
+    if variant.has_header_stamp {
+        let stamp = names
+            .iter()
+            .position(|n| n == "header")
+            .and_then(|i| arrays[i].as_struct_opt())
+            .and_then(|s| s.column_by_name("stamp").cloned());
+        if let Some(stamp) = stamp {
+            fields.push(Field::new("header_stamp", stamp.data_type().clone(), true));
+            columns.push(stamp);
+        }
+    }
+    for (name, array) in names.iter().zip(arrays) {
+        fields.push(Field::new(name, array.data_type().clone(), true));
+        columns.push(array);
+    }
+    if !batch.raw.is_empty() {
+        let mut values: Vec<Option<Vec<u8>>> = vec![None; rows];
+        for (row, bytes) in batch.raw.drain(..) {
+            if let Some(slot) = values.get_mut(row) {
+                *slot = Some(bytes);
+            }
+        }
+        batch.raw_bytes = 0;
+        fields.push(Field::new(RAW_MESSAGE_COLUMN, DataType::Binary, true));
+        columns.push(Arc::new(BinaryArray::from_iter(values)));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(schema, columns, &options)?)
+}
+
+fn build_report(bag: &Bag, bag_file: &str, plan: &Plan, counters: &HashMap<u32, ConnCounters>, damage: ScanDamage, seconds: f64) -> IngestReport {
+    let mut topics: BTreeMap<String, TopicReport> = BTreeMap::new();
+    for conn in &bag.connections {
+        let t = topics.entry(conn.topic.clone()).or_insert_with(|| TopicReport {
+            topic: conn.topic.clone(),
+            msg_type: conn.msg_type.clone(),
+            tables: Vec::new(),
+            messages_in_bag: 0,
+            messages_ingested: 0,
+            decode_errors: 0,
+            first_error: plan.definition_errors.get(&conn.topic).map(|e| format!("definition not understood, messages kept raw: {e}")),
+            lossy_utf8: 0,
+        });
+        t.messages_in_bag += bag.stats.get(&conn.id).map(|s| s.messages).unwrap_or(0);
+        if let Some(&v) = plan.conn_variant.get(&conn.id) {
+            let table = &plan.tables[plan.variants[v].table].name;
+            if !t.tables.contains(table) {
+                t.tables.push(table.clone());
+            }
+        }
+        if let Some(c) = counters.get(&conn.id) {
+            t.messages_ingested += c.ok;
+            t.decode_errors += c.errors;
+            t.lossy_utf8 += c.lossy;
+            if t.first_error.is_none() {
+                t.first_error = c.first_error.clone();
+            }
+        }
+    }
+    let topics: Vec<TopicReport> = topics.into_values().collect();
+    IngestReport {
+        bag_file: bag_file.to_string(),
+        path: bag.path.clone(),
+        index: bag.index.clone(),
+        damage,
+        chunks: bag.chunks.len(),
+        bytes: bag.file_size(),
+        messages_ingested: topics.iter().map(|t| t.messages_ingested).sum(),
+        decode_errors: topics.iter().map(|t| t.decode_errors).sum(),
+        seconds,
+        tables: plan.tables.iter().map(|t| t.name.clone()).collect(),
+        topics,
+    }
+}
+
+fn bag_record(bag: &Bag, report: &IngestReport) -> Result<BagRecord> {
+    let absolute = std::fs::canonicalize(&bag.path).unwrap_or_else(|_| bag.path.clone());
+    let mut topics = BTreeMap::new();
+    for t in &report.topics {
+        let conns: Vec<u32> = bag.connections.iter().filter(|c| c.topic == t.topic).map(|c| c.id).collect();
+        let start = conns.iter().filter_map(|c| bag.stats.get(c)?.start_time).min();
+        let end = conns.iter().filter_map(|c| bag.stats.get(c)?.end_time).max();
+        let frequency_hz = match (start, end) {
+            (Some(s), Some(e)) if e > s && t.messages_in_bag > 1 => Some((t.messages_in_bag - 1) as f64 / ((e - s) as f64 / 1e9)),
+            _ => None,
+        };
+        topics.insert(
+            t.topic.clone(),
+            TopicRecord {
+                msg_type: t.msg_type.clone(),
+                message_count: t.messages_in_bag,
+                frequency_hz,
+                tables: t.tables.clone(),
+                messages_ingested: t.messages_ingested,
+                decode_errors: t.decode_errors,
+            },
+        );
+    }
+    let status = if !bag.is_indexed() {
+        "recovered"
+    } else if report.decode_errors > 0 || !report.damage.problems.is_empty() {
+        "ingested_with_errors"
+    } else {
+        "ingested"
+    };
+    Ok(BagRecord {
+        bag_file_prefix: absolute.display().to_string(),
+        bag_file: report.bag_file.clone(),
+        bag_file_bucket: None,
+        size_bytes: bag.file_size(),
+        start_time_ns: bag.start_time(),
+        end_time_ns: bag.end_time(),
+        message_count: bag.message_count(),
+        status: status.into(),
+        ingest_seconds: report.seconds,
+        ingested_at: chrono::Utc::now().to_rfc3339(),
+        topics,
+    })
+}

@@ -1,0 +1,116 @@
+//! Writing Parquet part files: zstd (or the configured codec) for ordinary columns, no
+//! compression and no dictionary for large binary columns (JPEG and point clouds do not
+//! compress), page statistics on.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::DataType;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::error::{Error, Result};
+
+/// A part file written for one table partition, relative to the table directory.
+#[derive(Debug, Clone)]
+pub struct PartFile {
+    /// Path relative to the table root, with `/` separators (as Delta `add.path`).
+    pub relative_path: String,
+    pub size: u64,
+    pub rows: u64,
+    /// Minimum and maximum `log_time` (ns) in the file, for statistics.
+    pub log_time_range: Option<(i64, i64)>,
+}
+
+/// Parquet settings chosen from the config.
+#[derive(Debug, Clone)]
+pub struct ParquetOptions {
+    pub compression: Compression,
+    pub max_row_group_rows: usize,
+    /// Binary columns whose average value is at least this many bytes are stored uncompressed.
+    pub large_binary_bytes: usize,
+}
+
+impl Default for ParquetOptions {
+    fn default() -> Self {
+        ParquetOptions {
+            compression: Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
+            max_row_group_rows: 256 * 1024,
+            large_binary_bytes: 1024,
+        }
+    }
+}
+
+/// Parses a codec name from the config: `zstd`, `zstd(N)`, `snappy`, `lz4`, `none`.
+pub fn parse_compression(name: &str) -> Result<Compression, String> {
+    let lower = name.trim().to_ascii_lowercase();
+    Ok(match lower.as_str() {
+        "none" | "uncompressed" => Compression::UNCOMPRESSED,
+        "snappy" => Compression::SNAPPY,
+        "lz4" => Compression::LZ4_RAW,
+        "zstd" => Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| e.to_string())?),
+        other => {
+            let level = other
+                .strip_prefix("zstd(")
+                .and_then(|s| s.strip_suffix(')'))
+                .and_then(|s| s.parse::<i32>().ok())
+                .ok_or_else(|| format!("unknown codec '{name}'; use zstd, zstd(1..22), snappy, lz4 or none"))?;
+            Compression::ZSTD(ZstdLevel::try_new(level).map_err(|e| e.to_string())?)
+        }
+    })
+}
+
+/// Writes `batch` to `table_dir/relative_path`.
+pub fn write_part(table_dir: &Path, relative_path: &str, batch: &RecordBatch, opts: &ParquetOptions) -> Result<PartFile> {
+    let path: PathBuf = table_dir.join(relative_path);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let props = writer_properties(batch, opts);
+    let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
+    writer.write(batch)?;
+    writer.close()?;
+    let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+    Ok(PartFile {
+        relative_path: relative_path.to_string(),
+        size,
+        rows: batch.num_rows() as u64,
+        log_time_range: log_time_range(batch),
+    })
+}
+
+fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProperties {
+    let mut builder = WriterProperties::builder()
+        .set_compression(opts.compression)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(opts.max_row_group_rows))
+        .set_statistics_truncate_length(Some(64))
+        .set_column_index_truncate_length(Some(64))
+        .set_created_by(format!("scenes {}", env!("CARGO_PKG_VERSION")));
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if field.data_type() == &DataType::Binary && !column.is_empty() {
+            let values = column.as_binary::<i32>();
+            let avg = values.value_data().len() / column.len();
+            if avg >= opts.large_binary_bytes {
+                let path = ColumnPath::from(field.name().as_str());
+                builder = builder
+                    .set_column_compression(path.clone(), Compression::UNCOMPRESSED)
+                    .set_column_dictionary_enabled(path.clone(), false)
+                    .set_column_statistics_enabled(path, EnabledStatistics::None);
+            }
+        }
+    }
+    builder.build()
+}
+
+fn log_time_range(batch: &RecordBatch) -> Option<(i64, i64)> {
+    let col = batch.column_by_name("log_time")?;
+    let values = col.as_primitive_opt::<arrow::datatypes::TimestampNanosecondType>()?;
+    let min = arrow::compute::min(values)?;
+    let max = arrow::compute::max(values)?;
+    Some((min, max))
+}

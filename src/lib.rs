@@ -1,0 +1,24 @@
+//! `scenes`: a lakehouse ETL for autonomous-driving ROS bags.
+//!
+//! Stages, one module each:
+//! - [`bag`]: reading (and writing) ROS1 bags, robust to torn and unindexed files;
+//! - [`msg`]: parsing message definitions and decoding messages into Arrow columns;
+//! - [`lake`]: table layout, Parquet part files and Delta commits;
+//! - [`ingest`]: bag → one table per topic, in parallel over chunk ranges;
+//! - [`meta`]: the metadata store (bag records);
+//! - [`info`]: `scenes info`;
+//! - [`generate`]: synthetic drives with ground truth;
+//! - [`config`], [`cli`]: settings and the command line.
+
+pub mod bag;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod generate;
+pub mod info;
+pub mod ingest;
+pub mod lake;
+pub mod meta;
+pub mod msg;
+
+pub use error::{Error, Result};

@@ -1,0 +1,377 @@
+//! Columnar builders that ROS1-serialized messages are decoded into. A connection's definition is
+//! compiled once into a tree of [`Column`]s (the decode plan); each message then appends straight
+//! into typed vectors, and a batch is turned into Arrow arrays without copying values again.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryArray, BooleanArray, DurationNanosecondArray, FixedSizeListArray,
+    Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, ListArray,
+    StringArray, StructArray, TimestampNanosecondArray, UInt16Array, UInt32Array, UInt64Array,
+    UInt8Array,
+};
+use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
+
+use super::cursor::{Cursor, DecodeError};
+
+/// Name of the element field of list columns.
+pub const LIST_ITEM: &str = "item";
+
+/// Timezone of every timestamp column.
+pub const UTC: &str = "UTC";
+
+/// One column of decoded values, mirroring one node of a message definition.
+#[derive(Debug, Clone)]
+pub enum Column {
+    Bool(Vec<bool>),
+    Int8(Vec<i8>),
+    UInt8(Vec<u8>),
+    Int16(Vec<i16>),
+    UInt16(Vec<u16>),
+    Int32(Vec<i32>),
+    UInt32(Vec<u32>),
+    Int64(Vec<i64>),
+    UInt64(Vec<u64>),
+    Float32(Vec<f32>),
+    Float64(Vec<f64>),
+    /// ROS `time` as nanoseconds since the epoch.
+    Time(Vec<i64>),
+    /// ROS `duration` as nanoseconds.
+    Duration(Vec<i64>),
+    /// UTF-8 text; values that were not valid UTF-8 are stored with replacement characters and
+    /// flagged so the caller can keep the raw message.
+    Utf8(Bytes),
+    /// `uint8[]`, `char[]` (and their fixed-size forms): raw bytes.
+    Binary { fixed: Option<usize>, values: Bytes },
+    Struct { names: Vec<String>, children: Vec<Column>, rows: usize },
+    List { offsets: Vec<i32>, child: Box<Column> },
+    FixedList { size: usize, child: Box<Column>, rows: usize },
+}
+
+/// Variable-length values: offsets into one byte buffer.
+#[derive(Debug, Clone)]
+pub struct Bytes {
+    pub offsets: Vec<i32>,
+    pub data: Vec<u8>,
+}
+
+impl Default for Bytes {
+    fn default() -> Self {
+        Bytes {
+            offsets: vec![0],
+            data: Vec::new(),
+        }
+    }
+}
+
+impl Bytes {
+    fn push(&mut self, value: &[u8]) -> Result<(), DecodeError> {
+        self.data.extend_from_slice(value);
+        let end = i32::try_from(self.data.len()).map_err(|_| DecodeError::TooLarge)?;
+        self.offsets.push(end);
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    fn truncate(&mut self, rows: usize) {
+        if rows < self.len() {
+            self.data.truncate(self.offsets[rows] as usize);
+            self.offsets.truncate(rows + 1);
+        }
+    }
+
+    fn take(&mut self) -> (OffsetBuffer<i32>, arrow::buffer::Buffer) {
+        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        let data = std::mem::take(&mut self.data);
+        (
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            arrow::buffer::Buffer::from_vec(data),
+        )
+    }
+}
+
+/// Reads `n` little-endian values of a fixed-width primitive in one pass.
+macro_rules! extend_le {
+    ($vec:expr, $cur:expr, $n:expr, $t:ty) => {{
+        const W: usize = std::mem::size_of::<$t>();
+        let bytes = $cur.take($n.checked_mul(W).ok_or(DecodeError::TooLarge)?)?;
+        $vec.extend(
+            bytes
+                .chunks_exact(W)
+                .map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or([0; W]))),
+        );
+    }};
+}
+
+impl Column {
+    /// Number of values (rows at this level) held.
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Bool(v) => v.len(),
+            Column::Int8(v) => v.len(),
+            Column::UInt8(v) => v.len(),
+            Column::Int16(v) => v.len(),
+            Column::UInt16(v) => v.len(),
+            Column::Int32(v) => v.len(),
+            Column::UInt32(v) => v.len(),
+            Column::Int64(v) | Column::Time(v) | Column::Duration(v) => v.len(),
+            Column::UInt64(v) => v.len(),
+            Column::Float32(v) => v.len(),
+            Column::Float64(v) => v.len(),
+            Column::Utf8(b) => b.len(),
+            Column::Binary { values, .. } => values.len(),
+            Column::Struct { rows, .. } | Column::FixedList { rows, .. } => *rows,
+            Column::List { offsets, .. } => offsets.len() - 1,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of value data held (to decide when to flush a batch).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Column::Bool(v) => v.len(),
+            Column::Int8(v) => v.len(),
+            Column::UInt8(v) => v.len(),
+            Column::Int16(v) => v.len() * 2,
+            Column::UInt16(v) => v.len() * 2,
+            Column::Int32(v) => v.len() * 4,
+            Column::UInt32(v) => v.len() * 4,
+            Column::Float32(v) => v.len() * 4,
+            Column::Int64(v) | Column::Time(v) | Column::Duration(v) => v.len() * 8,
+            Column::UInt64(v) => v.len() * 8,
+            Column::Float64(v) => v.len() * 8,
+            Column::Utf8(b) | Column::Binary { values: b, .. } => b.data.len() + b.offsets.len() * 4,
+            Column::Struct { children, .. } => children.iter().map(Column::heap_bytes).sum(),
+            Column::List { offsets, child } => offsets.len() * 4 + child.heap_bytes(),
+            Column::FixedList { child, .. } => child.heap_bytes(),
+        }
+    }
+
+    /// Arrow type of this column.
+    pub fn data_type(&self) -> DataType {
+        match self {
+            Column::Bool(_) => DataType::Boolean,
+            Column::Int8(_) => DataType::Int8,
+            Column::UInt8(_) => DataType::UInt8,
+            Column::Int16(_) => DataType::Int16,
+            Column::UInt16(_) => DataType::UInt16,
+            Column::Int32(_) => DataType::Int32,
+            Column::UInt32(_) => DataType::UInt32,
+            Column::Int64(_) => DataType::Int64,
+            Column::UInt64(_) => DataType::UInt64,
+            Column::Float32(_) => DataType::Float32,
+            Column::Float64(_) => DataType::Float64,
+            Column::Time(_) => DataType::Timestamp(TimeUnit::Nanosecond, Some(UTC.into())),
+            Column::Duration(_) => DataType::Duration(TimeUnit::Nanosecond),
+            Column::Utf8(_) => DataType::Utf8,
+            Column::Binary { .. } => DataType::Binary,
+            Column::Struct { names, children, .. } => DataType::Struct(struct_fields(names, children)),
+            Column::List { child, .. } => DataType::List(Arc::new(Field::new(LIST_ITEM, child.data_type(), true))),
+            Column::FixedList { size, child, .. } => {
+                DataType::FixedSizeList(Arc::new(Field::new(LIST_ITEM, child.data_type(), true)), *size as i32)
+            }
+        }
+    }
+
+    /// Decodes one value of this column's type from `cur`. On error the column may hold a partial
+    /// value; the caller rolls back with [`Column::truncate`].
+    pub fn decode(&mut self, cur: &mut Cursor<'_>) -> Result<(), DecodeError> {
+        match self {
+            Column::Bool(v) => v.push(cur.u8()? != 0),
+            Column::Int8(v) => v.push(cur.u8()? as i8),
+            Column::UInt8(v) => v.push(cur.u8()?),
+            Column::Int16(v) => extend_le!(v, cur, 1usize, i16),
+            Column::UInt16(v) => extend_le!(v, cur, 1usize, u16),
+            Column::Int32(v) => extend_le!(v, cur, 1usize, i32),
+            Column::UInt32(v) => extend_le!(v, cur, 1usize, u32),
+            Column::Int64(v) => extend_le!(v, cur, 1usize, i64),
+            Column::UInt64(v) => extend_le!(v, cur, 1usize, u64),
+            Column::Float32(v) => extend_le!(v, cur, 1usize, f32),
+            Column::Float64(v) => extend_le!(v, cur, 1usize, f64),
+            Column::Time(v) => {
+                let sec = cur.u32()? as i64;
+                let nsec = cur.u32()? as i64;
+                v.push(sec * 1_000_000_000 + nsec);
+            }
+            Column::Duration(v) => {
+                let sec = cur.u32()? as i32 as i64;
+                let nsec = cur.u32()? as i32 as i64;
+                v.push(sec * 1_000_000_000 + nsec);
+            }
+            Column::Utf8(b) => {
+                let len = cur.u32()? as usize;
+                let raw = cur.take(len)?;
+                match std::str::from_utf8(raw) {
+                    Ok(_) => b.push(raw)?,
+                    Err(_) => {
+                        b.push(String::from_utf8_lossy(raw).as_bytes())?;
+                        cur.invalid_utf8 = true;
+                    }
+                }
+            }
+            Column::Binary { fixed, values } => {
+                let len = match fixed {
+                    Some(n) => *n,
+                    None => cur.u32()? as usize,
+                };
+                let raw = cur.take(len)?;
+                values.push(raw)?;
+            }
+            Column::Struct { children, rows, .. } => {
+                for child in children.iter_mut() {
+                    child.decode(cur)?;
+                }
+                *rows += 1;
+            }
+            Column::List { offsets, child } => {
+                let count = cur.u32()? as usize;
+                child.decode_many(cur, count)?;
+                let end = i32::try_from(child.len()).map_err(|_| DecodeError::TooLarge)?;
+                offsets.push(end);
+            }
+            Column::FixedList { size, child, rows } => {
+                child.decode_many(cur, *size)?;
+                *rows += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes `count` consecutive values; primitive runs are copied in one pass.
+    fn decode_many(&mut self, cur: &mut Cursor<'_>, count: usize) -> Result<(), DecodeError> {
+        // A count larger than the remaining bytes cannot be valid (every element takes ≥ 1 byte,
+        // except empty structs); reject it before reserving memory.
+        if count > cur.remaining() && !self.may_be_zero_sized() {
+            return Err(DecodeError::Truncated);
+        }
+        match self {
+            Column::Int16(v) => extend_le!(v, cur, count, i16),
+            Column::UInt16(v) => extend_le!(v, cur, count, u16),
+            Column::Int32(v) => extend_le!(v, cur, count, i32),
+            Column::UInt32(v) => extend_le!(v, cur, count, u32),
+            Column::Int64(v) => extend_le!(v, cur, count, i64),
+            Column::UInt64(v) => extend_le!(v, cur, count, u64),
+            Column::Float32(v) => extend_le!(v, cur, count, f32),
+            Column::Float64(v) => extend_le!(v, cur, count, f64),
+            Column::Int8(v) => v.extend(cur.take(count)?.iter().map(|&b| b as i8)),
+            Column::UInt8(v) => v.extend_from_slice(cur.take(count)?),
+            _ => {
+                for _ in 0..count {
+                    self.decode(cur)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn may_be_zero_sized(&self) -> bool {
+        match self {
+            Column::Struct { children, .. } => children.iter().all(Column::may_be_zero_sized),
+            Column::FixedList { size, child, .. } => *size == 0 || child.may_be_zero_sized(),
+            Column::Binary { fixed: Some(0), .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Drops every value after the first `rows` (used to undo a message that failed to decode).
+    pub fn truncate(&mut self, rows: usize) {
+        match self {
+            Column::Bool(v) => v.truncate(rows),
+            Column::Int8(v) => v.truncate(rows),
+            Column::UInt8(v) => v.truncate(rows),
+            Column::Int16(v) => v.truncate(rows),
+            Column::UInt16(v) => v.truncate(rows),
+            Column::Int32(v) => v.truncate(rows),
+            Column::UInt32(v) => v.truncate(rows),
+            Column::Int64(v) | Column::Time(v) | Column::Duration(v) => v.truncate(rows),
+            Column::UInt64(v) => v.truncate(rows),
+            Column::Float32(v) => v.truncate(rows),
+            Column::Float64(v) => v.truncate(rows),
+            Column::Utf8(b) | Column::Binary { values: b, .. } => b.truncate(rows),
+            Column::Struct { children, rows: n, .. } => {
+                for c in children.iter_mut() {
+                    c.truncate(rows);
+                }
+                *n = (*n).min(rows);
+            }
+            Column::List { offsets, child } => {
+                if rows + 1 < offsets.len() {
+                    offsets.truncate(rows + 1);
+                }
+                let keep = offsets.last().copied().unwrap_or(0) as usize;
+                child.truncate(keep);
+            }
+            Column::FixedList { size, child, rows: n } => {
+                *n = (*n).min(rows);
+                child.truncate(*n * *size);
+            }
+        }
+    }
+
+    /// Moves the values out as an Arrow array, leaving the column empty and reusable.
+    pub fn finish(&mut self) -> Result<ArrayRef, arrow::error::ArrowError> {
+        Ok(match self {
+            Column::Bool(v) => Arc::new(BooleanArray::from(std::mem::take(v))),
+            Column::Int8(v) => Arc::new(Int8Array::from(std::mem::take(v))),
+            Column::UInt8(v) => Arc::new(UInt8Array::from(std::mem::take(v))),
+            Column::Int16(v) => Arc::new(Int16Array::from(std::mem::take(v))),
+            Column::UInt16(v) => Arc::new(UInt16Array::from(std::mem::take(v))),
+            Column::Int32(v) => Arc::new(Int32Array::from(std::mem::take(v))),
+            Column::UInt32(v) => Arc::new(UInt32Array::from(std::mem::take(v))),
+            Column::Int64(v) => Arc::new(Int64Array::from(std::mem::take(v))),
+            Column::UInt64(v) => Arc::new(UInt64Array::from(std::mem::take(v))),
+            Column::Float32(v) => Arc::new(Float32Array::from(std::mem::take(v))),
+            Column::Float64(v) => Arc::new(Float64Array::from(std::mem::take(v))),
+            Column::Time(v) => Arc::new(TimestampNanosecondArray::from(std::mem::take(v)).with_timezone(UTC)),
+            Column::Duration(v) => Arc::new(DurationNanosecondArray::from(std::mem::take(v))),
+            Column::Utf8(b) => {
+                let (offsets, data) = b.take();
+                Arc::new(StringArray::try_new(offsets, data, None)?)
+            }
+            Column::Binary { values, .. } => {
+                let (offsets, data) = values.take();
+                Arc::new(BinaryArray::try_new(offsets, data, None)?)
+            }
+            Column::Struct { names, children, rows } => {
+                let fields = struct_fields(names, children);
+                let arrays = children.iter_mut().map(Column::finish).collect::<Result<Vec<_>, _>>()?;
+                let n = std::mem::take(rows);
+                if arrays.is_empty() {
+                    Arc::new(StructArray::new_empty_fields(n, None))
+                } else {
+                    Arc::new(StructArray::try_new(fields, arrays, None)?)
+                }
+            }
+            Column::List { offsets, child } => {
+                let field = Arc::new(Field::new(LIST_ITEM, child.data_type(), true));
+                let offsets = OffsetBuffer::new(ScalarBuffer::from(std::mem::replace(offsets, vec![0])));
+                Arc::new(ListArray::try_new(field, offsets, child.finish()?, None)?)
+            }
+            Column::FixedList { size, child, rows } => {
+                let field = Arc::new(Field::new(LIST_ITEM, child.data_type(), true));
+                let n = std::mem::take(rows);
+                let values = child.finish()?;
+                if n == 0 && values.is_empty() {
+                    Arc::new(FixedSizeListArray::new_null(field, *size as i32, 0))
+                } else {
+                    Arc::new(FixedSizeListArray::try_new(field, *size as i32, values, None::<NullBuffer>)?)
+                }
+            }
+        })
+    }
+}
+
+fn struct_fields(names: &[String], children: &[Column]) -> Fields {
+    names
+        .iter()
+        .zip(children)
+        .map(|(n, c)| Field::new(n, c.data_type(), true))
+        .collect()
+}

@@ -1,0 +1,385 @@
+//! Parsing ROS1 `message_definition` text: the root message followed by `MSG: pkg/Type`
+//! blocks for every type it depends on. Handles comments, blank lines, constants (any case,
+//! spaces around `=`, string constants running to the end of the line), `byte`/`char` aliases,
+//! `time`/`duration`, fixed and variable arrays, and bare `Header`.
+
+use std::collections::HashMap;
+
+use md5::{Digest, Md5};
+
+use crate::error::{Error, Result};
+
+/// Built-in field types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Primitive {
+    Bool,
+    Int8,
+    UInt8,
+    Int16,
+    UInt16,
+    Int32,
+    UInt32,
+    Int64,
+    UInt64,
+    Float32,
+    Float64,
+    String,
+    Time,
+    Duration,
+}
+
+impl Primitive {
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "bool" => Primitive::Bool,
+            "int8" | "byte" => Primitive::Int8,
+            "uint8" | "char" => Primitive::UInt8,
+            "int16" => Primitive::Int16,
+            "uint16" => Primitive::UInt16,
+            "int32" => Primitive::Int32,
+            "uint32" => Primitive::UInt32,
+            "int64" => Primitive::Int64,
+            "uint64" => Primitive::UInt64,
+            "float32" => Primitive::Float32,
+            "float64" => Primitive::Float64,
+            "string" => Primitive::String,
+            "time" => Primitive::Time,
+            "duration" => Primitive::Duration,
+            _ => return None,
+        })
+    }
+}
+
+/// How many values a field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arity {
+    Single,
+    /// `T[]`: a u32 count precedes the elements.
+    Variable,
+    /// `T[n]`: exactly n elements, no count.
+    Fixed(usize),
+}
+
+/// The element type of a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldType {
+    Primitive(Primitive),
+    /// A nested message, by its resolved full name (`pkg/Type`).
+    Message(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    /// The type as written (`float64`, `Header`, `geometry_msgs/Point`), used for md5 sums.
+    pub written_type: String,
+    pub ty: FieldType,
+    pub arity: Arity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Constant {
+    pub written_type: String,
+    pub name: String,
+    pub value: String,
+}
+
+/// One message type: its fields in wire order and its constants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageDef {
+    pub full_name: String,
+    pub fields: Vec<Field>,
+    pub constants: Vec<Constant>,
+}
+
+impl MessageDef {
+    fn package(&self) -> &str {
+        self.full_name.split('/').next().unwrap_or("")
+    }
+}
+
+/// All message types found in one connection's definition text, nested names resolved.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub root: String,
+    pub messages: HashMap<String, MessageDef>,
+}
+
+impl Registry {
+    /// Parses the definition text stored for `root_type` (for example `sensor_msgs/Imu`).
+    pub fn parse(root_type: &str, text: &str) -> Result<Self> {
+        let err = |problem: String| Error::Definition {
+            msg_type: root_type.to_string(),
+            problem,
+        };
+        let mut blocks: Vec<(String, Vec<&str>)> = vec![(root_type.to_string(), Vec::new())];
+        for line in text.lines() {
+            let trimmed = line.trim();
+            if trimmed.len() >= 3 && trimmed.bytes().all(|b| b == b'=') {
+                blocks.push((String::new(), Vec::new()));
+                continue;
+            }
+            let current = blocks.last_mut().ok_or_else(|| err("no block".into()))?;
+            if current.0.is_empty() {
+                if let Some(name) = trimmed.strip_prefix("MSG:") {
+                    current.0 = name.trim().to_string();
+                    continue;
+                }
+                if trimmed.is_empty() || trimmed.starts_with('#') {
+                    continue;
+                }
+                return Err(err(format!("a dependency block starts with '{trimmed}' instead of 'MSG: pkg/Type'")));
+            }
+            current.1.push(line);
+        }
+        let mut parsed = Vec::new();
+        for (name, lines) in blocks {
+            if name.is_empty() {
+                continue; // trailing separator
+            }
+            let name = normalize_type_name(&name);
+            parsed.push(parse_block(&name, &lines).map_err(|p| err(format!("in {name}: {p}")))?);
+        }
+        let mut registry = Registry {
+            root: normalize_type_name(root_type),
+            messages: HashMap::new(),
+        };
+        let names: Vec<String> = parsed.iter().map(|m| m.full_name.clone()).collect();
+        for mut msg in parsed {
+            let package = msg.package().to_string();
+            for field in &mut msg.fields {
+                if let FieldType::Message(written) = &field.ty {
+                    let resolved = resolve(written, &package, &names)
+                        .ok_or_else(|| err(format!("field '{}' has type '{written}', which is not defined in the bag's definition text", field.name)))?;
+                    field.ty = FieldType::Message(resolved);
+                }
+            }
+            registry.messages.entry(msg.full_name.clone()).or_insert(msg);
+        }
+        registry.check_no_cycles().map_err(err)?;
+        Ok(registry)
+    }
+
+    pub fn root(&self) -> &MessageDef {
+        // The root block is always parsed first and always present.
+        &self.messages[&self.root]
+    }
+
+    pub fn get(&self, name: &str) -> Option<&MessageDef> {
+        self.messages.get(name)
+    }
+
+    fn check_no_cycles(&self) -> Result<(), String> {
+        fn visit<'a>(reg: &'a Registry, name: &'a str, stack: &mut Vec<&'a str>) -> Result<(), String> {
+            if stack.contains(&name) {
+                return Err(format!("type {name} contains itself"));
+            }
+            stack.push(name);
+            if let Some(msg) = reg.messages.get(name) {
+                for f in &msg.fields {
+                    if let FieldType::Message(n) = &f.ty {
+                        visit(reg, n, stack)?;
+                    }
+                }
+            }
+            stack.pop();
+            Ok(())
+        }
+        visit(self, &self.root, &mut Vec::new())
+    }
+
+    /// The ROS md5sum of `name` as genmsg computes it (comments and whitespace do not count).
+    pub fn md5sum(&self, name: &str) -> Option<String> {
+        let msg = self.messages.get(name)?;
+        let mut lines = Vec::new();
+        for c in &msg.constants {
+            lines.push(format!("{} {}={}", c.written_type, c.name, c.value));
+        }
+        for f in &msg.fields {
+            match &f.ty {
+                FieldType::Primitive(_) => {
+                    let suffix = match f.arity {
+                        Arity::Single => String::new(),
+                        Arity::Variable => "[]".into(),
+                        Arity::Fixed(n) => format!("[{n}]"),
+                    };
+                    lines.push(format!("{}{} {}", base_type(&f.written_type), suffix, f.name));
+                }
+                FieldType::Message(nested) => lines.push(format!("{} {}", self.md5sum(nested)?, f.name)),
+            }
+        }
+        let digest = Md5::digest(lines.join("\n").as_bytes());
+        Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+/// `pkg/msg/Type` (ROS 2 style) → `pkg/Type`.
+fn normalize_type_name(name: &str) -> String {
+    let name = name.trim();
+    match name.split('/').collect::<Vec<_>>().as_slice() {
+        [pkg, "msg", ty] => format!("{pkg}/{ty}"),
+        _ => name.to_string(),
+    }
+}
+
+fn resolve(written: &str, package: &str, known: &[String]) -> Option<String> {
+    let written = normalize_type_name(written);
+    if written == "Header" {
+        return Some("std_msgs/Header".into()).filter(|n| known.contains(n)).or_else(|| by_short_name("Header", known));
+    }
+    if written.contains('/') {
+        return known.contains(&written).then_some(written);
+    }
+    let same_package = format!("{package}/{written}");
+    if known.contains(&same_package) {
+        return Some(same_package);
+    }
+    by_short_name(&written, known)
+}
+
+fn by_short_name(short: &str, known: &[String]) -> Option<String> {
+    known.iter().find(|n| n.rsplit('/').next() == Some(short)).cloned()
+}
+
+fn base_type(written: &str) -> &str {
+    written.split('[').next().unwrap_or(written)
+}
+
+fn parse_block(full_name: &str, lines: &[&str]) -> Result<MessageDef, String> {
+    let mut msg = MessageDef {
+        full_name: full_name.to_string(),
+        fields: Vec::new(),
+        constants: Vec::new(),
+    };
+    for raw in lines {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (ty, rest) = match line.find(char::is_whitespace) {
+            Some(i) => (&line[..i], line[i..].trim_start()),
+            None => return Err(format!("line '{line}' has a type but no name")),
+        };
+        if let Some(eq) = rest.find('=') {
+            msg.constants.push(parse_constant(ty, rest, eq)?);
+            continue;
+        }
+        let name = rest.split('#').next().unwrap_or("").trim();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(format!("cannot read a field name in '{line}'"));
+        }
+        msg.fields.push(parse_field(ty, name)?);
+    }
+    Ok(msg)
+}
+
+fn parse_constant(ty: &str, rest: &str, eq: usize) -> Result<Constant, String> {
+    let name = rest[..eq].trim();
+    if name.is_empty() {
+        return Err(format!("constant of type {ty} has no name"));
+    }
+    let after = &rest[eq + 1..];
+    let value = if ty == "string" {
+        after.trim().to_string()
+    } else {
+        after.split('#').next().unwrap_or("").trim().to_string()
+    };
+    Ok(Constant {
+        written_type: ty.to_string(),
+        name: name.to_string(),
+        value,
+    })
+}
+
+fn parse_field(ty: &str, name: &str) -> Result<Field, String> {
+    let (base, arity) = match ty.find('[') {
+        None => (ty, Arity::Single),
+        Some(open) => {
+            let inner = ty[open + 1..]
+                .strip_suffix(']')
+                .ok_or_else(|| format!("bad array type '{ty}'"))?;
+            let arity = if inner.is_empty() {
+                Arity::Variable
+            } else {
+                let n: usize = inner
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad array length in '{ty}'"))?;
+                Arity::Fixed(n)
+            };
+            (&ty[..open], arity)
+        }
+    };
+    let field_type = match Primitive::parse(base) {
+        Some(p) => FieldType::Primitive(p),
+        None => FieldType::Message(base.to_string()),
+    };
+    Ok(Field {
+        name: name.to_string(),
+        written_type: ty.to_string(),
+        ty: field_type,
+        arity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IMU: &str = "std_msgs/Header header\n\ngeometry_msgs/Quaternion orientation\nfloat64[9] orientation_covariance # Row major about x, y, z axes\n\ngeometry_msgs/Vector3 angular_velocity\nfloat64[9] angular_velocity_covariance\n\ngeometry_msgs/Vector3 linear_acceleration\nfloat64[9] linear_acceleration_covariance\n\n================================================================================\nMSG: std_msgs/Header\nuint32 seq\ntime stamp\nstring frame_id\n\n================================================================================\nMSG: geometry_msgs/Quaternion\n# a comment\nfloat64 x\nfloat64 y\nfloat64 z\nfloat64 w\n\n================================================================================\nMSG: geometry_msgs/Vector3\nfloat64 x\nfloat64 y\nfloat64 z\n";
+
+    #[test]
+    fn imu_definition_parses_and_hashes_like_ros() {
+        let reg = Registry::parse("sensor_msgs/Imu", IMU).unwrap();
+        let root = reg.root();
+        assert_eq!(root.fields.len(), 7);
+        assert_eq!(root.fields[2].arity, Arity::Fixed(9));
+        assert_eq!(
+            root.fields[1].ty,
+            FieldType::Message("geometry_msgs/Quaternion".into())
+        );
+        assert_eq!(reg.md5sum("std_msgs/Header").unwrap(), "2176decaecbce78abc3b96ef049fabed");
+        assert_eq!(reg.md5sum("sensor_msgs/Imu").unwrap(), "6a62c6daae103f4ff57a132d6f95cec2");
+    }
+
+    #[test]
+    fn constants_any_case_with_spaces_and_string_to_end_of_line() {
+        let text = "uint8 a=1\nuint8 B = 2 # two\nstring S = hello # not a comment\nint32 value\n";
+        let reg = Registry::parse("x/C", text).unwrap();
+        let m = reg.root();
+        assert_eq!(m.fields.len(), 1);
+        assert_eq!(m.constants.len(), 3);
+        assert_eq!(m.constants[0].name, "a");
+        assert_eq!(m.constants[1].value, "2");
+        assert_eq!(m.constants[2].value, "hello # not a comment");
+    }
+
+    #[test]
+    fn bare_header_and_same_package_resolution() {
+        let text = "Header header\nBox[] boxes\n====\nMSG: std_msgs/Header\nuint32 seq\ntime stamp\nstring frame_id\n====\nMSG: det/Box\nfloat32 x\n====\nMSG: other/Box\nint8 y\n";
+        let reg = Registry::parse("det/Boxes", text).unwrap();
+        let m = reg.root();
+        assert_eq!(m.fields[0].ty, FieldType::Message("std_msgs/Header".into()));
+        assert_eq!(m.fields[1].ty, FieldType::Message("det/Box".into()));
+        assert_eq!(m.fields[1].arity, Arity::Variable);
+    }
+
+    #[test]
+    fn empty_definition_is_an_empty_message() {
+        let reg = Registry::parse("std_msgs/Empty", "\n").unwrap();
+        assert!(reg.root().fields.is_empty());
+        assert_eq!(reg.md5sum("std_msgs/Empty").unwrap(), "d41d8cd98f00b204e9800998ecf8427e");
+    }
+
+    #[test]
+    fn unknown_nested_type_is_an_error_naming_it() {
+        let err = Registry::parse("a/B", "c/Missing m\n").unwrap_err().to_string();
+        assert!(err.contains("c/Missing"), "{err}");
+    }
+
+    #[test]
+    fn recursive_type_is_rejected() {
+        let text = "a/Node child\n====\nMSG: a/Node\na/Node child\n";
+        assert!(Registry::parse("a/Node", text).is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! Message decoding: definition text → type registry → decode plan → Arrow arrays.
+
+pub mod column;
+pub mod cursor;
+pub mod definition;
+pub mod plan;
+
+pub use cursor::DecodeError;
+pub use definition::Registry;
+pub use plan::{Decoded, MessageColumns};

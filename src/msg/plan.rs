@@ -1,0 +1,211 @@
+//! Compiling a parsed definition into a decode plan: the tree of [`Column`] builders for one
+//! connection, and decoding whole messages into it with all-or-nothing row semantics.
+
+use arrow::array::ArrayRef;
+use arrow::datatypes::{Field, Fields};
+
+use super::column::{Bytes, Column};
+use super::cursor::{Cursor, DecodeError};
+use super::definition::{Arity, FieldType, MessageDef, Primitive, Registry};
+use crate::error::{Error, Result};
+
+/// Builders for every field of one message type. One instance per (connection, batch).
+#[derive(Debug, Clone)]
+pub struct MessageColumns {
+    pub names: Vec<String>,
+    pub columns: Vec<Column>,
+    rows: usize,
+}
+
+/// The result of decoding one message.
+pub enum Decoded {
+    Ok,
+    /// Decoded, but a string field was not valid UTF-8 (kept lossily; keep the raw bytes too).
+    LossyUtf8,
+}
+
+impl MessageColumns {
+    /// Compiles the root type of `registry` into builders.
+    pub fn compile(registry: &Registry) -> Result<Self> {
+        let root = registry.root();
+        let columns = root
+            .fields
+            .iter()
+            .map(|f| field_column(registry, root, f))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(MessageColumns {
+            names: root.fields.iter().map(|f| f.name.clone()).collect(),
+            columns,
+            rows: 0,
+        })
+    }
+
+    /// Builders for a message with no fields (used when a definition cannot be understood).
+    pub fn empty() -> Self {
+        MessageColumns {
+            names: Vec::new(),
+            columns: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.columns.iter().map(Column::heap_bytes).sum()
+    }
+
+    /// Arrow fields of the message's top-level columns.
+    pub fn fields(&self) -> Fields {
+        self.names
+            .iter()
+            .zip(&self.columns)
+            .map(|(n, c)| Field::new(n, c.data_type(), true))
+            .collect()
+    }
+
+    /// Decodes one message. On any mismatch nothing is appended (the row is rolled back).
+    pub fn decode(&mut self, bytes: &[u8]) -> Result<Decoded, DecodeError> {
+        let mut cur = Cursor::new(bytes);
+        let mut result = Ok(());
+        for col in self.columns.iter_mut() {
+            result = col.decode(&mut cur);
+            if result.is_err() {
+                break;
+            }
+        }
+        if result.is_ok() && cur.remaining() > 0 {
+            result = Err(DecodeError::TrailingBytes(cur.remaining()));
+        }
+        match result {
+            Ok(()) => {
+                self.rows += 1;
+                Ok(if cur.invalid_utf8 { Decoded::LossyUtf8 } else { Decoded::Ok })
+            }
+            Err(e) => {
+                for col in self.columns.iter_mut() {
+                    col.truncate(self.rows);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves the decoded rows out as arrays (one per top-level field).
+    pub fn finish(&mut self) -> Result<Vec<ArrayRef>, arrow::error::ArrowError> {
+        self.rows = 0;
+        self.columns.iter_mut().map(Column::finish).collect()
+    }
+}
+
+fn field_column(registry: &Registry, owner: &MessageDef, field: &super::definition::Field) -> Result<Column> {
+    let element = || element_column(registry, owner, &field.ty);
+    Ok(match (&field.ty, field.arity) {
+        (FieldType::Primitive(Primitive::UInt8), Arity::Variable) => Column::Binary {
+            fixed: None,
+            values: Bytes::default(),
+        },
+        (FieldType::Primitive(Primitive::UInt8), Arity::Fixed(n)) => Column::Binary {
+            fixed: Some(n),
+            values: Bytes::default(),
+        },
+        (_, Arity::Single) => element()?,
+        (_, Arity::Variable) => Column::List {
+            offsets: vec![0],
+            child: Box::new(element()?),
+        },
+        (_, Arity::Fixed(size)) => Column::FixedList {
+            size,
+            child: Box::new(element()?),
+            rows: 0,
+        },
+    })
+}
+
+fn element_column(registry: &Registry, owner: &MessageDef, ty: &FieldType) -> Result<Column> {
+    Ok(match ty {
+        FieldType::Primitive(p) => primitive_column(*p),
+        FieldType::Message(name) => {
+            let msg = registry.get(name).ok_or_else(|| Error::Definition {
+                msg_type: owner.full_name.clone(),
+                problem: format!("type {name} is not defined"),
+            })?;
+            let children = msg
+                .fields
+                .iter()
+                .map(|f| field_column(registry, msg, f))
+                .collect::<Result<Vec<_>>>()?;
+            Column::Struct {
+                names: msg.fields.iter().map(|f| f.name.clone()).collect(),
+                children,
+                rows: 0,
+            }
+        }
+    })
+}
+
+fn primitive_column(p: Primitive) -> Column {
+    match p {
+        Primitive::Bool => Column::Bool(Vec::new()),
+        Primitive::Int8 => Column::Int8(Vec::new()),
+        Primitive::UInt8 => Column::UInt8(Vec::new()),
+        Primitive::Int16 => Column::Int16(Vec::new()),
+        Primitive::UInt16 => Column::UInt16(Vec::new()),
+        Primitive::Int32 => Column::Int32(Vec::new()),
+        Primitive::UInt32 => Column::UInt32(Vec::new()),
+        Primitive::Int64 => Column::Int64(Vec::new()),
+        Primitive::UInt64 => Column::UInt64(Vec::new()),
+        Primitive::Float32 => Column::Float32(Vec::new()),
+        Primitive::Float64 => Column::Float64(Vec::new()),
+        Primitive::String => Column::Utf8(Bytes::default()),
+        Primitive::Time => Column::Time(Vec::new()),
+        Primitive::Duration => Column::Duration(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float64Type, UInt32Type};
+
+    fn header_bytes(seq: u32, sec: u32, nsec: u32, frame: &str) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&seq.to_le_bytes());
+        b.extend_from_slice(&sec.to_le_bytes());
+        b.extend_from_slice(&nsec.to_le_bytes());
+        b.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        b.extend_from_slice(frame.as_bytes());
+        b
+    }
+
+    const DEF: &str = "Header header\nfloat64[2] xy\nuint8[] blob\n====\nMSG: std_msgs/Header\nuint32 seq\ntime stamp\nstring frame_id\n";
+
+    #[test]
+    fn decodes_and_rolls_back_bad_rows() {
+        let reg = Registry::parse("t/M", DEF).unwrap();
+        let mut cols = MessageColumns::compile(&reg).unwrap();
+        let mut good = header_bytes(7, 10, 5, "map");
+        good.extend_from_slice(&1.5f64.to_le_bytes());
+        good.extend_from_slice(&(-2.0f64).to_le_bytes());
+        good.extend_from_slice(&3u32.to_le_bytes());
+        good.extend_from_slice(&[9, 8, 7]);
+        assert!(cols.decode(&good).is_ok());
+        // Cut inside the blob: must not leave a partial row behind.
+        assert_eq!(cols.decode(&good[..good.len() - 1]).err(), Some(DecodeError::Truncated));
+        let mut long = good.clone();
+        long.push(0);
+        assert_eq!(cols.decode(&long).err(), Some(DecodeError::TrailingBytes(1)));
+        assert!(cols.decode(&good).is_ok());
+        assert_eq!(cols.rows(), 2);
+        let arrays = cols.finish().unwrap();
+        assert!(arrays.iter().all(|a| a.len() == 2));
+        let header = arrays[0].as_struct();
+        assert_eq!(header.column(0).as_primitive::<UInt32Type>().value(1), 7);
+        let xy = arrays[1].as_fixed_size_list();
+        assert_eq!(xy.values().as_primitive::<Float64Type>().values().len(), 4);
+        assert_eq!(arrays[2].as_binary::<i32>().value(0), &[9, 8, 7]);
+    }
+}
