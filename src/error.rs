@@ -53,8 +53,9 @@ pub enum Error {
     #[error(transparent)]
     Parquet(#[from] parquet::errors::ParquetError),
 
+    /// A Delta Lake error, reduced to its message (the kernel attaches long backtraces).
     #[error("delta table: {0}")]
-    Delta(#[from] deltalake::DeltaTableError),
+    Delta(String),
 
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
@@ -73,5 +74,13 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<deltalake::DeltaTableError> for Error {
+    fn from(e: deltalake::DeltaTableError) -> Self {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("").trim().to_string();
+        Error::Delta(first)
     }
 }

@@ -3,14 +3,14 @@
 //!
 //! Delta has no unsigned, duration or fixed-size-list types and stores timestamps in µs, so the
 //! log declares the nearest wider type (uint8 → short, uint16 → integer, uint32/uint64 → long,
-//! duration → long, fixed-size list → array, timestamp(ns) → timestamp) while the Parquet files
+//! duration → long, fixed-size list → array, timestamp(ns) → long ns) while the Parquet files
 //! keep the exact Arrow types. Readers of the Parquet files see the exact types; Delta readers
 //! see the widened ones.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use arrow::datatypes::{DataType as ArrowType, Fields};
+use arrow::datatypes::{DataType as ArrowType, Fields, TimeUnit};
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{
     Action, Add, ArrayType, DataType, MetadataExt, PrimitiveType, StructField, StructType,
@@ -35,6 +35,9 @@ pub fn delta_type(arrow: &ArrowType) -> Result<DataType> {
         ArrowType::Float64 => DataType::DOUBLE,
         ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => DataType::STRING,
         ArrowType::Binary | ArrowType::LargeBinary | ArrowType::BinaryView | ArrowType::FixedSizeBinary(_) => DataType::BINARY,
+        // Delta's `timestamp` is µs and its nanosecond type needs a reader feature most engines
+        // lack, so nanosecond timestamps are declared as `long` (ns since the epoch).
+        ArrowType::Timestamp(TimeUnit::Nanosecond, _) => DataType::LONG,
         ArrowType::Timestamp(_, Some(_)) => DataType::Primitive(PrimitiveType::Timestamp),
         ArrowType::Timestamp(_, None) => DataType::Primitive(PrimitiveType::TimestampNtz),
         ArrowType::List(f) | ArrowType::LargeList(f) | ArrowType::FixedSizeList(f, _) => {
@@ -115,7 +118,7 @@ pub async fn open_or_create(dir: &Path, name: &str, schema: &StructType) -> Resu
     if let Some(t) = open(dir).await? {
         return Ok(t);
     }
-    let table = DeltaTable::try_from_url(table_url(dir)?).await?;
+    let table = deltalake::DeltaTableBuilder::from_url(table_url(dir)?)?.build()?;
     let created = table
         .create()
         .with_table_name(name)
@@ -173,13 +176,9 @@ pub async fn replace_partition(dir: &Path, name: &str, schema: &StructType, bag:
 fn add_action(part: &PartFile, bag: &str, now: i64) -> Add {
     let mut stats = serde_json::json!({ "numRecords": part.rows });
     if let Some((min, max)) = part.log_time_range {
-        let fmt = |ns: i64| {
-            chrono::DateTime::from_timestamp_nanos(ns)
-                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-                .to_string()
-        };
-        stats["minValues"] = serde_json::json!({ "log_time": fmt(min) });
-        stats["maxValues"] = serde_json::json!({ "log_time": fmt(max) });
+        // log_time is declared `long` (ns) in the Delta schema.
+        stats["minValues"] = serde_json::json!({ "log_time": min });
+        stats["maxValues"] = serde_json::json!({ "log_time": max });
         stats["nullCount"] = serde_json::json!({ "log_time": 0 });
     }
     Add {
