@@ -110,6 +110,10 @@ pub struct GenerateArgs {
     /// Add a CompressedImage topic at 10 Hz with payloads of this many bytes (0 = none)
     #[arg(long, default_value_t = 0)]
     pub image_bytes: usize,
+
+    /// Start of the drive in Unix seconds [default: 1700000000 + seed hours]
+    #[arg(long)]
+    pub start_unix_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -302,7 +306,7 @@ fn generate(args: &GenerateArgs, json: bool) -> Result<()> {
         seed: args.seed,
         compression: args.compression.into(),
         image_bytes: args.image_bytes,
-        ..Default::default()
+        start_ns: args.start_unix_s.unwrap_or(1_700_000_000 + args.seed * 3600) * 1_000_000_000,
     };
     let truth = crate::generate::generate_drive(&args.out, &spec)?;
     let gt_path = ground_truth_path(&args.out);

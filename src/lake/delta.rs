@@ -2,7 +2,7 @@
 //! bag's partition with new part files in a single atomic commit (removes + adds).
 //!
 //! Delta has no unsigned, duration or fixed-size-list types and stores timestamps in µs, so the
-//! log declares the nearest wider type (uint8 → short, uint16 → integer, uint32/uint64 → long,
+//! log declares the nearest wider type (uint8 → short, uint16 → integer, uint32 → long, uint64 → decimal(20,0),
 //! duration → long, fixed-size list → array, timestamp(ns) → long ns) while the Parquet files
 //! keep the exact Arrow types. Readers of the Parquet files see the exact types; Delta readers
 //! see the widened ones.
@@ -30,7 +30,12 @@ pub fn delta_type(arrow: &ArrowType) -> Result<DataType> {
         ArrowType::Int8 => DataType::BYTE,
         ArrowType::Int16 | ArrowType::UInt8 => DataType::SHORT,
         ArrowType::Int32 | ArrowType::UInt16 => DataType::INTEGER,
-        ArrowType::Int64 | ArrowType::UInt32 | ArrowType::UInt64 | ArrowType::Duration(_) => DataType::LONG,
+        ArrowType::Int64 | ArrowType::UInt32 | ArrowType::Duration(_) => DataType::LONG,
+        // The full uint64 range needs 20 decimal digits.
+        ArrowType::UInt64 => DataType::decimal(20, 0).map_err(|e| Error::Lake {
+            location: String::new(),
+            problem: e.to_string(),
+        })?,
         ArrowType::Float32 => DataType::FLOAT,
         ArrowType::Float64 => DataType::DOUBLE,
         ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => DataType::STRING,
