@@ -19,7 +19,7 @@ pub enum Error {
     #[error("{path}: not a ROS bag (it does not start with '#ROSBAG V2.0')")]
     NotABag { path: PathBuf },
 
-    #[error("{path}: ROS bag format {version} is not supported; only V2.0 bags can be read (convert it with `rosbag fix` from a ROS 1 install)")]
+    #[error("{path}: ROS bag format V{version} is not supported; only V2.0 bags can be read (convert it with `rosbag fix` from a ROS 1 install)")]
     UnsupportedBagVersion { path: PathBuf, version: String },
 
     #[error("{path}: the bag is encrypted (encryptor '{encryptor}'); decrypt it with `rosbag decrypt` before ingesting")]

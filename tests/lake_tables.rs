@@ -1,0 +1,187 @@
+//! Lake behaviour: one table per topic, re-ingest replaces (never duplicates), topic
+//! selection, several connections per topic, non-UTF-8 strings, messages that do not match
+//! their definition, and the bag record in the metadata store.
+
+mod common;
+
+use std::path::Path;
+
+use arrow::array::{Array, AsArray};
+use common::*;
+use scenes::bag::writer::{BagWriter, ConnectionSpec};
+use scenes::bag::Compression;
+use scenes::meta::{sqlite::SqliteStore, MetaStore};
+
+fn conn(topic: &str, ty: &str, def: &str) -> ConnectionSpec {
+    let md5 = scenes::msg::Registry::parse(ty, def).unwrap().md5sum(ty).unwrap();
+    ConnectionSpec {
+        topic: topic.into(),
+        msg_type: ty.into(),
+        md5sum: md5,
+        definition: def.into(),
+        callerid: None,
+        latching: false,
+    }
+}
+
+fn string_msg(bytes: &[u8]) -> Vec<u8> {
+    let mut v = (bytes.len() as u32).to_le_bytes().to_vec();
+    v.extend_from_slice(bytes);
+    v
+}
+
+fn read_table(dir: &Path) -> Vec<arrow::array::RecordBatch> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let files = rt.block_on(scenes::lake::delta::active_files(dir)).unwrap();
+    let mut out = Vec::new();
+    for (path, _) in files {
+        let file = std::fs::File::open(path).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        out.extend(reader.map(|b| b.unwrap()));
+    }
+    out
+}
+
+#[test]
+fn reingest_replaces_the_partition_and_records_the_bag() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let bag = manifest_dir().join("sample-bags/drive_c.bag");
+    let first = ingest_json(&bag, &lake, &[]);
+    let imu = lake.join("topics/imu_data");
+    let rows = partition_rows(&imu, "drive_c");
+    assert_eq!(rows, 2000, "20 s of IMU at 100 Hz");
+    ingest_json(&bag, &lake, &[]);
+    assert_eq!(partition_rows(&imu, "drive_c"), rows, "re-ingest does not duplicate");
+    assert_eq!(first["ingested"][0]["tables"].as_array().unwrap().len(), 5);
+    let store = SqliteStore::open(&lake.join("_scenes/metadata.sqlite")).unwrap();
+    let bags = store.list_bags().unwrap();
+    assert_eq!(bags.len(), 1);
+    let rec = &bags[0];
+    assert_eq!(rec.bag_file, "drive_c");
+    assert_eq!(rec.message_count, 3600);
+    assert_eq!(rec.status, "ingested");
+    let imu_topic = &rec.topics["/imu/data"];
+    assert_eq!(imu_topic.msg_type, "sensor_msgs/Imu");
+    assert_eq!(imu_topic.message_count, 2000);
+    let f = imu_topic.frequency_hz.unwrap();
+    assert!((f - 100.0).abs() < 0.5, "{f}");
+}
+
+#[test]
+fn topics_option_limits_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let bag = manifest_dir().join("sample-bags/drive_a.bag");
+    let report = ingest_json(&bag, &lake, &["--topics", "/imu/data,/vehicle/gps/fix"]);
+    let tables: Vec<&str> = report["ingested"][0]["tables"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(tables, ["imu_data", "vehicle_gps_fix"]);
+    assert!(!lake.join("topics/vehicle_twist").exists());
+    assert_eq!(partition_rows(&lake.join("topics/vehicle_gps_fix"), "drive_a"), 600);
+}
+
+#[test]
+fn connections_with_compatible_and_conflicting_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("multi.bag");
+    let mut w = BagWriter::create(&path, Compression::None).unwrap();
+    let a = w.add_connection(conn("/status", "x/Status", "int32 code\n"));
+    let b = w.add_connection(conn("/status", "x/StatusV2", "int32 code\nstring note\n"));
+    let c = w.add_connection(conn("/status", "y/Status", "float64 code\n"));
+    for i in 0..10u64 {
+        w.write(a, 1_000 + i, &(i as i32).to_le_bytes()).unwrap();
+        let mut v2 = (i as i32 + 100).to_le_bytes().to_vec();
+        v2.extend(string_msg(b"ok"));
+        w.write(b, 2_000 + i, &v2).unwrap();
+        if i < 3 {
+            w.write(c, 3_000 + i, &(i as f64).to_le_bytes()).unwrap();
+        }
+    }
+    w.finish().unwrap();
+    let lake = dir.path().join("lake");
+    let report = ingest_json(&path, &lake, &[]);
+    let topic = &report["ingested"][0]["topics"][0];
+    let tables: Vec<&str> = topic["tables"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(tables.len(), 2, "{tables:?}");
+    assert!(tables.contains(&"status"));
+    let other = tables.iter().find(|t| t.starts_with("status__")).expect("md5-named table");
+    assert_eq!(partition_rows(&lake.join("topics/status"), "multi"), 20, "compatible definitions merged");
+    assert_eq!(partition_rows(&lake.join("topics").join(other), "multi"), 3);
+    assert_eq!(topic["messages_ingested"], 23);
+    // The merged table's schema has both columns; rows of the first definition have no note.
+    let batches = read_table(&lake.join("topics/status"));
+    let notes: usize = batches.iter().filter_map(|b| b.column_by_name("note")).map(|c| c.len() - c.null_count()).sum();
+    assert_eq!(notes, 10);
+}
+
+#[test]
+fn non_utf8_strings_are_kept_losslessly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.bag");
+    let mut w = BagWriter::create(&path, Compression::Lz4).unwrap();
+    let c = w.add_connection(conn("/chatter", "std_msgs/String", "string data\n"));
+    w.write(c, 10, &string_msg(b"caf\xe9")).unwrap();
+    w.write(c, 20, &string_msg("café".as_bytes())).unwrap();
+    w.finish().unwrap();
+    let lake = dir.path().join("lake");
+    let report = ingest_json(&path, &lake, &[]);
+    assert_eq!(report["ingested"][0]["topics"][0]["lossy_utf8"], 1);
+    let batches = read_table(&lake.join("topics/chatter"));
+    assert_eq!(batches.len(), 1);
+    let batch = &batches[0];
+    let text = batch.column_by_name("data").unwrap().as_string::<i32>();
+    assert_eq!(text.value(0), "caf\u{fffd}");
+    assert_eq!(text.value(1), "café");
+    let raw = batch.column_by_name("_raw_message").unwrap().as_binary::<i32>();
+    assert_eq!(raw.value(0), string_msg(b"caf\xe9").as_slice(), "raw bytes keep the original");
+    assert!(raw.is_null(1));
+}
+
+#[test]
+fn messages_that_do_not_match_their_definition_are_counted_not_shifted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.bag");
+    let mut w = BagWriter::create(&path, Compression::None).unwrap();
+    let c = w.add_connection(conn("/pair", "x/Pair", "int32 a\nfloat64 b\n"));
+    let good = |a: i32, b: f64| {
+        let mut v = a.to_le_bytes().to_vec();
+        v.extend(b.to_le_bytes());
+        v
+    };
+    w.write(c, 1, &good(1, 1.5)).unwrap();
+    w.write(c, 2, &[1, 2, 3]).unwrap(); // too short
+    w.write(c, 3, &[good(9, 9.0), vec![0]].concat()).unwrap(); // trailing byte
+    w.write(c, 4, &good(2, 2.5)).unwrap();
+    w.finish().unwrap();
+    let lake = dir.path().join("lake");
+    let report = ingest_json(&path, &lake, &[]);
+    let t = &report["ingested"][0]["topics"][0];
+    assert_eq!(t["messages_ingested"], 2);
+    assert_eq!(t["decode_errors"], 2);
+    assert!(t["first_error"].as_str().unwrap().contains("shorter"));
+    let batches = read_table(&lake.join("topics/pair"));
+    let a: Vec<i32> = batches.iter().flat_map(|b| b.column_by_name("a").unwrap().as_primitive::<arrow::datatypes::Int32Type>().values().to_vec()).collect();
+    let b: Vec<f64> = batches.iter().flat_map(|b| b.column_by_name("b").unwrap().as_primitive::<arrow::datatypes::Float64Type>().values().to_vec()).collect();
+    assert_eq!(a, [1, 2]);
+    assert_eq!(b, [1.5, 2.5]);
+}
+
+#[test]
+fn unparsable_definition_keeps_messages_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("weird.bag");
+    let mut w = BagWriter::create(&path, Compression::None).unwrap();
+    let mut spec = conn("/weird", "x/Weird", "int32 a\n");
+    spec.definition = "missing_pkg/Nope field\n".into();
+    let c = w.add_connection(spec);
+    w.write(c, 5, &[1, 2, 3, 4]).unwrap();
+    w.finish().unwrap();
+    let lake = dir.path().join("lake");
+    let report = ingest_json(&path, &lake, &[]);
+    let t = &report["ingested"][0]["topics"][0];
+    assert_eq!(t["messages_ingested"], 1);
+    assert!(t["first_error"].as_str().unwrap().contains("missing_pkg/Nope"));
+    let batches = read_table(&lake.join("topics/weird"));
+    let raw = batches[0].column_by_name("_raw_message").unwrap().as_binary::<i32>();
+    assert_eq!(raw.value(0), &[1, 2, 3, 4]);
+}

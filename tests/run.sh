@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what the tests need (a Python venv with rosbags, pyarrow and
+# deltalake, the independent implementations we compare against), builds once and runs every
+# test. Safe to run repeatedly; the venv and the build are reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=.venv
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import rosbags, pyarrow, deltalake" 2>/dev/null; then
+    echo "== installing Python test tools into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/py/requirements.txt
+fi
+export SCENES_TEST_PYTHON="$PWD/$VENV/bin/python"
+
+if [ ! -d ../shared/bags ]; then
+    echo "note: ../shared/bags not found; tests on real-world bags will say SKIPPED and the rest runs"
+fi
+
+echo "== building"
+cargo build --tests --quiet
+
+echo "== running tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --no-fail-fast
+else
+    cargo test --no-fail-fast
+fi
