@@ -139,7 +139,6 @@ pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &Ingest
                 let ctx = RangeContext {
                     bag: &bag,
                     plan: &plan,
-                    lake,
                     bag_file: &bag_file,
                     run_id: &run_id,
                     range_index: i,
@@ -375,7 +374,6 @@ struct VariantBatch {
 struct RangeContext<'a> {
     bag: &'a Bag,
     plan: &'a Plan,
-    lake: &'a Lake,
     bag_file: &'a str,
     run_id: &'a str,
     range_index: usize,
@@ -455,7 +453,6 @@ impl RangeContext<'_> {
             *seq
         );
         *seq += 1;
-        let _ = self.lake;
         let part = write_part(&table.dir, &relative, &record_batch, &self.opts.parquet)?;
         Ok((variant.table, part, record_batch.schema().fields().clone()))
     }

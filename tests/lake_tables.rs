@@ -185,3 +185,16 @@ fn unparsable_definition_keeps_messages_raw() {
     let raw = batches[0].column_by_name("_raw_message").unwrap().as_binary::<i32>();
     assert_eq!(raw.value(0), &[1, 2, 3, 4]);
 }
+
+#[test]
+fn bag_names_with_special_characters_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("my drive #1 (50%).bag");
+    std::fs::copy(manifest_dir().join("sample-bags/drive_c.bag"), &path).unwrap();
+    let lake = dir.path().join("lake");
+    ingest_json(&path, &lake, &[]);
+    assert_eq!(partition_rows(&lake.join("topics/vehicle_gps_fix"), "my drive #1 (50%)"), 200);
+    // Re-ingest still finds (and replaces) the partition.
+    ingest_json(&path, &lake, &[]);
+    assert_eq!(partition_rows(&lake.join("topics/vehicle_gps_fix"), "my drive #1 (50%)"), 200);
+}

@@ -212,27 +212,9 @@ pub async fn active_files(dir: &Path) -> Result<Vec<(std::path::PathBuf, Option<
         .iter()
         .map(|f| {
             let bag = f.partition_values_map().get(PARTITION_COLUMN).cloned().flatten();
+            // The object store path is the file's path relative to the table, as on disk.
             let rel = f.object_store_path().to_string();
-            let decoded = percent_decode(&rel);
-            (dir.join(decoded), bag)
+            (dir.join(rel), bag)
         })
         .collect())
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() + 0 && i + 2 <= bytes.len() - 1 {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
