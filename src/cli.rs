@@ -229,6 +229,7 @@ fn ingest(cli: &Cli, config: &Config, args: &IngestArgs) -> Result<()> {
             large_binary_bytes: config.ingest.large_binary_bytes,
         },
         flush_bytes: config.ingest.flush_bytes,
+        delete_replaced_files: config.ingest.delete_replaced_files,
         progress: !args.no_progress && !cli.quiet && !cli.json && std::io::stderr().is_terminal(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

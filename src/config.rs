@@ -58,6 +58,8 @@ pub struct IngestConfig {
     pub flush_bytes: usize,
     /// Binary columns whose values average at least this many bytes are stored uncompressed.
     pub large_binary_bytes: usize,
+    /// Delete the files of a bag's previous ingest once the new one is committed.
+    pub delete_replaced_files: bool,
 }
 
 impl Default for IngestConfig {
@@ -69,6 +71,7 @@ impl Default for IngestConfig {
             row_group_rows: 256 * 1024,
             flush_bytes: 64 << 20,
             large_binary_bytes: 1024,
+            delete_replaced_files: true,
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct IngestOptions {
     pub flush_bytes: usize,
     /// Show a progress bar.
     pub progress: bool,
+    /// Delete the files of a replaced partition right after the commit (else keep them until a vacuum).
+    pub delete_replaced_files: bool,
 }
 
 impl Default for IngestOptions {
@@ -50,6 +52,7 @@ impl Default for IngestOptions {
             parquet: ParquetOptions::default(),
             flush_bytes: 64 << 20,
             progress: false,
+            delete_replaced_files: true,
         }
     }
 }
@@ -173,7 +176,7 @@ pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &Ingest
         let fields = table_fields(&plan, table, &parts[i]);
         let schema = delta::table_schema(&fields)?;
         let files: Vec<PartFile> = parts[i].iter().map(|(p, _)| p.clone()).collect();
-        runtime.block_on(delta::replace_partition(&table.dir, &table.name, &schema, &bag_file, &files))?;
+        runtime.block_on(delta::replace_partition(&table.dir, &table.name, &schema, &bag_file, &files, opts.delete_replaced_files))?;
     }
     let report = build_report(&bag, &bag_file, &plan, &counters, damage, started.elapsed().as_secs_f64());
     store.put_bag(&bag_record(&bag, &report)?)?;

@@ -53,6 +53,10 @@ fn reingest_replaces_the_partition_and_records_the_bag() {
     assert_eq!(rows, 2000, "20 s of IMU at 100 Hz");
     ingest_json(&bag, &lake, &[]);
     assert_eq!(partition_rows(&imu, "drive_c"), rows, "re-ingest does not duplicate");
+    let on_disk = std::fs::read_dir(imu.join("bag_file=drive_c")).unwrap().count();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let active = rt.block_on(scenes::lake::delta::active_files(&imu)).unwrap().len();
+    assert_eq!(on_disk, active, "the replaced files were deleted");
     assert_eq!(first["ingested"][0]["tables"].as_array().unwrap().len(), 5);
     let store = SqliteStore::open(&lake.join("_scenes/metadata.sqlite")).unwrap();
     let bags = store.list_bags().unwrap();

@@ -140,7 +140,8 @@ pub async fn open_or_create(dir: &Path, name: &str, schema: &StructType) -> Resu
 
 /// Replaces the partition `bag_file = bag` of the table at `dir` with `parts`, in one commit.
 /// The table is created when missing and its schema widened with new columns when needed.
-pub async fn replace_partition(dir: &Path, name: &str, schema: &StructType, bag: &str, parts: &[PartFile]) -> Result<i64> {
+/// With `delete_replaced`, the data files the commit removed are deleted from disk afterwards.
+pub async fn replace_partition(dir: &Path, name: &str, schema: &StructType, bag: &str, parts: &[PartFile], delete_replaced: bool) -> Result<i64> {
     let mut table = open_or_create(dir, name, schema).await?;
     table.update_state().await?;
     let snapshot = table.snapshot()?;
@@ -156,10 +157,12 @@ pub async fn replace_partition(dir: &Path, name: &str, schema: &StructType, bag:
             actions.push(Action::Metadata(metadata));
         }
     }
+    let mut replaced = Vec::new();
     for file in snapshot.log_data().iter() {
         let values = file.partition_values_map();
         if values.get(PARTITION_COLUMN).and_then(|v| v.as_deref()) == Some(bag) {
             actions.push(Action::Remove(file.remove_action(true)));
+            replaced.push(dir.join(file.object_store_path().to_string()));
         }
     }
     let now = chrono::Utc::now().timestamp_millis();
@@ -175,6 +178,15 @@ pub async fn replace_partition(dir: &Path, name: &str, schema: &StructType, bag:
         .with_actions(actions)
         .build(Some(snapshot), table.log_store(), operation)
         .await?;
+    if delete_replaced {
+        // The replaced files are no longer part of the table; free their space now rather than
+        // at a later vacuum (readers of older table versions lose access to them).
+        for path in replaced {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!("could not delete replaced file {}: {e}", path.display());
+            }
+        }
+    }
     Ok(commit.version() as i64)
 }
 
