@@ -1,0 +1,212 @@
+//! `scenes query`: SQL over the lake with DataFusion. Every topic table is registered by name
+//! (plus `bags` from the metadata store), reading exactly the Parquet files of the current Delta
+//! snapshot with their exact Arrow types, `bag_file` coming from the partition values.
+
+use std::any::Any;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{MemTable, TableType};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+
+use crate::error::{Error, Result};
+use crate::lake::{delta, Lake, PARTITION_COLUMN};
+use crate::meta::MetaStore;
+
+/// A lake table: the active Parquet files of a Delta snapshot, read with their own schema.
+#[derive(Debug)]
+pub struct LakeTable {
+    file_schema: SchemaRef,
+    schema: SchemaRef,
+    files: Vec<(PathBuf, u64, Option<String>)>,
+}
+
+impl LakeTable {
+    /// Loads the snapshot of the Delta table at `dir`. `None` when it has no files yet.
+    pub async fn open(dir: &Path) -> Result<Option<LakeTable>> {
+        let active = delta::active_files(dir).await?;
+        if active.is_empty() {
+            return Ok(None);
+        }
+        let mut files = Vec::with_capacity(active.len());
+        let mut schemas = Vec::new();
+        for (path, bag) in active {
+            let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+            let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
+            schemas.push(reader.schema().as_ref().clone());
+            files.push((path, size, bag));
+        }
+        let file_schema = Arc::new(union_schema(&schemas));
+        let mut fields: Vec<Field> = file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(PARTITION_COLUMN, DataType::Utf8, true));
+        Ok(Some(LakeTable {
+            file_schema,
+            schema: Arc::new(Schema::new(fields)),
+            files,
+        }))
+    }
+}
+
+/// Columns of all part files, in first-seen order (files lacking a column read it as null).
+fn union_schema(schemas: &[Schema]) -> Schema {
+    let mut fields: Vec<Field> = Vec::new();
+    for s in schemas {
+        for f in s.fields() {
+            if !fields.iter().any(|x| x.name() == f.name()) {
+                fields.push(f.as_ref().clone().with_nullable(true));
+            }
+        }
+    }
+    Schema::new(fields)
+}
+
+#[async_trait]
+impl TableProvider for LakeTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let partition_field = Arc::new(Field::new(PARTITION_COLUMN, DataType::Utf8, true));
+        let table_schema = datafusion::datasource::table_schema::TableSchema::new(self.file_schema.clone(), vec![partition_field]);
+        let source = Arc::new(ParquetSource::new(table_schema));
+        let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source);
+        for (path, size, bag) in &self.files {
+            let file = PartitionedFile::new(path.display().to_string(), *size)
+                .with_partition_values(vec![ScalarValue::Utf8(bag.clone())]);
+            builder = builder.with_file(file);
+        }
+        let builder = builder.with_projection_indices(projection.cloned())?.with_limit(limit);
+        Ok(DataSourceExec::from_data_source(builder.build()))
+    }
+}
+
+/// A DataFusion context with every lake table registered.
+pub async fn lake_context(lake: &Lake, store: &dyn MetaStore) -> Result<SessionContext> {
+    let ctx = SessionContext::new();
+    for name in lake.topic_tables()? {
+        if let Some(table) = LakeTable::open(&lake.topic_table_dir(&name)).await? {
+            register(&ctx, &name, Arc::new(table))?;
+        }
+    }
+    register(&ctx, "bags", Arc::new(bags_table(store)?))?;
+    Ok(ctx)
+}
+
+fn register(ctx: &SessionContext, name: &str, table: Arc<dyn TableProvider>) -> Result<()> {
+    ctx.register_table(name, table).map_err(|e| Error::Usage(format!("cannot register table {name}: {e}")))?;
+    Ok(())
+}
+
+/// The bag records of the metadata store as a table.
+fn bags_table(store: &dyn MetaStore) -> Result<MemTable> {
+    let bags = store.list_bags()?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("bag_file", DataType::Utf8, false),
+        Field::new("bag_file_prefix", DataType::Utf8, false),
+        Field::new("bag_file_bucket", DataType::Utf8, true),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("size_bytes", DataType::UInt64, false),
+        Field::new("message_count", DataType::UInt64, false),
+        Field::new("start_time_ns", DataType::UInt64, true),
+        Field::new("end_time_ns", DataType::UInt64, true),
+        Field::new("ingest_seconds", DataType::Float64, false),
+        Field::new("ingested_at", DataType::Utf8, false),
+        Field::new("topics", DataType::Utf8, false),
+    ]));
+    let col_str = |f: &dyn Fn(&crate::meta::BagRecord) -> String| -> ArrayRef { Arc::new(StringArray::from_iter_values(bags.iter().map(f))) };
+    let columns: Vec<ArrayRef> = vec![
+        col_str(&|b| b.bag_file.clone()),
+        col_str(&|b| b.bag_file_prefix.clone()),
+        Arc::new(StringArray::from_iter(bags.iter().map(|b| b.bag_file_bucket.clone()))),
+        col_str(&|b| b.status.clone()),
+        Arc::new(UInt64Array::from_iter_values(bags.iter().map(|b| b.size_bytes))),
+        Arc::new(UInt64Array::from_iter_values(bags.iter().map(|b| b.message_count))),
+        Arc::new(UInt64Array::from_iter(bags.iter().map(|b| b.start_time_ns))),
+        Arc::new(UInt64Array::from_iter(bags.iter().map(|b| b.end_time_ns))),
+        Arc::new(Float64Array::from_iter_values(bags.iter().map(|b| b.ingest_seconds))),
+        col_str(&|b| b.ingested_at.clone()),
+        col_str(&|b| serde_json::to_string(&b.topics).unwrap_or_default()),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::Usage(e.to_string()))
+}
+
+/// Runs one SQL statement and collects its result.
+pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    let df = ctx.sql(sql).await.map_err(sql_error)?;
+    df.collect().await.map_err(sql_error)
+}
+
+fn sql_error(e: datafusion::error::DataFusionError) -> Error {
+    let text = e.to_string();
+    Error::Usage(format!("SQL: {}", text.lines().next().unwrap_or("").trim()))
+}
+
+/// Output formats of query results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+/// Renders `batches` in `format` to bytes.
+pub fn render(batches: &[RecordBatch], format: Format) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    match format {
+        Format::Table => {
+            let text = arrow::util::pretty::pretty_format_batches(batches)?;
+            out.extend_from_slice(format!("{text}\n").as_bytes());
+        }
+        Format::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            for b in batches {
+                w.write(b)?;
+            }
+        }
+        Format::Json => {
+            let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+        Format::Parquet => {
+            let schema = batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(Schema::empty()));
+            let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None)?;
+            for b in batches {
+                w.write(b)?;
+            }
+            w.close()?;
+        }
+    }
+    Ok(out)
+}
