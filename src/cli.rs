@@ -19,6 +19,7 @@ use crate::meta::sqlite::SqliteStore;
 ///
 ///   scenes info drive.bag               summary of a bag, like `rosbag info`
 ///   scenes ingest drives/*.bag          one Delta table per topic under ./lake/topics/
+///   scenes query "SELECT ..."          SQL over every table of the lake
 ///   scenes generate out.bag             a synthetic drive with ground truth
 ///
 /// Settings come from ./config.json (or --config); see the comments inside it.
@@ -66,6 +67,14 @@ pub enum Command {
     /// replaces its partition in every table (nothing is duplicated). BAG may be a file, a
     /// directory (all *.bag inside) or a quoted glob.
     Ingest(IngestArgs),
+    /// Run SQL over the lake: every topic table by name, plus `bags` (the metadata store).
+    ///
+    /// Without SQL, opens an interactive shell (statements end with `;`, \\d lists tables).
+    /// Examples:
+    ///
+    ///   scenes query "SELECT bag_file, count(*) FROM imu_data GROUP BY bag_file"
+    ///   scenes query --format csv --output fixes.csv "SELECT * FROM vehicle_gps_fix"
+    Query(QueryArgs),
     /// Write a synthetic drive (GPS, IMU, speed, detections, lanes, optional images) and its
     /// person-in-lane ground truth (`<bag>.ground_truth.json` beside it).
     Generate(GenerateArgs),
@@ -88,6 +97,20 @@ pub struct IngestArgs {
     /// No progress bar even on a terminal
     #[arg(long)]
     pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// SQL statement (omit for an interactive shell)
+    pub sql: Option<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = crate::query::Format::Table)]
+    pub format: crate::query::Format,
+
+    /// Write the result to this file instead of standard output
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +163,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Info { bags } => info(bags, cli.json),
         Command::Ingest(args) => ingest(&cli, &config, args),
+        Command::Query(args) => query(&cli, &config, args),
         Command::Generate(args) => generate(args, cli.json),
     }
 }
@@ -298,6 +322,37 @@ fn print_report(r: &IngestReport) {
             println!("  {}: {} messages had non-UTF-8 strings (raw bytes kept in _raw_message)", t.topic, t.lossy_utf8);
         }
     }
+}
+
+fn query(cli: &Cli, config: &Config, args: &QueryArgs) -> Result<()> {
+    let lake_uri = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
+    if !Path::new(&lake_uri).join("topics").is_dir() && !Path::new(&lake_uri).join("_scenes").is_dir() {
+        bail!("{lake_uri}: no lake here yet; run `scenes ingest BAG...` first or pass --lake");
+    }
+    let lake = Lake::open(&lake_uri)?;
+    let store = SqliteStore::open(&lake.metadata_file())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let ctx = runtime.block_on(crate::query::lake_context(&lake, &store))?;
+    let Some(sql) = &args.sql else {
+        return Ok(crate::query::shell(&runtime, &ctx, &lake.root().join("_scenes/query_history"))?);
+    };
+    let format = if cli.json && args.format == crate::query::Format::Table { crate::query::Format::Json } else { args.format };
+    if format == crate::query::Format::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
+        bail!("--format parquet writes binary data; add --output FILE");
+    }
+    let batches = runtime.block_on(crate::query::run_sql(&ctx, sql))?;
+    let bytes = crate::query::render(&batches, format)?;
+    match &args.output {
+        Some(path) => std::fs::write(path, bytes).with_context(|| format!("{}: cannot write the result", path.display()))?,
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+        }
+    }
+    Ok(())
 }
 
 fn generate(args: &GenerateArgs, json: bool) -> Result<()> {

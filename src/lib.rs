@@ -7,6 +7,7 @@
 //! - [`ingest`]: bag → one table per topic, in parallel over chunk ranges;
 //! - [`meta`]: the metadata store (bag records);
 //! - [`info`]: `scenes info`;
+//! - [`query`]: SQL over the lake (DataFusion);
 //! - [`generate`]: synthetic drives with ground truth;
 //! - [`config`], [`cli`]: settings and the command line.
 
@@ -20,5 +21,6 @@ pub mod ingest;
 pub mod lake;
 pub mod meta;
 pub mod msg;
+pub mod query;
 
 pub use error::{Error, Result};

@@ -2,7 +2,6 @@
 //! (plus `bags` from the metadata store), reading exactly the Parquet files of the current Delta
 //! snapshot with their exact Arrow types, `bag_file` coming from the partition values.
 
-use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -74,10 +73,6 @@ fn union_schema(schemas: &[Schema]) -> Schema {
 
 #[async_trait]
 impl TableProvider for LakeTable {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -94,7 +89,9 @@ impl TableProvider for LakeTable {
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let partition_field = Arc::new(Field::new(PARTITION_COLUMN, DataType::Utf8, true));
-        let table_schema = datafusion::datasource::table_schema::TableSchema::new(self.file_schema.clone(), vec![partition_field]);
+        let table_schema = datafusion::datasource::table_schema::TableSchema::builder(self.file_schema.clone())
+            .with_table_partition_cols(vec![partition_field])
+            .build();
         let source = Arc::new(ParquetSource::new(table_schema));
         let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source);
         for (path, size, bag) in &self.files {
@@ -109,7 +106,8 @@ impl TableProvider for LakeTable {
 
 /// A DataFusion context with every lake table registered.
 pub async fn lake_context(lake: &Lake, store: &dyn MetaStore) -> Result<SessionContext> {
-    let ctx = SessionContext::new();
+    let config = datafusion::prelude::SessionConfig::new().with_information_schema(true);
+    let ctx = SessionContext::new_with_config(config);
     for name in lake.topic_tables()? {
         if let Some(table) = LakeTable::open(&lake.topic_table_dir(&name)).await? {
             register(&ctx, &name, Arc::new(table))?;
@@ -209,4 +207,57 @@ pub fn render(batches: &[RecordBatch], format: Format) -> Result<Vec<u8>> {
         }
     }
     Ok(out)
+}
+
+/// Interactive SQL shell: statements end with `;`, `\\d` lists tables, `\\q` quits.
+/// History is kept in `history_file`.
+pub fn shell(runtime: &tokio::runtime::Runtime, ctx: &SessionContext, history_file: &Path) -> Result<()> {
+    use rustyline::error::ReadlineError;
+    let mut editor = rustyline::DefaultEditor::new().map_err(|e| Error::Usage(format!("cannot start the shell: {e}")))?;
+    let _ = editor.load_history(history_file);
+    println!("scenes SQL shell: end statements with ';'. \\d lists tables, \\q quits.");
+    let mut buffer = String::new();
+    loop {
+        let prompt = if buffer.is_empty() { "scenes> " } else { "   ...> " };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                let trimmed = line.trim();
+                if buffer.is_empty() && (trimmed == "\\q" || trimmed == "quit" || trimmed == "exit") {
+                    break;
+                }
+                if buffer.is_empty() && trimmed == "\\d" {
+                    let _ = editor.add_history_entry(trimmed);
+                    print_result(runtime, ctx, "SHOW TABLES");
+                    continue;
+                }
+                buffer.push_str(&line);
+                buffer.push('\n');
+                if trimmed.ends_with(';') {
+                    let sql = std::mem::take(&mut buffer);
+                    let _ = editor.add_history_entry(sql.trim());
+                    print_result(runtime, ctx, sql.trim().trim_end_matches(';'));
+                }
+            }
+            Err(ReadlineError::Interrupted) => buffer.clear(),
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(Error::Usage(format!("shell: {e}"))),
+        }
+    }
+    if let Some(dir) = history_file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = editor.save_history(history_file);
+    Ok(())
+}
+
+fn print_result(runtime: &tokio::runtime::Runtime, ctx: &SessionContext, sql: &str) {
+    let started = std::time::Instant::now();
+    match runtime.block_on(run_sql(ctx, sql)).and_then(|b| Ok((render(&b, Format::Table)?, b))) {
+        Ok((text, batches)) => {
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            print!("{}", String::from_utf8_lossy(&text));
+            println!("{rows} rows in {:.3}s", started.elapsed().as_secs_f64());
+        }
+        Err(e) => eprintln!("error: {e}"),
+    }
 }
