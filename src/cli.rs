@@ -13,18 +13,18 @@ use crate::lake::parts::{parse_compression, ParquetOptions};
 use crate::lake::Lake;
 use crate::meta::sqlite::SqliteStore;
 
-/// scenes — turn ROS bags into queryable lake tables and find person-in-lane scenes.
+/// scenes — turn ROS bags into typed, queryable lake tables.
 ///
 /// Typical use:
 ///
-///   scenes info drive.bag               summary of a bag, like `rosbag info`
-///   scenes ingest drives/*.bag          one Delta table per topic under ./lake/topics/
-///   scenes query "SELECT ..."          SQL over every table of the lake
-///   scenes generate out.bag             a synthetic drive with ground truth
+///   scenes info drive.bag          summary of a bag, like `rosbag info`
+///   scenes ingest drives/*.bag     one Delta table per topic under ./lake/topics/
+///   scenes query "SELECT ..."      SQL over every table of the lake
+///   scenes generate out.bag        a synthetic drive with its ground truth
 ///
-/// Settings come from ./config.json (or --config); see the comments inside it.
+/// Settings come from ./config.json (or --config); the comments inside it explain each key.
 #[derive(Debug, Parser)]
-#[command(name = "scenes", version, about, long_about, propagate_version = true)]
+#[command(name = "scenes", version, about, long_about, propagate_version = true, verbatim_doc_comment)]
 pub struct Cli {
     /// Configuration file [default: ./config.json when present, else built-in defaults]
     #[arg(long, global = true, value_name = "FILE")]
@@ -67,6 +67,12 @@ pub enum Command {
     /// replaces its partition in every table (nothing is duplicated). BAG may be a file, a
     /// directory (all *.bag inside) or a quoted glob.
     Ingest(IngestArgs),
+    /// Put every topic of ingested bags on one timeline of fixed ticks (table `synced`).
+    ///
+    /// At each tick (100 ms by default) a topic carries its latest message with time ≤ tick,
+    /// as a struct column named after its table, plus `<table>_age_ms`. Image and point-cloud
+    /// topics stay out. Settings: the `sync` section of config.json.
+    Sync(SyncArgs),
     /// Run SQL over the lake: every topic table by name, plus `bags` (the metadata store).
     ///
     /// Without SQL, opens an interactive shell (statements end with `;`, \\d lists tables).
@@ -74,6 +80,7 @@ pub enum Command {
     ///
     ///   scenes query "SELECT bag_file, count(*) FROM imu_data GROUP BY bag_file"
     ///   scenes query --format csv --output fixes.csv "SELECT * FROM vehicle_gps_fix"
+    #[command(verbatim_doc_comment)]
     Query(QueryArgs),
     /// Write a synthetic drive (GPS, IMU, speed, detections, lanes, optional images) and its
     /// person-in-lane ground truth (`<bag>.ground_truth.json` beside it).
@@ -97,6 +104,13 @@ pub struct IngestArgs {
     /// No progress bar even on a terminal
     #[arg(long)]
     pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only this bag (its bag_file name); default: every ingested bag
+    #[arg(long)]
+    pub bag: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +177,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Info { bags } => info(bags, cli.json),
         Command::Ingest(args) => ingest(&cli, &config, args),
+        Command::Sync(args) => sync(&cli, &config, args),
         Command::Query(args) => query(&cli, &config, args),
         Command::Generate(args) => generate(args, cli.json),
     }
@@ -322,6 +337,41 @@ fn print_report(r: &IngestReport) {
             println!("  {}: {} messages had non-UTF-8 strings (raw bytes kept in _raw_message)", t.topic, t.lossy_utf8);
         }
     }
+}
+
+fn sync(cli: &Cli, config: &Config, args: &SyncArgs) -> Result<()> {
+    let lake_uri = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
+    let lake = Lake::open(&lake_uri)?;
+    let store = SqliteStore::open(&lake.metadata_file())?;
+    use crate::meta::MetaStore;
+    let mut bags: Vec<String> = store.list_bags()?.into_iter().map(|b| b.bag_file).collect();
+    bags.sort();
+    bags.dedup();
+    if let Some(only) = &args.bag {
+        if !bags.contains(only) {
+            bail!("bag '{only}' has not been ingested into {}; ingested: {}", lake.root().display(), bags.join(", "));
+        }
+        bags = vec![only.clone()];
+    }
+    if bags.is_empty() {
+        bail!("no ingested bags in {}; run `scenes ingest BAG...` first", lake.root().display());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let opts = config.sync.options();
+    let mut results = Vec::new();
+    for bag in &bags {
+        let started = std::time::Instant::now();
+        let ticks = runtime.block_on(crate::sync::sync_bag(&lake, bag, &opts))?;
+        let seconds = started.elapsed().as_secs_f64();
+        if !cli.json && !cli.quiet {
+            println!("{bag}: {ticks} ticks in {seconds:.2}s");
+        }
+        results.push(serde_json::json!({ "bag_file": bag, "ticks": ticks, "seconds": seconds }));
+    }
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(())
 }
 
 fn query(cli: &Cli, config: &Config, args: &QueryArgs) -> Result<()> {

@@ -16,6 +16,7 @@ pub struct Config {
     pub lake: String,
     pub metadata_store: MetadataStoreConfig,
     pub ingest: IngestConfig,
+    pub sync: SyncConfig,
 }
 
 impl Default for Config {
@@ -24,6 +25,44 @@ impl Default for Config {
             lake: "lake".into(),
             metadata_store: MetadataStoreConfig::default(),
             ingest: IngestConfig::default(),
+            sync: SyncConfig::default(),
+        }
+    }
+}
+
+/// Settings of `scenes sync`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Tick length in milliseconds.
+    pub tick_ms: u64,
+    /// `log_time` (bag record time) or `header_stamp`.
+    pub time_source: crate::sync::TimeSource,
+    /// Topic tables to put on the timeline; empty = all without large binary columns.
+    pub tables: Vec<String>,
+    /// Samples older than this at a tick are null; null = forward fill forever.
+    pub max_staleness_ms: Option<u64>,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            tick_ms: 100,
+            time_source: crate::sync::TimeSource::LogTime,
+            tables: Vec::new(),
+            max_staleness_ms: None,
+        }
+    }
+}
+
+impl SyncConfig {
+    /// The sync options these settings describe.
+    pub fn options(&self) -> crate::sync::SyncOptions {
+        crate::sync::SyncOptions {
+            tick_ns: self.tick_ms as i64 * 1_000_000,
+            time_source: self.time_source,
+            tables: self.tables.clone(),
+            max_staleness_ns: self.max_staleness_ms.map(|ms| ms as i64 * 1_000_000),
         }
     }
 }
@@ -129,6 +168,9 @@ impl Config {
         }
         if self.ingest.flush_bytes < 1 << 16 {
             return bad("ingest.flush_bytes", "must be at least 65536".into());
+        }
+        if self.sync.tick_ms == 0 {
+            return bad("sync.tick_ms", "must be at least 1".into());
         }
         if self.lake.trim().is_empty() {
             return bad("lake", "must not be empty".into());

@@ -307,7 +307,7 @@ fn log_time_type() -> DataType {
 
 /// All columns a variant writes (before the optional raw column).
 fn variant_fields(v: &Variant) -> Fields {
-    let mut fields = vec![Field::new("log_time", log_time_type(), false)];
+    let mut fields = vec![Field::new("log_time", log_time_type(), true)];
     if v.has_header_stamp {
         fields.push(Field::new("header_stamp", log_time_type(), true));
     }
@@ -496,7 +496,7 @@ fn finish_batch(variant: &Variant, batch: &mut VariantBatch) -> Result<RecordBat
     let rows = batch.log_time.len();
     let names = batch.columns.names.clone();
     let arrays = batch.columns.finish()?;
-    let mut fields: Vec<Field> = vec![Field::new("log_time", log_time_type(), false)];
+    let mut fields: Vec<Field> = vec![Field::new("log_time", log_time_type(), true)];
     let mut columns: Vec<ArrayRef> = vec![Arc::new(
         TimestampNanosecondArray::from(std::mem::take(&mut batch.log_time)).with_timezone(UTC),
     )];

@@ -7,6 +7,7 @@
 //! - [`ingest`]: bag → one table per topic, in parallel over chunk ranges;
 //! - [`meta`]: the metadata store (bag records);
 //! - [`info`]: `scenes info`;
+//! - [`sync`]: every topic on one fixed-tick timeline per bag;
 //! - [`query`]: SQL over the lake (DataFusion);
 //! - [`generate`]: synthetic drives with ground truth;
 //! - [`config`], [`cli`]: settings and the command line.
@@ -22,5 +23,6 @@ pub mod lake;
 pub mod meta;
 pub mod msg;
 pub mod query;
+pub mod sync;
 
 pub use error::{Error, Result};

@@ -113,6 +113,11 @@ pub async fn lake_context(lake: &Lake, store: &dyn MetaStore) -> Result<SessionC
             register(&ctx, &name, Arc::new(table))?;
         }
     }
+    for derived in ["synced", "enriched", "scenes"] {
+        if let Some(table) = LakeTable::open(&lake.table_dir(derived)).await? {
+            register(&ctx, derived, Arc::new(table))?;
+        }
+    }
     register(&ctx, "bags", Arc::new(bags_table(store)?))?;
     Ok(ctx)
 }

@@ -1,0 +1,236 @@
+//! `scenes sync`: puts every (non-blob) topic of a bag on one timeline of fixed ticks
+//! (100 ms by default). At tick T each topic carries its latest message with time ≤ T, as one
+//! struct column named after its table, plus `<table>_age_ms`. Integer nanoseconds throughout.
+//!
+//! Ticks are `k·tick` for integer k in `[floor(t_min/tick), floor(t_max/tick))`, with `t_min`
+//! and `t_max` over the synced topics' times. Messages with equal times keep their record
+//! order, so the one recorded last is the latest.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StructArray, TimestampNanosecondArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema, TimestampNanosecondType};
+
+use crate::error::{Error, Result};
+use crate::lake::{delta, parts, Lake};
+use crate::msg::column::UTC;
+
+/// Which time orders the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSource {
+    /// The bag record time (the reference behaviour).
+    LogTime,
+    /// `header.stamp`, for topics that have one (others fall back to `log_time`).
+    HeaderStamp,
+}
+
+/// How to sync.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub tick_ns: i64,
+    pub time_source: TimeSource,
+    /// Tables to sync; empty = every topic table without large binary columns.
+    pub tables: Vec<String>,
+    /// Older samples than this are null at a tick (None = forward fill forever).
+    pub max_staleness_ns: Option<i64>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            tick_ns: 100_000_000,
+            time_source: TimeSource::LogTime,
+            tables: Vec::new(),
+            max_staleness_ns: None,
+        }
+    }
+}
+
+/// The ticks of a bag whose synced topics span `[t_min, t_max]`.
+pub fn ticks(t_min: i64, t_max: i64, tick_ns: i64) -> Vec<i64> {
+    let first = t_min.div_euclid(tick_ns);
+    let last = t_max.div_euclid(tick_ns);
+    (first..last).map(|k| k * tick_ns).collect()
+}
+
+/// Orders samples by time, keeping record order among equal times.
+pub fn time_order(times: &[i64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    order.sort_by_key(|&i| (times[i], i));
+    order
+}
+
+/// For each tick, the position (in `sorted_times`) of the latest sample with time ≤ tick,
+/// or `None` before the first sample or when it is older than `max_staleness_ns`.
+pub fn latest_at(sorted_times: &[i64], ticks: &[i64], max_staleness_ns: Option<i64>) -> Vec<Option<usize>> {
+    let mut out = Vec::with_capacity(ticks.len());
+    let mut next = 0;
+    for &tick in ticks {
+        while next < sorted_times.len() && sorted_times[next] <= tick {
+            next += 1;
+        }
+        let latest = next.checked_sub(1);
+        let fresh = latest.filter(|&i| max_staleness_ns.is_none_or(|max| tick - sorted_times[i] <= max));
+        out.push(fresh);
+    }
+    out
+}
+
+/// One topic's rows of one bag, in record order.
+struct TopicRows {
+    table: String,
+    rows: StructArray,
+    times: Vec<i64>,
+}
+
+fn is_blob_table(schema: &Schema) -> bool {
+    schema
+        .fields()
+        .iter()
+        .any(|f| f.data_type() == &DataType::Binary && f.name() != crate::ingest::RAW_MESSAGE_COLUMN)
+}
+
+/// Reads the rows of `table` for `bag_file`, in record order (part files sorted by name).
+async fn read_topic(lake: &Lake, table: &str, bag_file: &str, source: TimeSource) -> Result<Option<TopicRows>> {
+    let mut files: Vec<PathBuf> = delta::active_files(&lake.topic_table_dir(table))
+        .await?
+        .into_iter()
+        .filter(|(_, bag)| bag.as_deref() == Some(bag_file))
+        .map(|(p, _)| p)
+        .collect();
+    files.sort();
+    let mut batches = Vec::new();
+    for path in &files {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+        for batch in reader {
+            batches.push(batch?);
+        }
+    }
+    let Some(first) = batches.first() else {
+        return Ok(None);
+    };
+    let schema = first.schema();
+    if is_blob_table(&schema) {
+        return Ok(None);
+    }
+    let batch = arrow::compute::concat_batches(&schema, &batches)?;
+    let time_column = match source {
+        TimeSource::HeaderStamp if batch.column_by_name("header_stamp").is_some() => "header_stamp",
+        _ => "log_time",
+    };
+    let times: Vec<i64> = batch
+        .column_by_name(time_column)
+        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+        .ok_or_else(|| Error::Lake {
+            location: table.to_string(),
+            problem: format!("no nanosecond timestamp column {time_column}"),
+        })?
+        .values()
+        .to_vec();
+    Ok(Some(TopicRows {
+        table: table.to_string(),
+        rows: StructArray::from(batch),
+        times,
+    }))
+}
+
+/// Builds the synced rows of one bag.
+pub async fn synced_batch(lake: &Lake, bag_file: &str, opts: &SyncOptions) -> Result<Option<RecordBatch>> {
+    let tables = if opts.tables.is_empty() { lake.topic_tables()? } else { opts.tables.clone() };
+    let mut topics = Vec::new();
+    for table in &tables {
+        if let Some(t) = read_topic(lake, table, bag_file, opts.time_source).await? {
+            if !t.times.is_empty() {
+                topics.push(t);
+            }
+        }
+    }
+    let (Some(t_min), Some(t_max)) = (
+        topics.iter().filter_map(|t| t.times.iter().min()).min().copied(),
+        topics.iter().filter_map(|t| t.times.iter().max()).max().copied(),
+    ) else {
+        return Ok(None);
+    };
+    let grid = ticks(t_min, t_max, opts.tick_ns);
+    let mut fields = vec![Field::new("tick", DataType::Timestamp(arrow::datatypes::TimeUnit::Nanosecond, Some(UTC.into())), false)];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(TimestampNanosecondArray::from(grid.clone()).with_timezone(UTC))];
+    for topic in topics {
+        let order = time_order(&topic.times);
+        let sorted: Vec<i64> = order.iter().map(|&i| topic.times[i]).collect();
+        let picks = latest_at(&sorted, &grid, opts.max_staleness_ns);
+        let indices = UInt32Array::from(picks.iter().map(|p| p.map(|i| order[i] as u32)).collect::<Vec<_>>());
+        let ages = Int64Array::from(
+            picks
+                .iter()
+                .zip(&grid)
+                .map(|(p, tick)| p.map(|i| (tick - sorted[i]) / 1_000_000))
+                .collect::<Vec<_>>(),
+        );
+        let taken = arrow::compute::take(&topic.rows, &indices, None)?;
+        fields.push(Field::new(&topic.table, taken.data_type().clone(), true));
+        columns.push(taken);
+        fields.push(Field::new(format!("{}_age_ms", topic.table), DataType::Int64, true));
+        columns.push(Arc::new(ages));
+    }
+    Ok(Some(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?))
+}
+
+/// Syncs one bag into the `synced` table (replacing its partition). Returns the tick count.
+pub async fn sync_bag(lake: &Lake, bag_file: &str, opts: &SyncOptions) -> Result<usize> {
+    let dir = lake.table_dir("synced");
+    let Some(batch) = synced_batch(lake, bag_file, opts).await? else {
+        return Ok(0);
+    };
+    let relative = format!(
+        "bag_file={}/part-{}.parquet",
+        crate::lake::escape_partition_value(bag_file),
+        uuid::Uuid::new_v4().simple()
+    );
+    let part = parts::write_part(&dir, &relative, &batch, &parts::ParquetOptions::default())?;
+    let schema = delta::table_schema(batch.schema().fields())?;
+    delta::replace_partition(&dir, "synced", &schema, bag_file, &[part], true).await?;
+    Ok(batch.num_rows())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: i64 = 1_000_000;
+
+    #[test]
+    fn tick_range_is_floor_to_floor_exclusive() {
+        assert_eq!(ticks(1_050 * MS, 1_320 * MS, 100 * MS), vec![1_000 * MS, 1_100 * MS, 1_200 * MS]);
+        assert_eq!(ticks(1_000 * MS, 1_000 * MS, 100 * MS), Vec::<i64>::new());
+        assert_eq!(ticks(1_000 * MS, 1_100 * MS, 100 * MS), vec![1_000 * MS]);
+    }
+
+    #[test]
+    fn latest_is_inclusive_and_null_before_the_first_message() {
+        let times = [100 * MS, 200 * MS];
+        let grid = [0, 100 * MS, 150 * MS, 200 * MS, 900 * MS];
+        assert_eq!(latest_at(&times, &grid, None), vec![None, Some(0), Some(0), Some(1), Some(1)]);
+    }
+
+    #[test]
+    fn staleness_bound_nulls_old_samples() {
+        let times = [100 * MS];
+        let grid = [100 * MS, 300 * MS, 400 * MS];
+        assert_eq!(latest_at(&times, &grid, Some(200 * MS)), vec![Some(0), Some(0), None]);
+    }
+
+    #[test]
+    fn equal_times_take_the_last_recorded_and_unsorted_input_is_ordered() {
+        // Recorded out of time order; two messages share t = 200 ms (record positions 1 and 3).
+        let times = [300 * MS, 200 * MS, 100 * MS, 200 * MS];
+        let order = time_order(&times);
+        assert_eq!(order, vec![2, 1, 3, 0]);
+        let sorted: Vec<i64> = order.iter().map(|&i| times[i]).collect();
+        let picks = latest_at(&sorted, &[200 * MS, 250 * MS, 300 * MS], None);
+        let recorded: Vec<usize> = picks.into_iter().map(|p| order[p.unwrap()]).collect();
+        assert_eq!(recorded, vec![3, 3, 0]);
+    }
+}
