@@ -7,6 +7,7 @@
 //! - [`ingest`]: bag → one table per topic, in parallel over chunk ranges;
 //! - [`meta`]: the metadata store (bag records);
 //! - [`info`]: `scenes info`;
+//! - [`lanes`]: image-space lane assignment (both detect rules);
 //! - [`sync`]: every topic on one fixed-tick timeline per bag;
 //! - [`query`]: SQL over the lake (DataFusion);
 //! - [`generate`]: synthetic drives with ground truth;
@@ -20,6 +21,7 @@ pub mod generate;
 pub mod info;
 pub mod ingest;
 pub mod lake;
+pub mod lanes;
 pub mod meta;
 pub mod msg;
 pub mod query;
