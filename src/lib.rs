@@ -16,6 +16,7 @@
 pub mod bag;
 pub mod cli;
 pub mod config;
+pub mod detect;
 pub mod error;
 pub mod generate;
 pub mod info;
