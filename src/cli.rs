@@ -73,6 +73,19 @@ pub enum Command {
     /// as a struct column named after its table, plus `<table>_age_ms`. Image and point-cloud
     /// topics stay out. Settings: the `sync` section of config.json.
     Sync(SyncArgs),
+    /// Assign detected objects to lanes on the synced timeline and write person-in-lane scenes.
+    ///
+    /// Writes the tables `enriched` (per tick: objects in lane under both rules, people counts)
+    /// and `scenes`, and the scene records of the metadata store. Which topics and fields hold
+    /// boxes, classes and lane points: the `detect` section of config.json. With --report,
+    /// compares the scenes with `<bag>.ground_truth.json` files (beside each bag, or in
+    /// --ground-truth DIR) and prints precision and recall for both rules.
+    Detect(DetectArgs),
+    /// Run sync + detect over batches of ingested bags that no batch has processed yet.
+    ///
+    /// Bags are claimed atomically in batches of `batch.batch_size` (config); --all also runs a
+    /// last, smaller batch. Safe to run twice at once; re-runs replace, never duplicate.
+    Batch(BatchArgs),
     /// Run SQL over the lake: every topic table by name, plus `bags` (the metadata store).
     ///
     /// Without SQL, opens an interactive shell (statements end with `;`, \\d lists tables).
@@ -111,6 +124,28 @@ pub struct SyncArgs {
     /// Only this bag (its bag_file name); default: every ingested bag
     #[arg(long)]
     pub bag: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Only this bag (its bag_file name); default: every synced bag
+    #[arg(long)]
+    pub bag: Option<String>,
+
+    /// Print precision and recall against ground-truth files
+    #[arg(long)]
+    pub report: bool,
+
+    /// Directory of `<bag>.ground_truth.json` files [default: beside each bag]
+    #[arg(long, value_name = "DIR")]
+    pub ground_truth: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Also run a last batch smaller than batch_size
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +213,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info { bags } => info(bags, cli.json),
         Command::Ingest(args) => ingest(&cli, &config, args),
         Command::Sync(args) => sync(&cli, &config, args),
+        Command::Detect(args) => detect(&cli, &config, args),
+        Command::Batch(args) => batch(&cli, &config, args),
         Command::Query(args) => query(&cli, &config, args),
         Command::Generate(args) => generate(args, cli.json),
     }
@@ -370,6 +407,125 @@ fn sync(cli: &Cli, config: &Config, args: &SyncArgs) -> Result<()> {
     }
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(())
+}
+
+fn open_lake(cli: &Cli, config: &Config) -> Result<(Lake, SqliteStore, tokio::runtime::Runtime)> {
+    let lake_uri = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
+    let lake = Lake::open(&lake_uri)?;
+    let store = SqliteStore::open(&lake.metadata_file())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    Ok((lake, store, runtime))
+}
+
+fn detect(cli: &Cli, config: &Config, args: &DetectArgs) -> Result<()> {
+    use crate::meta::MetaStore;
+    let (lake, store, runtime) = open_lake(cli, config)?;
+    let mut bags = store.list_bags()?;
+    if let Some(only) = &args.bag {
+        bags.retain(|b| &b.bag_file == only);
+        if bags.is_empty() {
+            bail!("bag '{only}' has not been ingested into {}", lake.root().display());
+        }
+    }
+    let mut reports = Vec::new();
+    for bag in &bags {
+        let Some(report) = runtime.block_on(crate::detect::run_detect(&lake, &store, bag, &config.detect))? else {
+            eprintln!("{}: not synced yet; run `scenes sync` first", bag.bag_file);
+            continue;
+        };
+        let mut value = serde_json::to_value(&report)?;
+        if args.report {
+            let quality = quality_report(bag, args.ground_truth.as_deref(), &runtime, &lake, config)?;
+            value["quality"] = quality.clone();
+            if !cli.json {
+                println!("{}: {}", bag.bag_file, quality);
+            }
+        }
+        if !cli.json && !cli.quiet {
+            print_scenes(&report.bag_file, &report.scenes, Some(report.scenes_other_rule));
+        }
+        reports.push(value);
+    }
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    Ok(())
+}
+
+fn print_scenes(bag: &str, scenes: &[crate::meta::SceneRecord], other_rule: Option<usize>) {
+    match other_rule {
+        Some(n) => println!("{bag}: {} scenes ({n} under the other rule)", scenes.len()),
+        None => println!("{bag}: {} scenes", scenes.len()),
+    }
+    for s in scenes {
+        println!(
+            "  {}  {:.1}s  people {} (max {}){}{}",
+            s.scene_id,
+            s.scene_length.unwrap_or(f64::NAN),
+            s.num_people_in_scene_start,
+            s.max_people_in_scene,
+            s.ego_speed_max.map(|v| format!("  ego speed {:.1}-{:.1} m/s", s.ego_speed_min.unwrap_or(v), v)).unwrap_or_default(),
+            if s.open_at_start || s.open_at_end { "  (open at the bag's edge)" } else { "" }
+        );
+    }
+}
+
+/// Precision/recall of both rules against the bag's ground truth file.
+fn quality_report(bag: &crate::meta::BagRecord, dir: Option<&Path>, runtime: &tokio::runtime::Runtime, lake: &Lake, config: &Config) -> Result<serde_json::Value> {
+    let beside = Path::new(&bag.bag_file_prefix).parent().map(Path::to_path_buf).unwrap_or_default();
+    let path = dir.map(Path::to_path_buf).unwrap_or(beside).join(format!("{}.ground_truth.json", bag.bag_file));
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}: no ground truth for --report", path.display()))?;
+    let truth: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
+    let truth: Vec<(i64, i64)> = truth["scenes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| Some((s["start_time_ns"].as_i64()?, s["end_time_ns"].as_i64()?))).collect())
+        .unwrap_or_default();
+    let (chosen, other) = runtime
+        .block_on(crate::detect::detect_bag(lake, &bag.bag_file, &config.detect))?
+        .ok_or_else(|| anyhow::anyhow!("{}: not synced", bag.bag_file))?;
+    let spans = |v: &[crate::detect::Scene]| -> Vec<(i64, i64)> { v.iter().map(|s| (s.start_time_ns, s.end_time_ns.unwrap_or(i64::MAX))).collect() };
+    let (ego, reference) = match config.detect.rule {
+        crate::detect::Rule::EgoFootprint => (chosen, other),
+        crate::detect::Rule::Reference => (other, chosen),
+    };
+    Ok(serde_json::json!({
+        "ground_truth": path.display().to_string(),
+        "ego_footprint": crate::detect::quality(&spans(&ego), &truth),
+        "reference": crate::detect::quality(&spans(&reference), &truth),
+    }))
+}
+
+fn batch(cli: &Cli, config: &Config, args: &BatchArgs) -> Result<()> {
+    use crate::meta::MetaStore;
+    let (lake, store, runtime) = open_lake(cli, config)?;
+    let started = std::time::Instant::now();
+    let batches = runtime.block_on(crate::batch::run_batches(&lake, &store, config, args.all))?;
+    let failed = batches.iter().filter(|b| b.status != "done").count();
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&batches)?);
+    } else if !cli.quiet {
+        if batches.is_empty() {
+            if args.all {
+                println!("nothing to do: every ingested bag has been processed");
+            } else {
+                println!("nothing to do: no full batch of waiting bags (--all also runs a smaller last batch)");
+            }
+        }
+        for b in &batches {
+            println!("batch {}: {} bags, {}, {} scenes in {:.2}s{}", b.batch_id, b.bags.len(), b.status, b.scenes.unwrap_or(0), b.seconds.unwrap_or(0.0), b.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default());
+        }
+        let processed: std::collections::HashSet<String> = batches.iter().flat_map(|b| b.bags.iter().cloned()).collect();
+        let scenes = store.list_scenes()?;
+        for bag in store.list_bags()?.iter().filter(|b| processed.contains(&b.bag_file_prefix)) {
+            let mine: Vec<crate::meta::SceneRecord> = scenes.iter().filter(|s| s.bag_file == bag.bag_file).cloned().collect();
+            print_scenes(&bag.bag_file, &mine, None);
+        }
+        println!("{} batches in {:.2}s", batches.len(), started.elapsed().as_secs_f64());
+    }
+    if failed > 0 {
+        bail!("{failed} batches failed");
     }
     Ok(())
 }

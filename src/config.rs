@@ -17,6 +17,22 @@ pub struct Config {
     pub metadata_store: MetadataStoreConfig,
     pub ingest: IngestConfig,
     pub sync: SyncConfig,
+    pub detect: crate::detect::DetectConfig,
+    pub batch: BatchConfig,
+}
+
+/// Settings of `scenes batch`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Bags per batch.
+    pub batch_size: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig { batch_size: 2 }
+    }
 }
 
 impl Default for Config {
@@ -26,6 +42,8 @@ impl Default for Config {
             metadata_store: MetadataStoreConfig::default(),
             ingest: IngestConfig::default(),
             sync: SyncConfig::default(),
+            detect: crate::detect::DetectConfig::default(),
+            batch: BatchConfig::default(),
         }
     }
 }
@@ -168,6 +186,12 @@ impl Config {
         }
         if self.ingest.flush_bytes < 1 << 16 {
             return bad("ingest.flush_bytes", "must be at least 65536".into());
+        }
+        if self.batch.batch_size == 0 {
+            return bad("batch.batch_size", "must be at least 1".into());
+        }
+        if self.detect.image_width_px <= 0.0 {
+            return bad("detect.image_width_px", "must be positive".into());
         }
         if self.sync.tick_ms == 0 {
             return bad("sync.tick_ms", "must be at least 1".into());

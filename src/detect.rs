@@ -58,6 +58,10 @@ pub struct DetectConfig {
     pub min_scene_duration_ms: u64,
     /// Scenes separated by a gap of at most this are merged (0 = never).
     pub max_gap_ms: u64,
+    /// Synced column and field path of the ego speed (m/s), for speed min/max per scene;
+    /// empty table name = none.
+    pub speed_table: String,
+    pub speed_field: String,
 }
 
 impl Default for DetectConfig {
@@ -84,6 +88,8 @@ impl Default for DetectConfig {
             min_corners_in_lane: 1,
             min_scene_duration_ms: 0,
             max_gap_ms: 0,
+            speed_table: "vehicle_twist".into(),
+            speed_field: "twist.linear.x".into(),
         }
     }
 }
@@ -130,20 +136,25 @@ fn as_list<'a>(array: &'a ArrayRef, path: &str) -> Result<&'a ListArray> {
     array.as_list_opt::<i32>().ok_or_else(|| path_error(path, "is not a list"))
 }
 
-/// Per tick: the number of target-class objects in lane under each rule.
-#[derive(Debug, Clone, Default)]
-pub struct TickCounts {
-    pub ego_footprint: Vec<u32>,
-    pub reference: Vec<u32>,
+/// One detected object with both rules' verdicts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectLane {
+    pub class: String,
+    pub confidence: f64,
+    pub bbox: BBox,
+    /// Ego-footprint rule.
+    pub in_ego_lane: bool,
+    pub lane_region: Option<String>,
+    /// Reference rule.
+    pub corners_in_lane: u32,
+    pub lanes: Vec<String>,
+    pub in_lane_reference: bool,
 }
 
-/// Evaluates both rules on every tick of a synced batch.
-pub fn count_people(batch: &RecordBatch, cfg: &DetectConfig) -> Result<TickCounts> {
+/// Per tick: the objects of the detection message with their lane verdicts, or `None` when the
+/// detections or the lanes are missing at that tick.
+pub fn assign(batch: &RecordBatch, cfg: &DetectConfig) -> Result<Vec<Option<Vec<ObjectLane>>>> {
     let rows = batch.num_rows();
-    let mut counts = TickCounts {
-        ego_footprint: vec![0; rows],
-        reference: vec![0; rows],
-    };
     let missing = |t: &str| path_error(t, "is not a column of the synced table");
     let det = batch.column_by_name(&cfg.detections_table).ok_or_else(|| missing(&cfg.detections_table))?.as_struct();
     let lanes = batch.column_by_name(&cfg.lanes_table).ok_or_else(|| missing(&cfg.lanes_table))?.as_struct();
@@ -152,6 +163,7 @@ pub fn count_people(batch: &RecordBatch, cfg: &DetectConfig) -> Result<TickCount
     let obj = objects.values().as_struct();
     let class = arrow::compute::cast(&field_at(obj, &cfg.class_field)?, &DataType::Utf8)?;
     let class = class.as_string::<i32>();
+    let conf = as_f64(&field_at(obj, &cfg.confidence_field)?, &cfg.confidence_field)?;
     let cx = as_f64(&field_at(obj, &cfg.center_x_field)?, &cfg.center_x_field)?;
     let cy = as_f64(&field_at(obj, &cfg.center_y_field)?, &cfg.center_y_field)?;
     let w = as_f64(&field_at(obj, &cfg.width_field)?, &cfg.width_field)?;
@@ -163,9 +175,11 @@ pub fn count_people(batch: &RecordBatch, cfg: &DetectConfig) -> Result<TickCount
     let px = as_f64(&field_at(points.values().as_struct(), &cfg.point_x_field)?, &cfg.point_x_field)?;
     let py = as_f64(&field_at(points.values().as_struct(), &cfg.point_y_field)?, &cfg.point_y_field)?;
     let ego_x = cfg.ego_x_px.unwrap_or(cfg.image_width_px / 2.0);
+    let mut out = Vec::with_capacity(rows);
     for row in 0..rows {
         // Both messages must be present at the tick (null before their first message).
         if det.is_null(row) || lanes.is_null(row) || objects.is_null(row) || lines.is_null(row) {
+            out.push(None);
             continue;
         }
         let tick_lines: Vec<Vec<Point>> = (lines.value_offsets()[row] as usize..lines.value_offsets()[row + 1] as usize)
@@ -177,25 +191,51 @@ pub fn count_people(batch: &RecordBatch, cfg: &DetectConfig) -> Result<TickCount
                 (a..b).map(|p| Point { x: px.value(p), y: py.value(p) }).collect()
             })
             .collect();
+        let mut tick_objects = Vec::new();
         for o in objects.value_offsets()[row] as usize..objects.value_offsets()[row + 1] as usize {
-            if class.is_null(o) || class.value(o) != cfg.target_class {
-                continue;
-            }
             let bbox = BBox {
                 center_x: cx.value(o),
                 center_y: cy.value(o),
                 width: w.value(o),
                 height: h.value(o),
             };
-            if ego_footprint(&bbox, &tick_lines, ego_x).in_ego_lane {
-                counts.ego_footprint[row] += 1;
-            }
-            if reference_rule(&bbox, &tick_lines, cfg.max_point_distance_px).in_lane(cfg.min_corners_in_lane) {
-                counts.reference[row] += 1;
-            }
+            let foot = ego_footprint(&bbox, &tick_lines, ego_x);
+            let reference = reference_rule(&bbox, &tick_lines, cfg.max_point_distance_px);
+            tick_objects.push(ObjectLane {
+                class: if class.is_null(o) { String::new() } else { class.value(o).to_string() },
+                confidence: conf.value(o),
+                bbox,
+                in_ego_lane: foot.in_ego_lane,
+                lane_region: foot.region.map(|(l, r)| format!("between_{l}_and_{r}")),
+                corners_in_lane: reference.corners_in_lane,
+                in_lane_reference: reference.in_lane(cfg.min_corners_in_lane),
+                lanes: reference.lanes,
+            });
         }
+        out.push(Some(tick_objects));
     }
-    Ok(counts)
+    Ok(out)
+}
+
+/// Per tick: the number of target-class objects in lane under each rule.
+#[derive(Debug, Clone, Default)]
+pub struct TickCounts {
+    pub ego_footprint: Vec<u32>,
+    pub reference: Vec<u32>,
+}
+
+/// Counts target-class objects in lane per tick under both rules.
+pub fn count_people(assigned: &[Option<Vec<ObjectLane>>], target_class: &str) -> TickCounts {
+    let count = |f: &dyn Fn(&ObjectLane) -> bool| -> Vec<u32> {
+        assigned
+            .iter()
+            .map(|t| t.as_ref().map_or(0, |objs| objs.iter().filter(|o| o.class == target_class && f(o)).count() as u32))
+            .collect()
+    };
+    TickCounts {
+        ego_footprint: count(&|o| o.in_ego_lane),
+        reference: count(&|o| o.in_lane_reference),
+    }
 }
 
 /// Maximal runs of ticks with a positive count, then gap merging and the minimum duration.
@@ -272,7 +312,8 @@ pub async fn detect_bag(lake: &Lake, bag_file: &str, cfg: &DetectConfig) -> Resu
         .ok_or_else(|| Error::Lake { location: "synced".into(), problem: "no tick column".into() })?
         .values()
         .to_vec();
-    let counts = count_people(&batch, cfg)?;
+    let assigned = assign(&batch, cfg)?;
+    let counts = count_people(&assigned, &cfg.target_class);
     let ego = scenes_from_counts(&ticks, &counts.ego_footprint, cfg.min_scene_duration_ms, cfg.max_gap_ms);
     let reference = scenes_from_counts(&ticks, &counts.reference, cfg.min_scene_duration_ms, cfg.max_gap_ms);
     Ok(Some(match cfg.rule {
@@ -305,5 +346,268 @@ mod tests {
         let long_only = scenes_from_counts(&t, &c, 200, 0);
         assert_eq!(long_only.len(), 1);
         assert_eq!(long_only[0].start_time_ns, 300_000_000);
+    }
+}
+
+/// What `scenes detect` did for one bag.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectReport {
+    pub bag_file: String,
+    pub ticks: usize,
+    pub rule: Rule,
+    pub scenes: Vec<crate::meta::SceneRecord>,
+    /// Scene count under the other rule, for comparison.
+    pub scenes_other_rule: usize,
+}
+
+fn rule_name(rule: Rule) -> &'static str {
+    match rule {
+        Rule::EgoFootprint => "ego_footprint",
+        Rule::Reference => "reference",
+    }
+}
+
+/// Ego speed per tick from the configured synced column and path (`None` where missing).
+fn speeds(batch: &RecordBatch, cfg: &DetectConfig) -> Result<Option<Vec<Option<f64>>>> {
+    if cfg.speed_table.is_empty() {
+        return Ok(None);
+    }
+    let Some(col) = batch.column_by_name(&cfg.speed_table) else {
+        return Ok(None);
+    };
+    let values = as_f64(&field_at(col.as_struct(), &cfg.speed_field)?, &cfg.speed_field)?;
+    Ok(Some((0..values.len()).map(|i| values.is_valid(i).then(|| values.value(i))).collect()))
+}
+
+/// Runs detect on one synced bag: writes `enriched` and `scenes` and the scene records.
+pub async fn run_detect(lake: &Lake, store: &dyn crate::meta::MetaStore, bag: &crate::meta::BagRecord, cfg: &DetectConfig) -> Result<Option<DetectReport>> {
+    let Some(batch) = read_synced(lake, &bag.bag_file).await? else {
+        return Ok(None);
+    };
+    let ticks: Vec<i64> = batch
+        .column_by_name("tick")
+        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+        .ok_or_else(|| Error::Lake { location: "synced".into(), problem: "no tick column".into() })?
+        .values()
+        .to_vec();
+    let assigned = assign(&batch, cfg)?;
+    let counts = count_people(&assigned, &cfg.target_class);
+    let (chosen, other) = match cfg.rule {
+        Rule::EgoFootprint => (&counts.ego_footprint, &counts.reference),
+        Rule::Reference => (&counts.reference, &counts.ego_footprint),
+    };
+    let scenes = scenes_from_counts(&ticks, chosen, cfg.min_scene_duration_ms, cfg.max_gap_ms);
+    let other_scenes = scenes_from_counts(&ticks, other, cfg.min_scene_duration_ms, cfg.max_gap_ms);
+    let speed = speeds(&batch, cfg)?;
+    let topics_analyzed = format!("{},{}", cfg.detections_table, cfg.lanes_table);
+    let records: Vec<crate::meta::SceneRecord> = scenes
+        .iter()
+        .map(|s| {
+            let start = s.start_time_ns as f64 / 1e9;
+            let end = s.end_time_ns.map(|e| e as f64 / 1e9);
+            let in_scene = |i: &usize| ticks[*i] >= s.start_time_ns && s.end_time_ns.is_none_or(|e| ticks[*i] < e);
+            let scene_speeds: Vec<f64> = speed
+                .as_ref()
+                .map(|v| (0..ticks.len()).filter(in_scene).filter_map(|i| v[i]).collect())
+                .unwrap_or_default();
+            crate::meta::SceneRecord {
+                bag_file: bag.bag_file.clone(),
+                scene_id: format!("{}_PersonInLane_{:.1}", bag.bag_file, start),
+                bag_file_prefix: bag.bag_file_prefix.clone(),
+                bag_file_bucket: bag.bag_file_bucket.clone(),
+                start_time: start,
+                end_time: end,
+                scene_length: s.end_time_ns.map(|e| (e - s.start_time_ns) as f64 / 1e9),
+                num_people_in_scene_start: s.num_people_in_scene_start,
+                max_people_in_scene: s.max_people_in_scene,
+                topics_analyzed: topics_analyzed.clone(),
+                rule: rule_name(cfg.rule).into(),
+                open_at_start: s.open_at_start,
+                open_at_end: s.open_at_end,
+                ego_speed_min: scene_speeds.iter().copied().reduce(f64::min),
+                ego_speed_max: scene_speeds.iter().copied().reduce(f64::max),
+            }
+        })
+        .collect();
+    let enriched = output::enriched_batch(&ticks, &assigned, &counts, cfg)?;
+    write_table(lake, "enriched", &bag.bag_file, &enriched).await?;
+    let scenes_batch = output::scenes_batch(&records)?;
+    write_table(lake, "scenes", &bag.bag_file, &scenes_batch).await?;
+    store.replace_scenes(&bag.bag_file, &records)?;
+    Ok(Some(DetectReport {
+        bag_file: bag.bag_file.clone(),
+        ticks: ticks.len(),
+        rule: cfg.rule,
+        scenes: records,
+        scenes_other_rule: other_scenes.len(),
+    }))
+}
+
+async fn write_table(lake: &Lake, table: &str, bag_file: &str, batch: &RecordBatch) -> Result<()> {
+    let dir = lake.table_dir(table);
+    let relative = format!(
+        "bag_file={}/part-{}.parquet",
+        crate::lake::escape_partition_value(bag_file),
+        uuid::Uuid::new_v4().simple()
+    );
+    let parts = if batch.num_rows() > 0 {
+        vec![crate::lake::parts::write_part(&dir, &relative, batch, &crate::lake::parts::ParquetOptions::default())?]
+    } else {
+        Vec::new()
+    };
+    let schema = delta::table_schema(batch.schema().fields())?;
+    delta::replace_partition(&dir, table, &schema, bag_file, &parts, true).await?;
+    Ok(())
+}
+
+/// Arrow layouts of the `enriched` and `scenes` tables.
+mod output {
+    use std::sync::Arc;
+
+    use arrow::array::{
+        ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, ListArray, ListBuilder, RecordBatch, StringArray,
+        StringBuilder, StructArray, TimestampNanosecondArray, UInt32Array, UInt32Builder,
+    };
+    use arrow::buffer::{OffsetBuffer, ScalarBuffer};
+    use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
+
+    use super::{DetectConfig, ObjectLane, TickCounts};
+    use crate::error::Result;
+    use crate::meta::SceneRecord;
+    use crate::msg::column::UTC;
+
+    fn ts_type() -> DataType {
+        DataType::Timestamp(TimeUnit::Nanosecond, Some(UTC.into()))
+    }
+
+    pub fn enriched_batch(ticks: &[i64], assigned: &[Option<Vec<ObjectLane>>], counts: &TickCounts, cfg: &DetectConfig) -> Result<RecordBatch> {
+        let mut class = StringBuilder::new();
+        let mut confidence = Float64Builder::new();
+        let (mut cx, mut cy, mut w, mut h) = (Float64Builder::new(), Float64Builder::new(), Float64Builder::new(), Float64Builder::new());
+        let mut in_ego = BooleanBuilder::new();
+        let mut region = StringBuilder::new();
+        let mut corners = UInt32Builder::new();
+        let mut lanes = ListBuilder::new(StringBuilder::new());
+        let mut in_ref = BooleanBuilder::new();
+        let mut offsets = vec![0i32];
+        for tick in assigned {
+            for o in tick.iter().flatten().filter(|o| o.in_ego_lane || o.in_lane_reference) {
+                class.append_value(&o.class);
+                confidence.append_value(o.confidence);
+                cx.append_value(o.bbox.center_x);
+                cy.append_value(o.bbox.center_y);
+                w.append_value(o.bbox.width);
+                h.append_value(o.bbox.height);
+                in_ego.append_value(o.in_ego_lane);
+                region.append_option(o.lane_region.as_deref());
+                corners.append_value(o.corners_in_lane);
+                for l in &o.lanes {
+                    lanes.values().append_value(l);
+                }
+                lanes.append(true);
+                in_ref.append_value(o.in_lane_reference);
+            }
+            let last = *offsets.last().unwrap_or(&0);
+            offsets.push(last + tick.iter().flatten().filter(|o| o.in_ego_lane || o.in_lane_reference).count() as i32);
+        }
+        let children: Vec<ArrayRef> = vec![
+            Arc::new(class.finish()),
+            Arc::new(confidence.finish()),
+            Arc::new(cx.finish()),
+            Arc::new(cy.finish()),
+            Arc::new(w.finish()),
+            Arc::new(h.finish()),
+            Arc::new(in_ego.finish()),
+            Arc::new(region.finish()),
+            Arc::new(corners.finish()),
+            Arc::new(lanes.finish()),
+            Arc::new(in_ref.finish()),
+        ];
+        let fields: Fields = children
+            .iter()
+            .zip(["class", "confidence", "center_x", "center_y", "width", "height", "in_ego_lane", "lane_region", "corners_in_lane", "lanes", "in_lane_reference"])
+            .map(|(a, n)| Field::new(n, a.data_type().clone(), true))
+            .collect();
+        let objects = StructArray::try_new(fields.clone(), children, None)?;
+        let item = Arc::new(Field::new("item", DataType::Struct(fields), true));
+        let present: Vec<bool> = assigned.iter().map(Option::is_some).collect();
+        let list = ListArray::try_new(item, OffsetBuffer::new(ScalarBuffer::from(offsets)), Arc::new(objects), Some(present.clone().into()))?;
+        let count_col = |v: &[u32]| -> ArrayRef {
+            Arc::new(UInt32Array::from_iter(v.iter().zip(&present).map(|(c, p)| p.then_some(*c))))
+        };
+        let chosen = match cfg.rule {
+            super::Rule::EgoFootprint => &counts.ego_footprint,
+            super::Rule::Reference => &counts.reference,
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(TimestampNanosecondArray::from(ticks.to_vec()).with_timezone(UTC)),
+            Arc::new(list),
+            count_col(chosen),
+            count_col(&counts.ego_footprint),
+            count_col(&counts.reference),
+        ];
+        let schema = Schema::new(vec![
+            Field::new("tick", ts_type(), true),
+            Field::new("objects_in_lane", columns[1].data_type().clone(), true),
+            Field::new("num_people_in_lane", DataType::UInt32, true),
+            Field::new("num_people_in_lane_ego_footprint", DataType::UInt32, true),
+            Field::new("num_people_in_lane_reference", DataType::UInt32, true),
+        ]);
+        Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+    }
+
+    pub fn scenes_batch(records: &[SceneRecord]) -> Result<RecordBatch> {
+        let strings = |f: &dyn Fn(&SceneRecord) -> Option<String>| -> ArrayRef { Arc::new(StringArray::from_iter(records.iter().map(f))) };
+        let floats = |f: &dyn Fn(&SceneRecord) -> Option<f64>| -> ArrayRef { Arc::new(Float64Array::from_iter(records.iter().map(f))) };
+        let times = |f: &dyn Fn(&SceneRecord) -> Option<f64>| -> ArrayRef {
+            Arc::new(TimestampNanosecondArray::from_iter(records.iter().map(|r| f(r).map(|s| (s * 1e9).round() as i64))).with_timezone(UTC))
+        };
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("scene_id", strings(&|r| Some(r.scene_id.clone()))),
+            ("bag_file_prefix", strings(&|r| Some(r.bag_file_prefix.clone()))),
+            ("bag_file_bucket", strings(&|r| r.bag_file_bucket.clone())),
+            ("start_time", floats(&|r| Some(r.start_time))),
+            ("end_time", floats(&|r| r.end_time)),
+            ("start_ts", times(&|r| Some(r.start_time))),
+            ("end_ts", times(&|r| r.end_time)),
+            ("scene_length", floats(&|r| r.scene_length)),
+            ("num_people_in_scene_start", Arc::new(UInt32Array::from_iter_values(records.iter().map(|r| r.num_people_in_scene_start)))),
+            ("max_people_in_scene", Arc::new(UInt32Array::from_iter_values(records.iter().map(|r| r.max_people_in_scene)))),
+            ("topics_analyzed", strings(&|r| Some(r.topics_analyzed.clone()))),
+            ("rule", strings(&|r| Some(r.rule.clone()))),
+            ("open_at_start", Arc::new(BooleanArray::from_iter(records.iter().map(|r| Some(r.open_at_start))))),
+            ("open_at_end", Arc::new(BooleanArray::from_iter(records.iter().map(|r| Some(r.open_at_end))))),
+            ("ego_speed_min", floats(&|r| r.ego_speed_min)),
+            ("ego_speed_max", floats(&|r| r.ego_speed_max)),
+        ];
+        let schema = Schema::new(columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect::<Vec<_>>());
+        Ok(RecordBatch::try_new(Arc::new(schema), columns.into_iter().map(|(_, a)| a).collect())?)
+    }
+}
+
+/// Precision and recall of found scenes against ground-truth scenes (start/end ns). A found
+/// scene is correct when it overlaps a true one; a true scene is found when any found scene
+/// overlaps it. `exact` counts found scenes equal to a true one to the tick.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Quality {
+    pub found: usize,
+    pub truth: usize,
+    pub exact: usize,
+    pub precision: f64,
+    pub recall: f64,
+}
+
+pub fn quality(found: &[(i64, i64)], truth: &[(i64, i64)]) -> Quality {
+    let overlaps = |a: &(i64, i64), b: &(i64, i64)| a.0 < b.1 && b.0 < a.1;
+    let correct = found.iter().filter(|f| truth.iter().any(|t| overlaps(f, t))).count();
+    let recalled = truth.iter().filter(|t| found.iter().any(|f| overlaps(f, t))).count();
+    let exact = found.iter().filter(|f| truth.contains(f)).count();
+    let ratio = |n: usize, d: usize| if d == 0 { 1.0 } else { n as f64 / d as f64 };
+    Quality {
+        found: found.len(),
+        truth: truth.len(),
+        exact,
+        precision: ratio(correct, found.len()),
+        recall: ratio(recalled, truth.len()),
     }
 }

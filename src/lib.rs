@@ -7,6 +7,7 @@
 //! - [`ingest`]: bag → one table per topic, in parallel over chunk ranges;
 //! - [`meta`]: the metadata store (bag records);
 //! - [`info`]: `scenes info`;
+//! - [`detect`], [`batch`]: person-in-lane scenes, and batches of bags through sync + detect;
 //! - [`lanes`]: image-space lane assignment (both detect rules);
 //! - [`sync`]: every topic on one fixed-tick timeline per bag;
 //! - [`query`]: SQL over the lake (DataFusion);
@@ -14,6 +15,7 @@
 //! - [`config`], [`cli`]: settings and the command line.
 
 pub mod bag;
+pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod detect;

@@ -119,6 +119,7 @@ pub async fn lake_context(lake: &Lake, store: &dyn MetaStore) -> Result<SessionC
         }
     }
     register(&ctx, "bags", Arc::new(bags_table(store)?))?;
+    register(&ctx, "batches", Arc::new(batches_table(store)?))?;
     Ok(ctx)
 }
 
@@ -156,6 +157,35 @@ fn bags_table(store: &dyn MetaStore) -> Result<MemTable> {
         Arc::new(Float64Array::from_iter_values(bags.iter().map(|b| b.ingest_seconds))),
         col_str(&|b| b.ingested_at.clone()),
         col_str(&|b| serde_json::to_string(&b.topics).unwrap_or_default()),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::Usage(e.to_string()))
+}
+
+/// The batch records of the metadata store as a table.
+fn batches_table(store: &dyn MetaStore) -> Result<MemTable> {
+    let batches = store.list_batches()?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("batch_id", DataType::Utf8, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("bags", DataType::Utf8, false),
+        Field::new("bag_count", DataType::UInt64, false),
+        Field::new("started_at", DataType::Utf8, false),
+        Field::new("finished_at", DataType::Utf8, true),
+        Field::new("seconds", DataType::Float64, true),
+        Field::new("scenes", DataType::UInt64, true),
+        Field::new("error", DataType::Utf8, true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(batches.iter().map(|b| b.batch_id.clone()))),
+        Arc::new(StringArray::from_iter_values(batches.iter().map(|b| b.status.clone()))),
+        Arc::new(StringArray::from_iter_values(batches.iter().map(|b| b.bags.join(",")))),
+        Arc::new(UInt64Array::from_iter_values(batches.iter().map(|b| b.bags.len() as u64))),
+        Arc::new(StringArray::from_iter_values(batches.iter().map(|b| b.started_at.clone()))),
+        Arc::new(StringArray::from_iter(batches.iter().map(|b| b.finished_at.clone()))),
+        Arc::new(Float64Array::from_iter(batches.iter().map(|b| b.seconds))),
+        Arc::new(UInt64Array::from_iter(batches.iter().map(|b| b.scenes))),
+        Arc::new(StringArray::from_iter(batches.iter().map(|b| b.error.clone()))),
     ];
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::Usage(e.to_string()))

@@ -48,10 +48,58 @@ pub struct BagRecord {
     pub topics: BTreeMap<String, TopicRecord>,
 }
 
+/// One person-in-lane scene (the reference's `Rosbag-Scene-Metadata` item plus our additions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SceneRecord {
+    pub bag_file: String,
+    /// `<bag_file>_PersonInLane_<start_time in seconds>`.
+    pub scene_id: String,
+    pub bag_file_prefix: String,
+    pub bag_file_bucket: Option<String>,
+    /// Epoch seconds of the first tick of the scene.
+    pub start_time: f64,
+    /// Epoch seconds of the first tick back at zero; `None` when the bag ends in the scene.
+    pub end_time: Option<f64>,
+    pub scene_length: Option<f64>,
+    pub num_people_in_scene_start: u32,
+    pub max_people_in_scene: u32,
+    pub topics_analyzed: String,
+    /// Lane rule that found the scene (`ego_footprint` or `reference`).
+    pub rule: String,
+    pub open_at_start: bool,
+    pub open_at_end: bool,
+    pub ego_speed_min: Option<f64>,
+    pub ego_speed_max: Option<f64>,
+}
+
+/// One batch of bags run through sync and detect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchRecord {
+    pub batch_id: String,
+    /// `bag_file_prefix` of each bag in the batch.
+    pub bags: Vec<String>,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub seconds: Option<f64>,
+    pub scenes: Option<u64>,
+    pub error: Option<String>,
+}
+
 /// Storage of pipeline metadata. Implementations must be safe to use from several processes.
 pub trait MetaStore: Send + Sync {
     /// Inserts or replaces the record keyed by `bag_file_prefix`.
     fn put_bag(&self, record: &BagRecord) -> Result<()>;
     fn get_bag(&self, bag_file_prefix: &str) -> Result<Option<BagRecord>>;
     fn list_bags(&self) -> Result<Vec<BagRecord>>;
+    /// Replaces every scene of `bag_file` with `scenes` (atomically).
+    fn replace_scenes(&self, bag_file: &str, scenes: &[SceneRecord]) -> Result<()>;
+    fn list_scenes(&self) -> Result<Vec<SceneRecord>>;
+    /// Atomically claims up to `size` ingested bags that no batch has claimed yet, as a new
+    /// running batch. With `allow_partial` false, nothing is claimed unless `size` bags wait.
+    fn claim_batch(&self, size: usize, allow_partial: bool) -> Result<Option<BatchRecord>>;
+    /// Records the outcome of a batch.
+    fn finish_batch(&self, record: &BatchRecord) -> Result<()>;
+    fn list_batches(&self) -> Result<Vec<BatchRecord>>;
 }

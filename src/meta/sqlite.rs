@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{BagRecord, MetaStore};
+use super::{BagRecord, BatchRecord, MetaStore, SceneRecord};
 use crate::error::{Error, Result};
 
 /// SQLite-backed [`MetaStore`].
@@ -31,7 +31,21 @@ impl SqliteStore {
                 bag_file TEXT NOT NULL,
                 record TEXT NOT NULL
             );
-            CREATE INDEX IF NOT EXISTS bags_by_name ON bags(bag_file);",
+            CREATE INDEX IF NOT EXISTS bags_by_name ON bags(bag_file);
+            CREATE TABLE IF NOT EXISTS claims (
+                bag_file_prefix TEXT PRIMARY KEY,
+                batch_id TEXT NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS batches (
+                batch_id TEXT PRIMARY KEY,
+                record TEXT NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS scenes (
+                bag_file TEXT NOT NULL,
+                scene_id TEXT NOT NULL,
+                record TEXT NOT NULL,
+                PRIMARY KEY (bag_file, scene_id)
+            );",
         )?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
@@ -57,6 +71,8 @@ impl MetaStore for SqliteStore {
                  ON CONFLICT(bag_file_prefix) DO UPDATE SET bag_file = excluded.bag_file, record = excluded.record",
                 params![record.bag_file_prefix, record.bag_file, json],
             )?;
+            // A re-ingested bag waits for a batch again.
+            c.execute("DELETE FROM claims WHERE bag_file_prefix = ?1", params![record.bag_file_prefix])?;
             Ok(())
         })
     }
@@ -71,6 +87,96 @@ impl MetaStore for SqliteStore {
                 )
                 .optional()?;
             json.map(|j| serde_json::from_str(&j).map_err(Error::from)).transpose()
+        })
+    }
+
+    fn replace_scenes(&self, bag_file: &str, scenes: &[SceneRecord]) -> Result<()> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| Error::MetaStore(format!("{}: connection lock poisoned", self.path.display())))?;
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM scenes WHERE bag_file = ?1", params![bag_file])?;
+        for scene in scenes {
+            tx.execute(
+                "INSERT OR REPLACE INTO scenes (bag_file, scene_id, record) VALUES (?1, ?2, ?3)",
+                params![scene.bag_file, scene.scene_id, serde_json::to_string(scene)?],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn list_scenes(&self) -> Result<Vec<SceneRecord>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare("SELECT record FROM scenes ORDER BY bag_file, scene_id")?;
+            let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for json in rows {
+                out.push(serde_json::from_str(&json?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn claim_batch(&self, size: usize, allow_partial: bool) -> Result<Option<BatchRecord>> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| Error::MetaStore(format!("{}: connection lock poisoned", self.path.display())))?;
+        // IMMEDIATE takes the write lock first, so two processes never claim the same bag.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let pending: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT bag_file_prefix FROM bags WHERE bag_file_prefix NOT IN (SELECT bag_file_prefix FROM claims)
+                 ORDER BY bag_file, bag_file_prefix LIMIT ?1",
+            )?;
+            let rows = stmt.query_map(params![size as i64], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        if pending.is_empty() || (pending.len() < size && !allow_partial) {
+            return Ok(None);
+        }
+        let record = BatchRecord {
+            batch_id: format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            bags: pending,
+            status: "running".into(),
+            started_at: chrono::Utc::now().to_rfc3339(),
+            finished_at: None,
+            seconds: None,
+            scenes: None,
+            error: None,
+        };
+        for bag in &record.bags {
+            tx.execute("INSERT INTO claims (bag_file_prefix, batch_id) VALUES (?1, ?2)", params![bag, record.batch_id])?;
+        }
+        tx.execute(
+            "INSERT INTO batches (batch_id, record) VALUES (?1, ?2)",
+            params![record.batch_id, serde_json::to_string(&record)?],
+        )?;
+        tx.commit()?;
+        Ok(Some(record))
+    }
+
+    fn finish_batch(&self, record: &BatchRecord) -> Result<()> {
+        self.with_conn(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO batches (batch_id, record) VALUES (?1, ?2)",
+                params![record.batch_id, serde_json::to_string(record)?],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn list_batches(&self) -> Result<Vec<BatchRecord>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare("SELECT record FROM batches ORDER BY batch_id")?;
+            let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for json in rows {
+                out.push(serde_json::from_str(&json?)?);
+            }
+            Ok(out)
         })
     }
 

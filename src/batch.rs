@@ -1,0 +1,52 @@
+//! `scenes batch`: claims ingested bags that no batch has processed yet, in batches of
+//! `batch.batch_size`, and runs sync and detect on each. Claims are atomic in the metadata
+//! store, so several `scenes batch` processes never process the same bag twice; sync and detect
+//! replace partitions, so re-running never duplicates rows.
+
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::detect::run_detect;
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::meta::{BatchRecord, MetaStore};
+use crate::sync::sync_bag;
+
+/// Runs batches until no (full, or with `all` any) batch of waiting bags is left.
+pub async fn run_batches(lake: &Lake, store: &dyn MetaStore, config: &Config, all: bool) -> Result<Vec<BatchRecord>> {
+    let mut done = Vec::new();
+    while let Some(mut batch) = store.claim_batch(config.batch.batch_size, all)? {
+        let started = Instant::now();
+        let outcome = process(lake, store, config, &batch).await;
+        batch.seconds = Some(started.elapsed().as_secs_f64());
+        batch.finished_at = Some(chrono::Utc::now().to_rfc3339());
+        match outcome {
+            Ok(scenes) => {
+                batch.status = "done".into();
+                batch.scenes = Some(scenes);
+            }
+            Err(e) => {
+                batch.status = "failed".into();
+                batch.error = Some(e.to_string());
+            }
+        }
+        store.finish_batch(&batch)?;
+        done.push(batch);
+    }
+    Ok(done)
+}
+
+async fn process(lake: &Lake, store: &dyn MetaStore, config: &Config, batch: &BatchRecord) -> Result<u64> {
+    let mut scenes = 0;
+    let sync_opts = config.sync.options();
+    for prefix in &batch.bags {
+        let bag = store
+            .get_bag(prefix)?
+            .ok_or_else(|| Error::MetaStore(format!("bag {prefix} was claimed but has no record")))?;
+        sync_bag(lake, &bag.bag_file, &sync_opts).await?;
+        if let Some(report) = run_detect(lake, store, &bag, &config.detect).await? {
+            scenes += report.scenes.len() as u64;
+        }
+    }
+    Ok(scenes)
+}
