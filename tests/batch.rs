@@ -1,0 +1,118 @@
+//! `scenes batch`: claims are atomic (two processes at once over 6 bags process each bag
+//! exactly once), re-runs are idempotent, re-ingested bags are processed again, and scenes land
+//! in the `scenes` table and the metadata store; the reference rule's scenes are asserted too.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use scenes::meta::{sqlite::SqliteStore, MetaStore};
+
+fn six_bag_lake(dir: &Path) -> std::path::PathBuf {
+    let bags = dir.join("bags");
+    std::fs::create_dir_all(&bags).unwrap();
+    for b in sample_bags() {
+        std::fs::copy(&b, bags.join(b.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(manifest_dir().join("sample-bags/drive_c.bag"), bags.join("drive_e.bag")).unwrap();
+    std::fs::copy(manifest_dir().join("sample-bags/drive_c.bag"), bags.join("drive_f.bag")).unwrap();
+    let lake = dir.join("lake");
+    let out = scenes(&["ingest", "-q", "--lake", lake.to_str().unwrap(), bags.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    lake
+}
+
+fn csv(lake: &Path, sql: &str) -> String {
+    let out = scenes(&["query", "--lake", lake.to_str().unwrap(), "--format", "csv", sql]);
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn two_concurrent_batch_processes_process_each_bag_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = six_bag_lake(dir.path());
+    let spawn = || {
+        Command::new(scenes_bin())
+            .args(["batch", "--all", "--json", "--lake", lake.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for out in [&a, &b] {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let store = SqliteStore::open(&lake.join("_scenes/metadata.sqlite")).unwrap();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for batch in store.list_batches().unwrap() {
+        assert_eq!(batch.status, "done", "{batch:?}");
+        for bag in batch.bags {
+            *seen.entry(bag).or_default() += 1;
+        }
+    }
+    assert_eq!(seen.len(), 6, "every bag processed: {seen:?}");
+    assert!(seen.values().all(|&n| n == 1), "no bag processed twice: {seen:?}");
+    // drive_e and drive_f are copies of drive_c: same scenes, their own ids.
+    assert_eq!(csv(&lake, "SELECT bag_file, count(*) AS n FROM scenes GROUP BY bag_file ORDER BY bag_file"),
+        "bag_file,n\ndrive_a,4\ndrive_b,3\ndrive_c,1\ndrive_d,5\ndrive_e,1\ndrive_f,1\n");
+}
+
+#[test]
+fn rerun_is_idempotent_and_reingest_reprocesses() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = six_bag_lake(dir.path());
+    let l = lake.to_str().unwrap();
+    // batch_size 2 without --all: three full batches, nothing left.
+    assert!(scenes(&["batch", "--lake", l]).status.success());
+    let counts = "SELECT (SELECT count(*) FROM synced) AS synced, (SELECT count(*) FROM enriched) AS enriched, (SELECT count(*) FROM scenes) AS scenes, (SELECT count(*) FROM batches) AS batches";
+    let first = csv(&lake, counts);
+    let again = scenes(&["batch", "--all", "--lake", l]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"));
+    assert_eq!(csv(&lake, counts), first, "a second run changes nothing");
+    // Re-ingesting a bag makes it wait for a batch again; processing it replaces its rows.
+    let bag = dir.path().join("bags/drive_c.bag");
+    assert!(scenes(&["ingest", "-q", "--lake", l, bag.to_str().unwrap()]).status.success());
+    assert!(scenes(&["batch", "--all", "--lake", l]).status.success());
+    let after = csv(&lake, counts);
+    let field = |s: &str, i: usize| s.lines().nth(1).unwrap().split(',').nth(i).unwrap().to_string();
+    for i in 0..3 {
+        assert_eq!(field(&after, i), field(&first, i), "rows unchanged after re-processing: {first} vs {after}");
+    }
+    assert_eq!(field(&after, 3).parse::<u32>().unwrap(), field(&first, 3).parse::<u32>().unwrap() + 1);
+    let store = SqliteStore::open(&lake.join("_scenes/metadata.sqlite")).unwrap();
+    assert_eq!(store.list_scenes().unwrap().len(), 4 + 3 + 1 + 5 + 1 + 1);
+}
+
+#[test]
+fn detect_report_scores_both_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let l = lake.to_str().unwrap();
+    let bags = manifest_dir().join("sample-bags");
+    assert!(scenes(&["ingest", "-q", "--lake", l, bags.to_str().unwrap()]).status.success());
+    assert!(scenes(&["sync", "-q", "--lake", l]).status.success());
+    let out = scenes(&["detect", "--report", "--json", "--lake", l]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut reference_counts = Vec::new();
+    for r in reports.as_array().unwrap() {
+        let q = &r["quality"];
+        assert_eq!(q["ego_footprint"]["precision"], 1.0, "{r}");
+        assert_eq!(q["ego_footprint"]["recall"], 1.0);
+        assert_eq!(q["ego_footprint"]["exact"], q["ego_footprint"]["truth"]);
+        // The reference rule finds every true scene but adds false ones (the sidewalk walker).
+        assert_eq!(q["reference"]["recall"], 1.0);
+        assert!(q["reference"]["precision"].as_f64().unwrap() < 1.0, "{r}");
+        reference_counts.push((r["bag_file"].as_str().unwrap().to_string(), q["reference"]["found"].as_u64().unwrap()));
+    }
+    reference_counts.sort();
+    let expected: Vec<(String, u64)> = [("drive_a", 10), ("drive_b", 6), ("drive_c", 4), ("drive_d", 8)].iter().map(|(b, n)| (b.to_string(), *n)).collect();
+    assert_eq!(reference_counts, expected);
+}
