@@ -303,19 +303,11 @@ pub async fn read_synced(lake: &Lake, bag_file: &str) -> Result<Option<RecordBat
 
 /// Scenes of one bag: (under the configured rule, under the other rule for comparison).
 pub async fn detect_bag(lake: &Lake, bag_file: &str, cfg: &DetectConfig) -> Result<Option<(Vec<Scene>, Vec<Scene>)>> {
-    let Some(batch) = read_synced(lake, bag_file).await? else {
+    let Some(frame) = detect_frame(lake, bag_file, cfg).await? else {
         return Ok(None);
     };
-    let ticks: Vec<i64> = batch
-        .column_by_name("tick")
-        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
-        .ok_or_else(|| Error::Lake { location: "synced".into(), problem: "no tick column".into() })?
-        .values()
-        .to_vec();
-    let assigned = assign(&batch, cfg)?;
-    let counts = count_people(&assigned, &cfg.target_class);
-    let ego = scenes_from_counts(&ticks, &counts.ego_footprint, cfg.min_scene_duration_ms, cfg.max_gap_ms);
-    let reference = scenes_from_counts(&ticks, &counts.reference, cfg.min_scene_duration_ms, cfg.max_gap_ms);
+    let ego = scenes_from_counts(&frame.ticks, &frame.counts.ego_footprint, cfg.min_scene_duration_ms, cfg.max_gap_ms);
+    let reference = scenes_from_counts(&frame.ticks, &frame.counts.reference, cfg.min_scene_duration_ms, cfg.max_gap_ms);
     Ok(Some(match cfg.rule {
         Rule::EgoFootprint => (ego, reference),
         Rule::Reference => (reference, ego),
@@ -367,38 +359,100 @@ fn rule_name(rule: Rule) -> &'static str {
     }
 }
 
-/// Ego speed per tick from the configured synced column and path (`None` where missing).
-fn speeds(batch: &RecordBatch, cfg: &DetectConfig) -> Result<Option<Vec<Option<f64>>>> {
-    if cfg.speed_table.is_empty() {
-        return Ok(None);
+/// The detect stage's view of one bag, computed by DataFusion with the [`udf`] functions.
+pub struct Frame {
+    pub ticks: Vec<i64>,
+    pub objects_in_lane: ArrayRef,
+    pub counts: TickCounts,
+    pub speeds: Option<Vec<Option<f64>>>,
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `"table"['a']['b']` for the dotted path `a.b` inside the synced column `table`.
+fn sql_path(table: &str, path: &str) -> String {
+    let mut expr = quote_ident(table);
+    for part in path.split('.') {
+        expr.push_str(&format!("['{}']", part.replace('\'', "''")));
     }
-    let Some(col) = batch.column_by_name(&cfg.speed_table) else {
+    expr
+}
+
+/// Runs the detect stage's SQL over the synced rows of one bag.
+pub async fn detect_frame(lake: &Lake, bag_file: &str, cfg: &DetectConfig) -> Result<Option<Frame>> {
+    let Some(table) = crate::query::LakeTable::open(&lake.table_dir("synced")).await? else {
         return Ok(None);
     };
-    let values = as_f64(&field_at(col.as_struct(), &cfg.speed_field)?, &cfg.speed_field)?;
-    Ok(Some((0..values.len()).map(|i| values.is_valid(i).then(|| values.value(i))).collect()))
+    let has_speed = !cfg.speed_table.is_empty() && table.schema_ref().column_with_name(&cfg.speed_table).is_some();
+    let ctx = datafusion::prelude::SessionContext::new();
+    ctx.register_table("synced", Arc::new(table)).map_err(sql_error)?;
+    for f in udf::functions(cfg) {
+        ctx.register_udf(f);
+    }
+    let (speed_inner, speed_outer) = if has_speed {
+        (format!(", CAST({} AS DOUBLE) AS speed", sql_path(&cfg.speed_table, &cfg.speed_field)), ", speed".to_string())
+    } else {
+        (String::new(), String::new())
+    };
+    let sql = format!(
+        "SELECT tick, objects_in_lane, \
+                count_in_lane(objects_in_lane, 'ego_footprint') AS ego, \
+                count_in_lane(objects_in_lane, 'reference') AS reference{speed_outer} \
+         FROM (SELECT tick, lane_assign({det}, {lanes}) AS objects_in_lane{speed_inner} \
+               FROM synced WHERE bag_file = '{bag}') \
+         ORDER BY tick",
+        det = quote_ident(&cfg.detections_table),
+        lanes = quote_ident(&cfg.lanes_table),
+        bag = bag_file.replace('\'', "''"),
+    );
+    let batches = ctx.sql(&sql).await.map_err(sql_error)?.collect().await.map_err(sql_error)?;
+    let Some(first) = batches.first() else {
+        return Ok(None);
+    };
+    let batch = arrow::compute::concat_batches(&first.schema(), &batches)?;
+    if batch.num_rows() == 0 {
+        return Ok(None);
+    }
+    let ticks = batch.column(0).as_primitive::<TimestampNanosecondType>().values().to_vec();
+    let counts_of = |i: usize| -> Vec<u32> {
+        let c = batch.column(i).as_primitive::<arrow::datatypes::UInt32Type>();
+        (0..c.len()).map(|r| if c.is_null(r) { 0 } else { c.value(r) }).collect()
+    };
+    let speeds = has_speed.then(|| {
+        let c = batch.column(4).as_primitive::<Float64Type>();
+        (0..c.len()).map(|r| c.is_valid(r).then(|| c.value(r))).collect()
+    });
+    Ok(Some(Frame {
+        ticks,
+        objects_in_lane: batch.column(1).clone(),
+        counts: TickCounts {
+            ego_footprint: counts_of(2),
+            reference: counts_of(3),
+        },
+        speeds,
+    }))
+}
+
+fn sql_error(e: datafusion::error::DataFusionError) -> Error {
+    Error::Usage(format!("detect SQL: {}", e.to_string().lines().next().unwrap_or("")))
 }
 
 /// Runs detect on one synced bag: writes `enriched` and `scenes` and the scene records.
 pub async fn run_detect(lake: &Lake, store: &dyn crate::meta::MetaStore, bag: &crate::meta::BagRecord, cfg: &DetectConfig) -> Result<Option<DetectReport>> {
-    let Some(batch) = read_synced(lake, &bag.bag_file).await? else {
+    let Some(frame) = detect_frame(lake, &bag.bag_file, cfg).await? else {
         return Ok(None);
     };
-    let ticks: Vec<i64> = batch
-        .column_by_name("tick")
-        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
-        .ok_or_else(|| Error::Lake { location: "synced".into(), problem: "no tick column".into() })?
-        .values()
-        .to_vec();
-    let assigned = assign(&batch, cfg)?;
-    let counts = count_people(&assigned, &cfg.target_class);
+    let ticks = &frame.ticks;
+    let counts = &frame.counts;
     let (chosen, other) = match cfg.rule {
         Rule::EgoFootprint => (&counts.ego_footprint, &counts.reference),
         Rule::Reference => (&counts.reference, &counts.ego_footprint),
     };
-    let scenes = scenes_from_counts(&ticks, chosen, cfg.min_scene_duration_ms, cfg.max_gap_ms);
-    let other_scenes = scenes_from_counts(&ticks, other, cfg.min_scene_duration_ms, cfg.max_gap_ms);
-    let speed = speeds(&batch, cfg)?;
+    let scenes = scenes_from_counts(ticks, chosen, cfg.min_scene_duration_ms, cfg.max_gap_ms);
+    let other_scenes = scenes_from_counts(ticks, other, cfg.min_scene_duration_ms, cfg.max_gap_ms);
+    let speed = frame.speeds.clone();
     let topics_analyzed = format!("{},{}", cfg.detections_table, cfg.lanes_table);
     let records: Vec<crate::meta::SceneRecord> = scenes
         .iter()
@@ -429,7 +483,7 @@ pub async fn run_detect(lake: &Lake, store: &dyn crate::meta::MetaStore, bag: &c
             }
         })
         .collect();
-    let enriched = output::enriched_batch(&ticks, &assigned, &counts, cfg)?;
+    let enriched = output::enriched_batch(ticks, frame.objects_in_lane.clone(), counts, cfg)?;
     write_table(lake, "enriched", &bag.bag_file, &enriched).await?;
     let scenes_batch = output::scenes_batch(&records)?;
     write_table(lake, "scenes", &bag.bag_file, &scenes_batch).await?;
@@ -461,11 +515,11 @@ async fn write_table(lake: &Lake, table: &str, bag_file: &str, batch: &RecordBat
 }
 
 /// Arrow layouts of the `enriched` and `scenes` tables.
-mod output {
+pub mod output {
     use std::sync::Arc;
 
     use arrow::array::{
-        ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, ListArray, ListBuilder, RecordBatch, StringArray,
+        Array, ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, ListArray, ListBuilder, RecordBatch, StringArray,
         StringBuilder, StructArray, TimestampNanosecondArray, UInt32Array, UInt32Builder,
     };
     use arrow::buffer::{OffsetBuffer, ScalarBuffer};
@@ -480,7 +534,9 @@ mod output {
         DataType::Timestamp(TimeUnit::Nanosecond, Some(UTC.into()))
     }
 
-    pub fn enriched_batch(ticks: &[i64], assigned: &[Option<Vec<ObjectLane>>], counts: &TickCounts, cfg: &DetectConfig) -> Result<RecordBatch> {
+    /// `objects_in_lane` per tick: objects in lane under either rule; null when the detections
+    /// or lanes were missing at the tick.
+    pub fn objects_list(assigned: &[Option<Vec<ObjectLane>>]) -> Result<ListArray> {
         let mut class = StringBuilder::new();
         let mut confidence = Float64Builder::new();
         let (mut cx, mut cy, mut w, mut h) = (Float64Builder::new(), Float64Builder::new(), Float64Builder::new(), Float64Builder::new());
@@ -531,7 +587,16 @@ mod output {
         let objects = StructArray::try_new(fields.clone(), children, None)?;
         let item = Arc::new(Field::new("item", DataType::Struct(fields), true));
         let present: Vec<bool> = assigned.iter().map(Option::is_some).collect();
-        let list = ListArray::try_new(item, OffsetBuffer::new(ScalarBuffer::from(offsets)), Arc::new(objects), Some(present.clone().into()))?;
+        Ok(ListArray::try_new(item, OffsetBuffer::new(ScalarBuffer::from(offsets)), Arc::new(objects), Some(present.into()))?)
+    }
+
+    /// The list type of `objects_in_lane`.
+    pub fn objects_list_type() -> DataType {
+        objects_list(&[]).map(|l| arrow::array::Array::data_type(&l).clone()).unwrap_or(DataType::Null)
+    }
+
+    pub fn enriched_batch(ticks: &[i64], list: ArrayRef, counts: &TickCounts, cfg: &DetectConfig) -> Result<RecordBatch> {
+        let present: Vec<bool> = (0..list.len()).map(|i| list.is_valid(i)).collect();
         let count_col = |v: &[u32]| -> ArrayRef {
             Arc::new(UInt32Array::from_iter(v.iter().zip(&present).map(|(c, p)| p.then_some(*c))))
         };
@@ -541,7 +606,7 @@ mod output {
         };
         let columns: Vec<ArrayRef> = vec![
             Arc::new(TimestampNanosecondArray::from(ticks.to_vec()).with_timezone(UTC)),
-            Arc::new(list),
+            list,
             count_col(chosen),
             count_col(&counts.ego_footprint),
             count_col(&counts.reference),
@@ -609,5 +674,155 @@ pub fn quality(found: &[(i64, i64)], truth: &[(i64, i64)]) -> Quality {
         exact,
         precision: ratio(correct, found.len()),
         recall: ratio(recalled, truth.len()),
+    }
+}
+
+/// The detect stage's DataFusion functions:
+/// - `lane_assign(detections, lanes)`: the objects of a detections message that are in lane
+///   under either rule, with both rules' verdicts (`objects_in_lane`);
+/// - `count_in_lane(objects_in_lane, rule)`: target-class objects in lane under `rule`.
+pub mod udf {
+    use std::hash::{Hash, Hasher};
+    use std::sync::Arc;
+
+    use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::error::DataFusionError;
+    use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+
+    use super::{assign, output, DetectConfig};
+
+    fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
+        DataFusionError::External(Box::new(e))
+    }
+
+    #[derive(Debug)]
+    pub struct LaneAssign {
+        config: DetectConfig,
+        key: String,
+        signature: Signature,
+    }
+
+    impl PartialEq for LaneAssign {
+        fn eq(&self, other: &Self) -> bool {
+            self.key == other.key
+        }
+    }
+    impl Eq for LaneAssign {}
+    impl Hash for LaneAssign {
+        fn hash<H: Hasher>(&self, state: &mut H) {
+            self.key.hash(state)
+        }
+    }
+
+    impl ScalarUDFImpl for LaneAssign {
+        fn name(&self) -> &str {
+            "lane_assign"
+        }
+        fn signature(&self) -> &Signature {
+            &self.signature
+        }
+        fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+            Ok(output::objects_list_type())
+        }
+        fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+            let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+            let [det, lanes] = arrays.as_slice() else {
+                return Err(DataFusionError::Plan("lane_assign takes (detections, lanes)".into()));
+            };
+            let schema = Schema::new(vec![
+                Field::new(&self.config.detections_table, det.data_type().clone(), true),
+                Field::new(&self.config.lanes_table, lanes.data_type().clone(), true),
+            ]);
+            let batch = RecordBatch::try_new(Arc::new(schema), vec![det.clone(), lanes.clone()])?;
+            let assigned = assign(&batch, &self.config).map_err(external)?;
+            Ok(ColumnarValue::Array(Arc::new(output::objects_list(&assigned).map_err(external)?)))
+        }
+    }
+
+    #[derive(Debug)]
+    pub struct CountInLane {
+        target_class: String,
+        signature: Signature,
+    }
+
+    impl PartialEq for CountInLane {
+        fn eq(&self, other: &Self) -> bool {
+            self.target_class == other.target_class
+        }
+    }
+    impl Eq for CountInLane {}
+    impl Hash for CountInLane {
+        fn hash<H: Hasher>(&self, state: &mut H) {
+            self.target_class.hash(state)
+        }
+    }
+
+    impl ScalarUDFImpl for CountInLane {
+        fn name(&self) -> &str {
+            "count_in_lane"
+        }
+        fn signature(&self) -> &Signature {
+            &self.signature
+        }
+        fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+            Ok(DataType::UInt32)
+        }
+        fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+            let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+            let [objects, rule] = arrays.as_slice() else {
+                return Err(DataFusionError::Plan("count_in_lane takes (objects_in_lane, rule)".into()));
+            };
+            let rule = arrow::compute::cast(rule, &DataType::Utf8)?;
+            let rule = rule.as_string::<i32>();
+            let list = objects
+                .as_list_opt::<i32>()
+                .ok_or_else(|| DataFusionError::Plan("count_in_lane: first argument is not objects_in_lane".into()))?;
+            let items = list.values().as_struct();
+            let column = |name: &str| {
+                items
+                    .column_by_name(name)
+                    .cloned()
+                    .ok_or_else(|| DataFusionError::Plan(format!("count_in_lane: objects have no field {name}")))
+            };
+            let class = column("class")?;
+            let class = class.as_string::<i32>();
+            let ego = column("in_ego_lane")?;
+            let ego = ego.as_boolean();
+            let reference = column("in_lane_reference")?;
+            let reference = reference.as_boolean();
+            let mut out = Vec::with_capacity(list.len());
+            for row in 0..list.len() {
+                if list.is_null(row) || rule.is_null(row) {
+                    out.push(None);
+                    continue;
+                }
+                let flags = match rule.value(row) {
+                    "ego_footprint" => ego,
+                    "reference" => reference,
+                    other => return Err(DataFusionError::Plan(format!("count_in_lane: unknown rule '{other}'"))),
+                };
+                let (a, b) = (list.value_offsets()[row] as usize, list.value_offsets()[row + 1] as usize);
+                let n = (a..b).filter(|&i| class.value(i) == self.target_class && flags.value(i)).count();
+                out.push(Some(n as u32));
+            }
+            Ok(ColumnarValue::Array(Arc::new(UInt32Array::from(out))))
+        }
+    }
+
+    /// The detect functions for `config`.
+    pub fn functions(config: &DetectConfig) -> Vec<ScalarUDF> {
+        let key = serde_json::to_string(config).unwrap_or_default();
+        vec![
+            ScalarUDF::from(LaneAssign {
+                config: config.clone(),
+                key,
+                signature: Signature::any(2, Volatility::Immutable),
+            }),
+            ScalarUDF::from(CountInLane {
+                target_class: config.target_class.clone(),
+                signature: Signature::any(2, Volatility::Immutable),
+            }),
+        ]
     }
 }

@@ -58,6 +58,13 @@ impl LakeTable {
     }
 }
 
+impl LakeTable {
+    /// The table's schema (file columns plus `bag_file`).
+    pub fn schema_ref(&self) -> &SchemaRef {
+        &self.schema
+    }
+}
+
 /// Columns of all part files, in first-seen order (files lacking a column read it as null).
 fn union_schema(schemas: &[Schema]) -> Schema {
     let mut fields: Vec<Field> = Vec::new();
