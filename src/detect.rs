@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::lake::{delta, Lake};
-use crate::lanes::{ego_footprint, reference_rule, BBox, Point};
+use crate::lanes::{ego_footprint, ego_footprint_by_roles, reference_rule, BBox, Point};
 
 /// Lane assignment rule that decides the scenes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +50,11 @@ pub struct DetectConfig {
     pub point_y_field: String,
     /// Image column of the ego vehicle's centre (default: half of `image_width_px`).
     pub ego_x_px: Option<f64>,
+    /// Field of a lane line that says its role; when set, the ego lane is between the lines
+    /// whose role is `ego_left_role` and `ego_right_role` instead of those straddling `ego_x_px`.
+    pub lane_role_field: Option<String>,
+    pub ego_left_role: i64,
+    pub ego_right_role: i64,
     pub image_width_px: f64,
     pub target_class: String,
     pub max_point_distance_px: f64,
@@ -82,6 +87,9 @@ impl Default for DetectConfig {
             point_x_field: "x".into(),
             point_y_field: "y".into(),
             ego_x_px: None,
+            lane_role_field: None,
+            ego_left_role: 1,
+            ego_right_role: 2,
             image_width_px: 1280.0,
             target_class: "person".into(),
             max_point_distance_px: 1000.0,
@@ -175,6 +183,13 @@ pub fn assign(batch: &RecordBatch, cfg: &DetectConfig) -> Result<Vec<Option<Vec<
     let px = as_f64(&field_at(points.values().as_struct(), &cfg.point_x_field)?, &cfg.point_x_field)?;
     let py = as_f64(&field_at(points.values().as_struct(), &cfg.point_y_field)?, &cfg.point_y_field)?;
     let ego_x = cfg.ego_x_px.unwrap_or(cfg.image_width_px / 2.0);
+    let roles = match &cfg.lane_role_field {
+        Some(path) => {
+            let col = arrow::compute::cast(&field_at(lines.values().as_struct(), path)?, &DataType::Int64).map_err(|_| path_error(path, "is not an integer"))?;
+            Some(col.as_primitive::<arrow::datatypes::Int64Type>().clone())
+        }
+        None => None,
+    };
     let mut out = Vec::with_capacity(rows);
     for row in 0..rows {
         // Both messages must be present at the tick (null before their first message).
@@ -199,7 +214,18 @@ pub fn assign(batch: &RecordBatch, cfg: &DetectConfig) -> Result<Vec<Option<Vec<
                 width: w.value(o),
                 height: h.value(o),
             };
-            let foot = ego_footprint(&bbox, &tick_lines, ego_x);
+            let first_line = lines.value_offsets()[row] as usize;
+            let role_index = |role: i64| {
+                let roles = roles.as_ref()?;
+                (0..tick_lines.len()).find(|&i| roles.is_valid(first_line + i) && roles.value(first_line + i) == role)
+            };
+            let foot = match &roles {
+                None => ego_footprint(&bbox, &tick_lines, ego_x),
+                Some(_) => match (role_index(cfg.ego_left_role), role_index(cfg.ego_right_role)) {
+                    (Some(l), Some(r)) => ego_footprint_by_roles(&bbox, &tick_lines, l, r),
+                    _ => crate::lanes::FootprintLane { in_ego_lane: false, ..ego_footprint(&bbox, &tick_lines, ego_x) },
+                },
+            };
             let reference = reference_rule(&bbox, &tick_lines, cfg.max_point_distance_px);
             tick_objects.push(ObjectLane {
                 class: if class.is_null(o) { String::new() } else { class.value(o).to_string() },

@@ -89,6 +89,19 @@ pub fn ego_footprint(bbox: &BBox, lanes: &[Vec<Point>], ego_x: f64) -> Footprint
     FootprintLane { region, in_ego_lane }
 }
 
+/// The ego-footprint rule with the ego lane given by its two lines (indices into `lanes`, from
+/// a lane role field) instead of by `ego_x`.
+pub fn ego_footprint_by_roles(bbox: &BBox, lanes: &[Vec<Point>], ego_left: usize, ego_right: usize) -> FootprintLane {
+    let foot = bbox.footprint();
+    let x_of = |i: usize| lanes.get(i).and_then(|l| x_at_row(l, foot.y));
+    let mut result = ego_footprint(bbox, lanes, f64::NAN);
+    result.in_ego_lane = match (x_of(ego_left), x_of(ego_right)) {
+        (Some(a), Some(b)) => a.min(b) <= foot.x && foot.x <= a.max(b),
+        _ => false,
+    };
+    result
+}
+
 /// Result of the reference rule for one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferenceLane {
@@ -208,6 +221,18 @@ mod tests {
         let side = reference_rule(&BBox { center_x: x3 + 14.0, center_y: 525.0, width: 52.5, height: 150.0 }, &l, 1000.0);
         assert!(side.in_lane(1), "{side:?}");
         assert_eq!(side.lanes, vec!["between_2_and_3".to_string()]);
+    }
+
+    #[test]
+    fn roles_pick_the_ego_lane_lines() {
+        let l = lanes();
+        let in_ego = ego_footprint_by_roles(&bbox_at_foot(640.0, 650.0), &l, 1, 2);
+        assert!(in_ego.in_ego_lane);
+        assert_eq!(in_ego.region, Some((1, 2)));
+        // Same object, but the roles say the ego lane is the right adjacent one.
+        assert!(!ego_footprint_by_roles(&bbox_at_foot(640.0, 650.0), &l, 2, 3).in_ego_lane);
+        // Missing role line: not in the ego lane, no crash.
+        assert!(!ego_footprint_by_roles(&bbox_at_foot(640.0, 650.0), &l, 1, 9).in_ego_lane);
     }
 
     #[test]

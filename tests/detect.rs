@@ -35,6 +35,12 @@ fn sample_drives_give_their_ground_truth_scenes() {
             .collect();
         let got: Vec<(i64, i64, u32)> = found.iter().map(|s| (s.start_time_ns, s.end_time_ns.unwrap(), s.max_people_in_scene)).collect();
         assert_eq!(got, expected, "{name}: scenes under the default rule");
+        // The lane topic also says which lines bound the ego lane: using that role field instead
+        // of ego_x gives the same scenes.
+        let by_role = DetectConfig { lane_role_field: Some("role".into()), ..DetectConfig::default() };
+        let (role_found, _) = rt.block_on(detect_bag(&lake, &name, &by_role)).unwrap().unwrap();
+        let role_got: Vec<(i64, i64, u32)> = role_found.iter().map(|s| (s.start_time_ns, s.end_time_ns.unwrap(), s.max_people_in_scene)).collect();
+        assert_eq!(role_got, expected, "{name}: scenes with the lane role field");
         assert!(found.iter().all(|s| !s.open_at_start && !s.open_at_end));
         reference_total += reference.len();
         truth_total += expected.len();
