@@ -15,7 +15,7 @@ use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
@@ -88,13 +88,29 @@ impl TableProvider for LakeTable {
         TableType::Base
     }
 
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        // `bag_file = '...'` prunes whole files; DataFusion still applies every filter after.
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if partition_values(f).is_some() {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         _state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        // Every pushed-down partition filter must admit the file's bag.
+        let wanted: Vec<Vec<String>> = filters.iter().filter_map(partition_values).collect();
         let partition_field = Arc::new(Field::new(PARTITION_COLUMN, DataType::Utf8, true));
         let table_schema = datafusion::datasource::table_schema::TableSchema::builder(self.file_schema.clone())
             .with_table_partition_cols(vec![partition_field])
@@ -102,12 +118,38 @@ impl TableProvider for LakeTable {
         let source = Arc::new(ParquetSource::new(table_schema));
         let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source);
         for (path, size, bag) in &self.files {
+            if !wanted.iter().all(|values| bag.as_ref().is_some_and(|b| values.contains(b))) {
+                continue;
+            }
             let file = PartitionedFile::new(path.display().to_string(), *size)
                 .with_partition_values(vec![ScalarValue::Utf8(bag.clone())]);
             builder = builder.with_file(file);
         }
         let builder = builder.with_projection_indices(projection.cloned())?.with_limit(limit);
         Ok(DataSourceExec::from_data_source(builder.build()))
+    }
+}
+
+/// The `bag_file` values a filter admits, when it is `bag_file = 'x'` or `bag_file IN ('x', ...)`.
+fn partition_values(filter: &Expr) -> Option<Vec<String>> {
+    use datafusion::logical_expr::{BinaryExpr, Operator};
+    let is_partition = |e: &Expr| matches!(e, Expr::Column(c) if c.name == PARTITION_COLUMN);
+    let literal = |e: &Expr| match e {
+        Expr::Literal(ScalarValue::Utf8(Some(v)) | ScalarValue::Utf8View(Some(v)) | ScalarValue::LargeUtf8(Some(v)), _) => Some(v.clone()),
+        _ => None,
+    };
+    match filter {
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) => {
+            if is_partition(left) {
+                literal(right).map(|v| vec![v])
+            } else if is_partition(right) {
+                literal(left).map(|v| vec![v])
+            } else {
+                None
+            }
+        }
+        Expr::InList(list) if !list.negated && is_partition(&list.expr) => list.list.iter().map(literal).collect(),
+        _ => None,
     }
 }
 

@@ -94,3 +94,19 @@ fn shell_reads_statements_from_stdin() {
     assert!(stdout.contains("| 9250 |"), "{stdout}");
     assert!(stdout.contains("1 rows"), "{stdout}");
 }
+
+#[test]
+fn bag_file_filters_prune_files_and_keep_results_right() {
+    let dir = lake_with_samples();
+    let lake = dir.path().join("lake");
+    let (_, one, _) = query(&lake, &["--format", "csv", "SELECT count(*) AS n FROM imu_data WHERE bag_file = 'drive_c'"]);
+    assert_eq!(one, "n\n2000\n");
+    let (_, two, _) = query(&lake, &["--format", "csv", "SELECT count(*) AS n FROM imu_data WHERE bag_file IN ('drive_a', 'drive_c')"]);
+    assert_eq!(two, "n\n8000\n");
+    let (_, none, _) = query(&lake, &["--format", "csv", "SELECT count(*) AS n FROM imu_data WHERE bag_file = 'nope'"]);
+    assert_eq!(none, "n\n0\n");
+    // Only drive_c's files are scanned.
+    let (ok, plan, err) = query(&lake, &["--format", "csv", "EXPLAIN SELECT latitude FROM vehicle_gps_fix WHERE bag_file = 'drive_c'"]);
+    assert!(ok, "{err}");
+    assert!(plan.contains("bag_file=drive_c") && !plan.contains("bag_file=drive_a"), "{plan}");
+}
