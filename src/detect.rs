@@ -6,7 +6,6 @@
 //! the scenes. A scene is a maximal run of ticks with at least one object of the target class
 //! in lane: `start` = its first tick, `end` = the first tick back at zero (exclusive).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray, RecordBatch, StructArray};
@@ -303,28 +302,6 @@ pub fn scenes_from_counts(ticks: &[i64], counts: &[u32], min_duration_ms: u64, m
     let min = min_duration_ms as i64 * 1_000_000;
     merged.retain(|s| s.end_time_ns.is_none_or(|e| e - s.start_time_ns >= min));
     merged
-}
-
-/// Reads the synced rows of one bag (in tick order).
-pub async fn read_synced(lake: &Lake, bag_file: &str) -> Result<Option<RecordBatch>> {
-    let mut files: Vec<PathBuf> = delta::active_files(&lake.table_dir("synced"))
-        .await?
-        .into_iter()
-        .filter(|(_, bag)| bag.as_deref() == Some(bag_file))
-        .map(|(p, _)| p)
-        .collect();
-    files.sort();
-    let mut batches = Vec::new();
-    for path in &files {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        for batch in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()? {
-            batches.push(batch?);
-        }
-    }
-    let Some(first) = batches.first() else {
-        return Ok(None);
-    };
-    Ok(Some(arrow::compute::concat_batches(&first.schema(), &batches)?))
 }
 
 /// Scenes of one bag: (under the configured rule, under the other rule for comparison).

@@ -6,7 +6,6 @@
 //! and `t_max` over the synced topics' times. Messages with equal times keep their record
 //! order, so the one recorded last is the latest.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StructArray, TimestampNanosecondArray, UInt32Array};
@@ -94,21 +93,7 @@ fn is_blob_table(schema: &Schema) -> bool {
 
 /// Reads the rows of `table` for `bag_file`, in record order (part files sorted by name).
 async fn read_topic(lake: &Lake, table: &str, bag_file: &str, source: TimeSource) -> Result<Option<TopicRows>> {
-    let mut files: Vec<PathBuf> = delta::active_files(&lake.topic_table_dir(table))
-        .await?
-        .into_iter()
-        .filter(|(_, bag)| bag.as_deref() == Some(bag_file))
-        .map(|(p, _)| p)
-        .collect();
-    files.sort();
-    let mut batches = Vec::new();
-    for path in &files {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
-        for batch in reader {
-            batches.push(batch?);
-        }
-    }
+    let batches = delta::read_partition(&lake.topic_table_dir(table), bag_file).await?;
     let Some(first) = batches.first() else {
         return Ok(None);
     };

@@ -230,3 +230,23 @@ pub async fn active_files(dir: &Path) -> Result<Vec<(std::path::PathBuf, Option<
         })
         .collect())
 }
+
+/// The rows of one `bag_file` partition of the table at `dir`, file by file in name order
+/// (part names carry the chunk range and sequence, so this is the bag's record order).
+pub async fn read_partition(dir: &Path, bag_file: &str) -> Result<Vec<arrow::array::RecordBatch>> {
+    let mut files: Vec<std::path::PathBuf> = active_files(dir)
+        .await?
+        .into_iter()
+        .filter(|(_, bag)| bag.as_deref() == Some(bag_file))
+        .map(|(p, _)| p)
+        .collect();
+    files.sort();
+    let mut batches = Vec::new();
+    for path in &files {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        for batch in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()? {
+            batches.push(batch?);
+        }
+    }
+    Ok(batches)
+}
