@@ -95,6 +95,11 @@ pub enum Command {
     ///   scenes query --format csv --output fixes.csv "SELECT * FROM vehicle_gps_fix"
     #[command(verbatim_doc_comment)]
     Query(QueryArgs),
+    /// Split a bag into valid smaller bags by size and/or duration.
+    ///
+    /// Outputs are `<name>_0000.bag`, `<name>_0001.bag`, ... (beside the input or in --out-dir),
+    /// each with its own connections, chunks and index; messages keep their order and bytes.
+    Split(SplitArgs),
     /// Write a synthetic drive (GPS, IMU, speed, detections, lanes, optional images) and its
     /// person-in-lane ground truth (`<bag>.ground_truth.json` beside it).
     Generate(GenerateArgs),
@@ -163,6 +168,28 @@ pub struct QueryArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// Bag to split
+    pub bag: PathBuf,
+
+    /// Largest message payload per output, e.g. 10GiB, 500MB
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+
+    /// Longest time span per output, in seconds
+    #[arg(long, value_name = "SECONDS")]
+    pub max_duration: Option<f64>,
+
+    /// Directory for the outputs [default: beside the input]
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+
+    /// Chunk compression of the outputs [default: the input's]
+    #[arg(long, value_enum)]
+    pub compression: Option<CompressionArg>,
+}
+
+#[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Output bag path
     pub out: PathBuf,
@@ -216,6 +243,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Detect(args) => detect(&cli, &config, args),
         Command::Batch(args) => batch(&cli, &config, args),
         Command::Query(args) => query(&cli, &config, args),
+        Command::Split(args) => split(args, cli.json),
         Command::Generate(args) => generate(args, cli.json),
     }
 }
@@ -556,6 +584,29 @@ fn query(cli: &Cli, config: &Config, args: &QueryArgs) -> Result<()> {
         None => {
             use std::io::Write;
             std::io::stdout().write_all(&bytes)?;
+        }
+    }
+    Ok(())
+}
+
+fn split(args: &SplitArgs, json: bool) -> Result<()> {
+    let max_duration_ns = match args.max_duration {
+        Some(s) if s.is_finite() && s > 0.0 => Some((s * 1e9) as u64),
+        Some(s) => bail!("--max-duration {s}: give a positive number of seconds"),
+        None => None,
+    };
+    let opts = crate::split::SplitOptions {
+        max_bytes: args.max_size.as_deref().map(crate::split::parse_size).transpose()?,
+        max_duration_ns,
+        compression: args.compression.map(Into::into),
+        out_dir: args.out_dir.clone(),
+    };
+    let parts = crate::split::split_bag(&args.bag, &opts)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&parts)?);
+    } else {
+        for p in &parts {
+            println!("{}: {} messages, {}", p.path.display(), p.messages, crate::info::human_bytes(p.payload_bytes));
         }
     }
     Ok(())

@@ -28,6 +28,7 @@ pub mod lanes;
 pub mod meta;
 pub mod msg;
 pub mod query;
+pub mod split;
 pub mod sync;
 
 pub use error::{Error, Result};
