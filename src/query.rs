@@ -42,9 +42,7 @@ impl LakeTable {
         let mut schemas = Vec::new();
         for (path, bag) in active {
             let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
-            let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
-            schemas.push(reader.schema().as_ref().clone());
+            schemas.push(delta::file_schema(&path)?.as_ref().clone());
             files.push((path, size, bag));
         }
         let file_schema = Arc::new(union_schema(&schemas));

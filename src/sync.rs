@@ -93,14 +93,19 @@ fn is_blob_table(schema: &Schema) -> bool {
 
 /// Reads the rows of `table` for `bag_file`, in record order (part files sorted by name).
 async fn read_topic(lake: &Lake, table: &str, bag_file: &str, source: TimeSource) -> Result<Option<TopicRows>> {
-    let batches = delta::read_partition(&lake.topic_table_dir(table), bag_file).await?;
+    let files = delta::partition_files(&lake.topic_table_dir(table), bag_file).await?;
+    // Decide from the footer alone, so image and point-cloud data is never read here.
+    let Some(first) = files.first() else {
+        return Ok(None);
+    };
+    if is_blob_table(delta::file_schema(first)?.as_ref()) {
+        return Ok(None);
+    }
+    let batches = delta::read_files(&files)?;
     let Some(first) = batches.first() else {
         return Ok(None);
     };
     let schema = first.schema();
-    if is_blob_table(&schema) {
-        return Ok(None);
-    }
     let batch = arrow::compute::concat_batches(&schema, &batches)?;
     let time_column = match source {
         TimeSource::HeaderStamp if batch.column_by_name("header_stamp").is_some() => "header_stamp",

@@ -231,9 +231,9 @@ pub async fn active_files(dir: &Path) -> Result<Vec<(std::path::PathBuf, Option<
         .collect())
 }
 
-/// The rows of one `bag_file` partition of the table at `dir`, file by file in name order
-/// (part names carry the chunk range and sequence, so this is the bag's record order).
-pub async fn read_partition(dir: &Path, bag_file: &str) -> Result<Vec<arrow::array::RecordBatch>> {
+/// The active part files of one `bag_file` partition, in name order (part names carry the
+/// chunk range and sequence, so this is the bag's record order).
+pub async fn partition_files(dir: &Path, bag_file: &str) -> Result<Vec<std::path::PathBuf>> {
     let mut files: Vec<std::path::PathBuf> = active_files(dir)
         .await?
         .into_iter()
@@ -241,8 +241,19 @@ pub async fn read_partition(dir: &Path, bag_file: &str) -> Result<Vec<arrow::arr
         .map(|(p, _)| p)
         .collect();
     files.sort();
+    Ok(files)
+}
+
+/// The Arrow schema of a Parquet file (read from its footer only).
+pub fn file_schema(path: &Path) -> Result<arrow::datatypes::SchemaRef> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    Ok(parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.schema().clone())
+}
+
+/// All rows of `files`, in order.
+pub fn read_files(files: &[std::path::PathBuf]) -> Result<Vec<arrow::array::RecordBatch>> {
     let mut batches = Vec::new();
-    for path in &files {
+    for path in files {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         for batch in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()? {
             batches.push(batch?);
