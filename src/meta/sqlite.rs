@@ -53,6 +53,19 @@ impl SqliteStore {
         })
     }
 
+    /// Every JSON record a query returns (one `record` column), deserialized.
+    fn list_records<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(sql)?;
+            let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for json in rows {
+                out.push(serde_json::from_str(&json?)?);
+            }
+            Ok(out)
+        })
+    }
+
     fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = self
             .conn
@@ -108,15 +121,7 @@ impl MetaStore for SqliteStore {
     }
 
     fn list_scenes(&self) -> Result<Vec<SceneRecord>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare("SELECT record FROM scenes ORDER BY bag_file, scene_id")?;
-            let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
-            let mut out = Vec::new();
-            for json in rows {
-                out.push(serde_json::from_str(&json?)?);
-            }
-            Ok(out)
-        })
+        self.list_records("SELECT record FROM scenes ORDER BY bag_file, scene_id")
     }
 
     fn claim_batch(&self, size: usize, allow_partial: bool) -> Result<Option<BatchRecord>> {
@@ -169,27 +174,11 @@ impl MetaStore for SqliteStore {
     }
 
     fn list_batches(&self) -> Result<Vec<BatchRecord>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare("SELECT record FROM batches ORDER BY batch_id")?;
-            let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
-            let mut out = Vec::new();
-            for json in rows {
-                out.push(serde_json::from_str(&json?)?);
-            }
-            Ok(out)
-        })
+        self.list_records("SELECT record FROM batches ORDER BY batch_id")
     }
 
     fn list_bags(&self) -> Result<Vec<BagRecord>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare("SELECT record FROM bags ORDER BY bag_file")?;
-            let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
-            let mut out = Vec::new();
-            for json in rows {
-                out.push(serde_json::from_str(&json?)?);
-            }
-            Ok(out)
-        })
+        self.list_records("SELECT record FROM bags ORDER BY bag_file")
     }
 }
 
