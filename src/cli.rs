@@ -387,6 +387,22 @@ fn print_report(r: &IngestReport) {
     for p in &r.damage.problems {
         println!("  damage: {p}");
     }
+    if let crate::bag::IndexState::Scanned(_) = &r.index {
+        if let Some(cut) = &r.damage.cut_chunk {
+            println!(
+                "  cut chunk at byte {}: {} of {} bytes present; messages in the missing part are unknown",
+                cut.pos, cut.present_bytes, cut.declared_bytes
+            );
+        }
+        for t in &r.topics {
+            let from_cut = if t.recovered_from_cut_chunk > 0 {
+                format!(" ({} from the cut chunk)", t.recovered_from_cut_chunk)
+            } else {
+                String::new()
+            };
+            println!("  {}: recovered {}, lost {}{from_cut}", t.topic, t.messages_in_bag, t.messages_lost);
+        }
+    }
     for t in &r.topics {
         if t.decode_errors > 0 || t.first_error.is_some() {
             println!(

@@ -50,16 +50,20 @@ pub enum Error {
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
 
+    #[cfg(feature = "lake")]
     #[error(transparent)]
     Parquet(#[from] parquet::errors::ParquetError),
 
+    #[cfg(feature = "lake")]
     /// A Delta Lake error, reduced to its message (the kernel attaches long backtraces).
     #[error("delta table: {0}")]
     Delta(String),
 
+    #[cfg(feature = "lake")]
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
 
+    #[cfg(feature = "lake")]
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
 
@@ -77,6 +81,7 @@ impl Error {
     }
 }
 
+#[cfg(feature = "lake")]
 impl From<deltalake::DeltaTableError> for Error {
     fn from(e: deltalake::DeltaTableError) -> Self {
         let text = e.to_string();

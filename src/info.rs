@@ -18,6 +18,10 @@ pub struct TopicInfo {
     pub messages: u64,
     pub connections: usize,
     pub frequency_hz: Option<f64>,
+    /// Messages known to be lost to damage (0 on an undamaged bag).
+    pub lost: u64,
+    /// Messages recovered from the chunk cut by the end of the file.
+    pub recovered_from_cut_chunk: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -57,6 +61,8 @@ pub fn summarize(bag: &Bag) -> BagInfo {
             messages: 0,
             connections: 0,
             frequency_hz: None,
+            lost: 0,
+            recovered_from_cut_chunk: 0,
         });
         t.messages += stats.messages;
         t.connections += 1;
@@ -64,7 +70,12 @@ pub fn summarize(bag: &Bag) -> BagInfo {
         r.0 = [r.0, stats.start_time].into_iter().flatten().min();
         r.1 = [r.1, stats.end_time].into_iter().flatten().max();
     }
+    let losses = bag.topic_losses();
     for (topic, t) in topics.iter_mut() {
+        if let Some(loss) = losses.get(*topic) {
+            t.lost = loss.lost;
+            t.recovered_from_cut_chunk = loss.recovered_from_cut_chunk;
+        }
         if let Some((Some(s), Some(e))) = ranges.get(topic) {
             if e > s && t.messages > 1 {
                 t.frequency_hz = Some((t.messages - 1) as f64 / ((e - s) as f64 / 1e9));
@@ -129,6 +140,7 @@ pub fn render(info: &BagInfo) -> String {
             for p in &info.damage.problems {
                 let _ = writeln!(s, "  damage:    {p}");
             }
+            let _ = write!(s, "{}", render_recovery(info));
         }
     }
     let _ = writeln!(s, "types:");
@@ -144,6 +156,37 @@ pub fn render(info: &BagInfo) -> String {
         let freq = t.frequency_hz.map(|f| format!("{f:.2} Hz")).unwrap_or_else(|| "-".into());
         let conns = if t.connections > 1 { format!(" ({} connections)", t.connections) } else { String::new() };
         let _ = writeln!(s, "  {:<40} {:>9} msgs {:>11} : {}{}", t.topic, t.messages, freq, t.msg_type, conns);
+    }
+    s
+}
+
+/// Per topic, what a scan recovered and what it lost; the same lines `scenes ingest` prints.
+pub fn render_recovery(info: &BagInfo) -> String {
+    let mut s = String::new();
+    if let Some(cut) = &info.damage.cut_chunk {
+        let _ = writeln!(
+            s,
+            "  cut chunk: at byte {}, {} of {} bytes present; messages in the missing part are unknown",
+            cut.pos, cut.present_bytes, cut.declared_bytes
+        );
+    }
+    if info.damage.messages_outside_chunks > 0 {
+        let _ = writeln!(s, "  {} messages recovered from records outside any chunk", info.damage.messages_outside_chunks);
+    }
+    let _ = writeln!(s, "  recovery per topic:");
+    for t in &info.topics {
+        let _ = writeln!(
+            s,
+            "    {:<38} recovered {:>9}  lost {:>6}{}",
+            t.topic,
+            t.messages,
+            t.lost,
+            if t.recovered_from_cut_chunk > 0 {
+                format!("  ({} of them from the cut chunk)", t.recovered_from_cut_chunk)
+            } else {
+                String::new()
+            }
+        );
     }
     s
 }

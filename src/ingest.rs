@@ -66,6 +66,10 @@ pub struct TopicReport {
     pub messages_in_bag: u64,
     pub messages_ingested: u64,
     pub decode_errors: u64,
+    /// Messages known to be lost to damage in the file (torn or unindexed bags).
+    pub messages_lost: u64,
+    /// Messages recovered from the chunk cut by the end of the file.
+    pub recovered_from_cut_chunk: u64,
     pub first_error: Option<String>,
     /// Messages with non-UTF-8 strings (kept lossily plus raw bytes in `_raw_message`).
     pub lossy_utf8: u64,
@@ -533,6 +537,7 @@ fn finish_batch(variant: &Variant, batch: &mut VariantBatch) -> Result<RecordBat
 
 fn build_report(bag: &Bag, bag_file: &str, plan: &Plan, counters: &HashMap<u32, ConnCounters>, damage: ScanDamage, seconds: f64) -> IngestReport {
     let mut topics: BTreeMap<String, TopicReport> = BTreeMap::new();
+    let losses = bag.topic_losses();
     for conn in &bag.connections {
         let t = topics.entry(conn.topic.clone()).or_insert_with(|| TopicReport {
             topic: conn.topic.clone(),
@@ -541,6 +546,8 @@ fn build_report(bag: &Bag, bag_file: &str, plan: &Plan, counters: &HashMap<u32, 
             messages_in_bag: 0,
             messages_ingested: 0,
             decode_errors: 0,
+            messages_lost: losses.get(&conn.topic).map(|l| l.lost).unwrap_or(0),
+            recovered_from_cut_chunk: losses.get(&conn.topic).map(|l| l.recovered_from_cut_chunk).unwrap_or(0),
             first_error: plan.definition_errors.get(&conn.topic).map(|e| format!("definition not understood, messages kept raw: {e}")),
             lossy_utf8: 0,
         });

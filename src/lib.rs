@@ -12,23 +12,36 @@
 //! - [`sync`]: every topic on one fixed-tick timeline per bag;
 //! - [`query`]: SQL over the lake (DataFusion);
 //! - [`generate`]: synthetic drives with ground truth;
-//! - [`config`], [`cli`]: settings and the command line.
+//! - [`config`], [`cli`]: settings and the command line;
+//! - [`fuzz_entry`]: what the fuzz targets in `fuzz/` call.
+//!
+//! Everything but `bag`, `msg`, `info`, `split`, `generate` and `lanes` needs the default
+//! `lake` feature.
 
 pub mod bag;
+#[cfg(feature = "lake")]
 pub mod batch;
+#[cfg(feature = "lake")]
 pub mod cli;
+#[cfg(feature = "lake")]
 pub mod config;
+#[cfg(feature = "lake")]
 pub mod detect;
 pub mod error;
+pub mod fuzz_entry;
 pub mod generate;
 pub mod info;
+#[cfg(feature = "lake")]
 pub mod ingest;
 pub mod lake;
 pub mod lanes;
+#[cfg(feature = "lake")]
 pub mod meta;
 pub mod msg;
+#[cfg(feature = "lake")]
 pub mod query;
 pub mod split;
+#[cfg(feature = "lake")]
 pub mod sync;
 
 pub use error::{Error, Result};

@@ -53,8 +53,12 @@ pub struct ChunkRef {
     /// From the chunk info record, when the bag is indexed.
     pub start_time: Option<u64>,
     pub end_time: Option<u64>,
-    /// (connection id, message count) from the chunk info record, when indexed.
+    /// (connection id, message count) from the chunk info record when indexed, or from the
+    /// index records after the chunk when scanned.
     pub counts: Vec<(u32, u32)>,
+    /// Not a chunk record: a run of message records found outside any chunk, read as an
+    /// uncompressed chunk.
+    pub outside_chunks: bool,
 }
 
 impl ChunkRef {
@@ -76,7 +80,25 @@ impl ChunkRef {
             start_time: None,
             end_time: None,
             counts: Vec::new(),
+            outside_chunks: false,
         })
+    }
+
+    /// A run of records found outside any chunk (file range `start..end`), read as an
+    /// uncompressed chunk.
+    pub fn outside_chunks(start: usize, end: usize) -> Self {
+        ChunkRef {
+            pos: start as u64,
+            compression: Compression::None,
+            uncompressed_size: u32::try_from(end - start).unwrap_or(u32::MAX),
+            data_start: start,
+            data_end: end,
+            truncated: false,
+            start_time: None,
+            end_time: None,
+            counts: Vec::new(),
+            outside_chunks: true,
+        }
     }
 }
 
@@ -85,10 +107,13 @@ impl ChunkRef {
 pub fn decompress<'a>(chunk: &ChunkRef, stored: &'a [u8]) -> (Cow<'a, [u8]>, Option<String>) {
     // Bound the pre-allocation: the size field comes from the file and may be garbage.
     let capacity = (chunk.uncompressed_size as usize).min(256 << 20);
+    // A chunk never decompresses to more than its declared size; stopping there bounds the
+    // memory a damaged or hostile stream can take.
+    let limit = u64::from(chunk.uncompressed_size);
     match chunk.compression {
         Compression::None => (Cow::Borrowed(stored), None),
-        Compression::Bz2 => read_all(bzip2::read::BzDecoder::new(stored), capacity, "bz2"),
-        Compression::Lz4 => read_all(lz4_flex::frame::FrameDecoder::new(stored), capacity, "lz4"),
+        Compression::Bz2 => read_all(bzip2::read::BzDecoder::new(stored).take(limit), capacity, "bz2"),
+        Compression::Lz4 => read_all(lz4_flex::frame::FrameDecoder::new(stored).take(limit), capacity, "lz4"),
     }
 }
 

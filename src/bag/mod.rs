@@ -77,12 +77,43 @@ impl ConnectionStats {
     }
 }
 
-/// What a linear scan could not recover.
+/// What a linear scan found damaged, and what it could and could not recover.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ScanDamage {
     /// Byte offset where the scan stopped, when it stopped before the end of the file.
     pub stopped_at: Option<u64>,
     pub problems: Vec<String>,
+    /// Messages known to be lost, per connection id: listed by a chunk's index records (or seen
+    /// as a record header cut by the end of the file) but not readable.
+    pub lost_messages: BTreeMap<u32, u64>,
+    /// The chunk cut by the end of the file, if any. Its index records were never written, so
+    /// how many messages its missing bytes held is unknown.
+    pub cut_chunk: Option<CutChunk>,
+    /// Messages found in records outside any chunk: a chunk the recorder left open when it stopped
+    /// (its header still says size 0), recovered record by record.
+    pub messages_outside_chunks: u64,
+}
+
+/// Damage seen by one topic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TopicLoss {
+    /// Messages known to be lost.
+    pub lost: u64,
+    /// Messages recovered from the chunk cut by the end of the file (more may have been in its
+    /// missing bytes).
+    pub recovered_from_cut_chunk: u64,
+}
+
+/// How much of the chunk cut by the end of the file is left.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CutChunk {
+    /// File offset of the chunk record.
+    pub pos: u64,
+    /// Bytes of chunk data the chunk header declares, and how many of them the file holds.
+    pub declared_bytes: u64,
+    pub present_bytes: u64,
+    /// Complete messages recovered from what is left of it, per connection id.
+    pub recovered: BTreeMap<u32, u64>,
 }
 
 enum Bytes {
@@ -209,6 +240,20 @@ impl Bag {
         self.stats.values().filter_map(|s| s.start_time).min()
     }
 
+    /// Per topic: messages known to be lost and messages recovered from the chunk cut by the end
+    /// of the file (both 0 for an undamaged bag).
+    pub fn topic_losses(&self) -> BTreeMap<String, TopicLoss> {
+        let mut out: BTreeMap<String, TopicLoss> = BTreeMap::new();
+        for conn in &self.connections {
+            let loss = out.entry(conn.topic.clone()).or_default();
+            loss.lost += self.damage.lost_messages.get(&conn.id).copied().unwrap_or(0);
+            if let Some(cut) = &self.damage.cut_chunk {
+                loss.recovered_from_cut_chunk += cut.recovered.get(&conn.id).copied().unwrap_or(0);
+            }
+        }
+        out
+    }
+
     pub fn end_time(&self) -> Option<u64> {
         self.stats.values().filter_map(|s| s.end_time).max()
     }
@@ -239,8 +284,21 @@ impl Bag {
                 (conns, stats, problem)
             })
             .collect();
-        for (conns, stats, problem) in per_chunk {
+        for (chunk, (conns, stats, problem)) in self.chunks.iter().zip(per_chunk) {
             connections.extend(conns);
+            // The index records written after a complete chunk say what it should hold.
+            for &(conn, expected) in &chunk.counts {
+                let found = stats.get(&conn).map(|s| s.messages).unwrap_or(0);
+                if u64::from(expected) > found {
+                    *self.damage.lost_messages.entry(conn).or_default() += u64::from(expected) - found;
+                }
+            }
+            if chunk.outside_chunks {
+                self.damage.messages_outside_chunks += stats.values().map(|s| s.messages).sum::<u64>();
+            }
+            if let Some(cut) = self.damage.cut_chunk.as_mut().filter(|c| c.pos == chunk.pos && chunk.truncated) {
+                cut.recovered = stats.iter().map(|(id, s)| (*id, s.messages)).collect();
+            }
             for (id, s) in stats {
                 self.stats.entry(id).or_default().add(s.messages, s.start_time, s.end_time);
             }
@@ -392,62 +450,128 @@ struct Scan {
     chunks: Vec<ChunkRef>,
     connections: Vec<Connection>,
     damage: ScanDamage,
+    /// File range of the message/connection records seen outside any chunk, not yet closed.
+    loose: Option<(usize, usize)>,
+}
+
+impl Scan {
+    /// Ends a run of records found outside any chunk, keeping it as an uncompressed pseudo-chunk.
+    fn close_loose_run(&mut self) {
+        if let Some((start, end)) = self.loose.take() {
+            self.chunks.push(ChunkRef::outside_chunks(start, end));
+        }
+    }
+
+    fn extend_loose_run(&mut self, start: usize, end: usize) {
+        let run = self.loose.get_or_insert((start, end));
+        run.1 = end;
+    }
 }
 
 /// Walks the top-level records from `pos` to the end of the file, keeping every chunk (a chunk
-/// cut by the end of the file is kept as truncated) and stopping at the first malformed record.
+/// cut by the end of the file is kept as truncated), the index records that follow each chunk
+/// (they give its expected message counts), and message records found outside any chunk (a
+/// chunk left open by a recorder that was killed). Stops at the first malformed record.
 fn scan_records(data: &[u8], mut pos: usize) -> Scan {
     let mut scan = Scan {
         chunks: Vec::new(),
         connections: Vec::new(),
         damage: ScanDamage::default(),
+        loose: None,
     };
+    // Index records belong to the chunk just before them.
+    let mut last_chunk: Option<usize> = None;
     loop {
         match read_record(data, pos) {
             ReadOutcome::End => break,
             ReadOutcome::Record(rec) => {
                 match rec.header.op() {
                     Some(op::CHUNK) => {
+                        scan.close_loose_run();
                         let data_start = rec.end - rec.data.len();
                         match ChunkRef::from_record(pos as u64, &rec.header, data_start, rec.end, false) {
-                            Ok(c) => scan.chunks.push(c),
+                            Ok(c) => {
+                                scan.chunks.push(c);
+                                last_chunk = Some(scan.chunks.len() - 1);
+                            }
                             Err(e) => scan.damage.problems.push(format!("chunk at byte {pos}: {e}")),
                         }
                     }
+                    Some(op::INDEX_DATA) => {
+                        scan.close_loose_run();
+                        if let (Some(i), Ok(conn), Ok(count)) = (last_chunk, rec.header.u32("conn"), rec.header.u32("count")) {
+                            scan.chunks[i].counts.push((conn, count));
+                        }
+                    }
+                    Some(op::MESSAGE_DATA) => {
+                        scan.extend_loose_run(pos, rec.end);
+                        last_chunk = None;
+                    }
                     Some(op::CONNECTION) => {
+                        if scan.loose.is_some() {
+                            scan.extend_loose_run(pos, rec.end);
+                        }
                         if let Ok(c) = Connection::from_record(&rec.header, rec.data) {
                             scan.connections.push(c);
                         }
                     }
-                    _ => {}
+                    _ => {
+                        scan.close_loose_run();
+                        last_chunk = None;
+                    }
                 }
                 pos = rec.end;
             }
             ReadOutcome::Truncated {
                 header: Some(header),
                 data_start,
-                ..
-            } if header.op() == Some(op::CHUNK) => {
-                if let Ok(c) = ChunkRef::from_record(pos as u64, &header, data_start, data.len(), true) {
-                    scan.chunks.push(c);
-                }
+                declared_data_len,
+            } => {
+                scan.close_loose_run();
                 scan.damage.stopped_at = Some(pos as u64);
-                scan.damage
-                    .problems
-                    .push(format!("the file ends inside the chunk at byte {pos}"));
+                match header.op() {
+                    Some(op::CHUNK) => {
+                        if let Ok(c) = ChunkRef::from_record(pos as u64, &header, data_start, data.len(), true) {
+                            scan.chunks.push(c);
+                            scan.damage.cut_chunk = Some(CutChunk {
+                                pos: pos as u64,
+                                declared_bytes: declared_data_len as u64,
+                                present_bytes: (data.len() - data_start) as u64,
+                                recovered: BTreeMap::new(),
+                            });
+                        }
+                        // Reading the chunk reports "the file ends inside this chunk".
+                    }
+                    Some(op::MESSAGE_DATA) => {
+                        if let Ok(conn) = header.u32("conn") {
+                            *scan.damage.lost_messages.entry(conn).or_default() += 1;
+                        }
+                        scan.damage.problems.push(format!("the file ends inside a message record at byte {pos}"));
+                    }
+                    _ => scan.damage.problems.push(format!("the file ends inside a record at byte {pos}")),
+                }
                 break;
             }
-            ReadOutcome::Truncated { .. } => {
+            ReadOutcome::Truncated { header: None, .. } => {
+                scan.close_loose_run();
                 scan.damage.stopped_at = Some(pos as u64);
                 scan.damage.problems.push(format!("the file ends inside a record at byte {pos}"));
                 break;
             }
             ReadOutcome::Invalid(e) => {
+                scan.close_loose_run();
                 scan.damage.stopped_at = Some(pos as u64);
                 scan.damage.problems.push(format!("unreadable record at byte {pos}: {e}"));
                 break;
             }
         }
+    }
+    scan.close_loose_run();
+    if let Some(open) = scan.chunks.iter().find(|c| c.outside_chunks) {
+        scan.damage.problems.push(format!(
+            "message records outside any chunk from byte {} (a chunk left open by a recorder that stopped) were read one by one",
+            open.pos
+        ));
     }
     scan
 }

@@ -1,7 +1,9 @@
 //! The lake: where tables live (`<lake>/topics/<table>/bag_file=<bag>/part-*.parquet`), how topic
 //! and bag names become table and partition names, and how part files become Delta commits.
 
+#[cfg(feature = "lake")]
 pub mod delta;
+#[cfg(feature = "lake")]
 pub mod parts;
 
 use std::path::{Path, PathBuf};
