@@ -1,13 +1,15 @@
 //! `scenes batch`: claims ingested bags that no batch has processed yet, in batches of
 //! `batch.batch_size`, and runs sync and detect on each. Claims are atomic in the metadata
 //! store, so several `scenes batch` processes never process the same bag twice; sync and detect
-//! replace partitions, so re-running never duplicates rows.
+//! replace partitions, so re-running never duplicates rows. A batch whose process dies is
+//! noticed by the next claim (dead owner, or lease expired) and its bags are claimed again.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::detect::run_detect;
 use crate::error::{Error, Result};
+use crate::failpoint::pause_point;
 use crate::lake::Lake;
 use crate::meta::{BatchRecord, MetaStore};
 use crate::sync::sync_bag;
@@ -15,9 +17,12 @@ use crate::sync::sync_bag;
 /// Runs batches until no (full, or with `all` any) batch of waiting bags is left.
 pub async fn run_batches(lake: &Lake, store: &dyn MetaStore, config: &Config, all: bool) -> Result<Vec<BatchRecord>> {
     let mut done = Vec::new();
-    while let Some(mut batch) = store.claim_batch(config.batch.batch_size, all)? {
+    let lease = Duration::from_secs(config.batch.claim_lease_s);
+    while let Some(mut batch) = store.claim_batch(config.batch.batch_size, all, lease)? {
         let started = Instant::now();
+        pause_point("batch:claimed");
         let outcome = process(lake, store, config, &batch).await;
+        pause_point("batch:processed");
         batch.seconds = Some(started.elapsed().as_secs_f64());
         batch.finished_at = Some(chrono::Utc::now().to_rfc3339());
         match outcome {
@@ -44,6 +49,7 @@ async fn process(lake: &Lake, store: &dyn MetaStore, config: &Config, batch: &Ba
             .get_bag(prefix)?
             .ok_or_else(|| Error::MetaStore(format!("bag {prefix} was claimed but has no record")))?;
         sync_bag(lake, &bag.bag_file, &sync_opts).await?;
+        pause_point("batch:synced");
         if let Some(report) = run_detect(lake, store, &bag, &config.detect).await? {
             scenes += report.scenes.len() as u64;
         }

@@ -151,6 +151,10 @@ pub struct BatchArgs {
     /// Also run a last batch smaller than batch_size
     #[arg(long)]
     pub all: bool,
+
+    /// First put the bags of failed batches back in the queue
+    #[arg(long)]
+    pub retry_failed: bool,
 }
 
 #[derive(Debug, Args)]
@@ -545,6 +549,12 @@ fn batch(cli: &Cli, config: &Config, args: &BatchArgs) -> Result<()> {
     use crate::meta::MetaStore;
     let (lake, store, runtime) = open_lake(cli, config)?;
     let started = std::time::Instant::now();
+    if args.retry_failed {
+        let released = store.release_failed()?;
+        if !cli.quiet && !cli.json {
+            println!("{released} bags of failed batches wait again");
+        }
+    }
     let batches = runtime.block_on(crate::batch::run_batches(&lake, &store, config, args.all))?;
     let failed = batches.iter().filter(|b| b.status != "done").count();
     if cli.json {

@@ -27,11 +27,18 @@ pub struct Config {
 pub struct BatchConfig {
     /// Bags per batch.
     pub batch_size: usize,
+    /// Seconds after which a running batch whose owner cannot be checked (another machine) is
+    /// taken to be dead and its bags are claimed again. A dead owner on this machine is noticed
+    /// at once.
+    pub claim_lease_s: u64,
 }
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        BatchConfig { batch_size: 2 }
+        BatchConfig {
+            batch_size: 2,
+            claim_lease_s: 6 * 3600,
+        }
     }
 }
 

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::bag::{decompress_chunk, Bag, ChunkItem, ChunkRecords, ChunkRef, IndexState, ScanDamage};
 use crate::error::{Error, Result};
+use crate::failpoint::pause_point;
 use crate::lake::parts::{write_part, ParquetOptions, PartFile};
 use crate::lake::{bag_name, delta, escape_partition_value, table_name, Lake};
 use crate::meta::{BagRecord, MetaStore, TopicRecord};
@@ -176,13 +177,19 @@ pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &Ingest
         }
         damage.problems.extend(out.problems);
     }
+    pause_point("ingest:parts-written");
+    // One atomic Delta commit per table: a reader sees each table's partition either before or
+    // after this run, never half of it. A run killed here leaves uncommitted part files that no
+    // reader sees; the next run commits its own.
     for (i, table) in plan.tables.iter().enumerate() {
         let fields = table_fields(&plan, table, &parts[i]);
         let schema = delta::table_schema(&fields)?;
         let files: Vec<PartFile> = parts[i].iter().map(|(p, _)| p.clone()).collect();
         runtime.block_on(delta::replace_partition(&table.dir, &table.name, &schema, &bag_file, &files, opts.delete_replaced_files))?;
+        pause_point(&format!("ingest:committed-{}", i + 1));
     }
     let report = build_report(&bag, &bag_file, &plan, &counters, damage, started.elapsed().as_secs_f64());
+    // The bag record comes last: batches only see a bag once all its tables are written.
     store.put_bag(&bag_record(&bag, &report)?)?;
     Ok(report)
 }

@@ -28,6 +28,8 @@ pub mod config;
 #[cfg(feature = "lake")]
 pub mod detect;
 pub mod error;
+#[cfg(feature = "lake")]
+pub mod failpoint;
 pub mod fuzz_entry;
 pub mod generate;
 pub mod info;

@@ -78,8 +78,11 @@ pub struct BatchRecord {
     pub batch_id: String,
     /// `bag_file_prefix` of each bag in the batch.
     pub bags: Vec<String>,
-    /// `running`, `done` or `failed`.
+    /// `running`, `done`, `failed`, or `abandoned` (its process died; its bags were re-queued).
     pub status: String,
+    /// Process that ran the batch: `<host>:<pid>:<process start ticks>`.
+    #[serde(default)]
+    pub owner: String,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub seconds: Option<f64>,
@@ -97,9 +100,53 @@ pub trait MetaStore: Send + Sync {
     fn replace_scenes(&self, bag_file: &str, scenes: &[SceneRecord]) -> Result<()>;
     fn list_scenes(&self) -> Result<Vec<SceneRecord>>;
     /// Atomically claims up to `size` ingested bags that no batch has claimed yet, as a new
-    /// running batch. With `allow_partial` false, nothing is claimed unless `size` bags wait.
-    fn claim_batch(&self, size: usize, allow_partial: bool) -> Result<Option<BatchRecord>>;
+    /// running batch owned by this process. With `allow_partial` false, nothing is claimed unless
+    /// `size` bags wait. First, running batches whose owner is dead ([`owner_is_gone`] with
+    /// `lease`) are marked `abandoned` and their bags released.
+    fn claim_batch(&self, size: usize, allow_partial: bool, lease: std::time::Duration) -> Result<Option<BatchRecord>>;
+    /// Releases the bags of every failed batch so that the next claim takes them again.
+    fn release_failed(&self) -> Result<usize>;
     /// Records the outcome of a batch.
     fn finish_batch(&self, record: &BatchRecord) -> Result<()>;
     fn list_batches(&self) -> Result<Vec<BatchRecord>>;
+}
+
+/// This process as a batch owner: `<host>:<pid>:<start ticks>` (the start time tells a reused
+/// pid from the original process).
+pub fn current_owner() -> String {
+    format!("{}:{}:{}", host_name(), std::process::id(), process_start_ticks(std::process::id()).unwrap_or(0))
+}
+
+/// Whether the process that owns a running batch is gone: on this host, checked in `/proc`;
+/// elsewhere, when the batch started more than `lease` ago.
+pub fn owner_is_gone(batch: &BatchRecord, lease: std::time::Duration) -> bool {
+    let mut parts = batch.owner.rsplitn(3, ':');
+    let (start, pid, host) = (parts.next(), parts.next(), parts.next());
+    if let (Some(host), Some(Ok(pid)), Some(Ok(start))) = (host, pid.map(str::parse::<u32>), start.map(str::parse::<u64>)) {
+        if host == host_name() && start != 0 {
+            return process_start_ticks(pid) != Some(start);
+        }
+    }
+    let started = chrono::DateTime::parse_from_rfc3339(&batch.started_at).map(|t| t.with_timezone(&chrono::Utc));
+    match started {
+        Ok(t) => chrono::Utc::now().signed_duration_since(t).to_std().is_ok_and(|age| age > lease),
+        Err(_) => true,
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// Start time of process `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
+fn process_start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after its closing parenthesis are plain.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
 }

@@ -124,13 +124,14 @@ impl MetaStore for SqliteStore {
         self.list_records("SELECT record FROM scenes ORDER BY bag_file, scene_id")
     }
 
-    fn claim_batch(&self, size: usize, allow_partial: bool) -> Result<Option<BatchRecord>> {
+    fn claim_batch(&self, size: usize, allow_partial: bool, lease: std::time::Duration) -> Result<Option<BatchRecord>> {
         let mut conn = self
             .conn
             .lock()
             .map_err(|_| Error::MetaStore(format!("{}: connection lock poisoned", self.path.display())))?;
         // IMMEDIATE takes the write lock first, so two processes never claim the same bag.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        release_abandoned(&tx, lease)?;
         let pending: Vec<String> = {
             let mut stmt = tx.prepare(
                 "SELECT bag_file_prefix FROM bags WHERE bag_file_prefix NOT IN (SELECT bag_file_prefix FROM claims)
@@ -151,6 +152,7 @@ impl MetaStore for SqliteStore {
             seconds: None,
             scenes: None,
             error: None,
+            owner: super::current_owner(),
         };
         for bag in &record.bags {
             tx.execute("INSERT INTO claims (bag_file_prefix, batch_id) VALUES (?1, ?2)", params![bag, record.batch_id])?;
@@ -161,6 +163,17 @@ impl MetaStore for SqliteStore {
         )?;
         tx.commit()?;
         Ok(Some(record))
+    }
+
+    fn release_failed(&self) -> Result<usize> {
+        self.with_conn(|c| {
+            let released = c.execute(
+                "DELETE FROM claims WHERE batch_id IN
+                   (SELECT batch_id FROM batches WHERE json_extract(record, '$.status') = 'failed')",
+                [],
+            )?;
+            Ok(released)
+        })
     }
 
     fn finish_batch(&self, record: &BatchRecord) -> Result<()> {
@@ -180,6 +193,33 @@ impl MetaStore for SqliteStore {
     fn list_bags(&self) -> Result<Vec<BagRecord>> {
         self.list_records("SELECT record FROM bags ORDER BY bag_file")
     }
+}
+
+/// Marks running batches whose owner is gone as `abandoned` and releases their bags.
+fn release_abandoned(tx: &rusqlite::Transaction<'_>, lease: std::time::Duration) -> Result<()> {
+    let running: Vec<String> = {
+        let mut stmt = tx.prepare(
+            "SELECT record FROM batches WHERE json_extract(record, '$.status') = 'running'
+               AND batch_id IN (SELECT batch_id FROM claims)",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for json in running {
+        let mut batch: BatchRecord = serde_json::from_str(&json)?;
+        if !super::owner_is_gone(&batch, lease) {
+            continue;
+        }
+        tracing::warn!(batch = %batch.batch_id, owner = %batch.owner, "batch owner is gone; its bags are claimed again");
+        batch.status = "abandoned".into();
+        batch.error = Some(format!("its process ({}) stopped before finishing; bags re-queued", batch.owner));
+        tx.execute("DELETE FROM claims WHERE batch_id = ?1", params![batch.batch_id])?;
+        tx.execute(
+            "UPDATE batches SET record = ?2 WHERE batch_id = ?1",
+            params![batch.batch_id, serde_json::to_string(&batch)?],
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,175 @@
+//! Crash-safe re-runs: `scenes ingest` and `scenes batch` are killed with SIGKILL at several
+//! steps (pause points, see `src/failpoint.rs`, and plain timed kills), then re-run; the lake
+//! must then equal the lake of a clean run (tables read with the `deltalake` Python package,
+//! scenes and bag records from the metadata store). While a process is paused, a reader must
+//! see every table's bag partition either whole or absent.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const BAGS: [&str; 2] = ["sample-bags/drive_c.bag", "sample-bags/drive_d.bag"];
+
+fn bag_paths() -> Vec<String> {
+    BAGS.iter().map(|b| manifest_dir().join(b).to_string_lossy().into_owned()).collect()
+}
+
+fn run_ok(args: &[&str]) {
+    let out = scenes(args);
+    assert!(out.status.success(), "scenes {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn ingest_args(lake: &Path) -> Vec<String> {
+    let mut args = vec!["ingest".to_string(), "--lake".into(), lake.to_string_lossy().into_owned()];
+    args.extend(bag_paths());
+    args
+}
+
+fn batch_args(lake: &Path) -> Vec<String> {
+    vec!["batch".into(), "--all".into(), "--lake".into(), lake.to_string_lossy().into_owned()]
+}
+
+fn as_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Table → bag → [rows, digest], from the independent Delta reader.
+fn digest(lake: &Path) -> BTreeMap<String, BTreeMap<String, Value>> {
+    let out = Command::new(python()).arg(py_script("lake_digest.py")).arg(lake).output().unwrap();
+    assert!(out.status.success(), "lake_digest.py: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Bag records without timings and paths, and scenes, as the metadata store has them.
+fn metadata(lake: &Path) -> (Vec<Value>, Vec<Value>) {
+    use scenes::meta::MetaStore;
+    let store = scenes::meta::sqlite::SqliteStore::open(&lake.join("_scenes/metadata.sqlite")).unwrap();
+    let bags = store
+        .list_bags()
+        .unwrap()
+        .into_iter()
+        .map(|mut b| {
+            b.ingest_seconds = 0.0;
+            b.ingested_at.clear();
+            serde_json::to_value(b).unwrap()
+        })
+        .collect();
+    let scenes = store.list_scenes().unwrap().into_iter().map(|s| serde_json::to_value(s).unwrap()).collect();
+    (bags, scenes)
+}
+
+/// The lake of an uninterrupted ingest + batch.
+fn clean_lake(dir: &Path) -> PathBuf {
+    let lake = dir.join("clean");
+    run_ok(&as_strs(&ingest_args(&lake)));
+    run_ok(&as_strs(&batch_args(&lake)));
+    lake
+}
+
+/// Starts `scenes args` paused at `point`, waits until it says so, checks what a reader sees,
+/// then kills it with SIGKILL.
+fn kill_at(args: &[String], point: &str, check_while_paused: impl FnOnce()) {
+    let mut child = Command::new(scenes_bin())
+        .args(args)
+        .env("SCENES_PAUSE_AT", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut reached = false;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if line.contains(&format!("paused at {point}")) {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "scenes {args:?} never reached pause point {point}");
+    check_while_paused();
+    child.kill().unwrap(); // SIGKILL on Unix
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the process was killed");
+}
+
+/// Every table's partition of every bag is either absent or has exactly the clean run's rows.
+fn assert_no_half_partitions(lake: &Path, clean: &BTreeMap<String, BTreeMap<String, Value>>) {
+    if !lake.exists() {
+        return;
+    }
+    for (table, bags) in digest(lake) {
+        for (bag, got) in bags {
+            let want = clean.get(&table).and_then(|t| t.get(&bag));
+            assert_eq!(Some(&got), want, "table {table}, bag {bag}: a reader sees a partition that differs from a complete one");
+        }
+    }
+}
+
+fn assert_same_lake(lake: &Path, clean: &Path, clean_digest: &BTreeMap<String, BTreeMap<String, Value>>, what: &str) {
+    assert_eq!(&digest(lake), clean_digest, "{what}: tables differ from a clean run");
+    assert_eq!(metadata(lake), metadata(clean), "{what}: bag records or scenes differ from a clean run");
+}
+
+#[test]
+fn ingest_killed_at_each_step_then_rerun_equals_a_clean_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = clean_lake(dir.path());
+    let clean_digest = digest(&clean);
+    assert!(clean_digest.len() > 5, "the clean lake has topic and derived tables");
+    for (i, point) in ["ingest:parts-written", "ingest:committed-1", "ingest:committed-3"].iter().enumerate() {
+        let lake = dir.path().join(format!("killed-ingest-{i}"));
+        // Killed during the first ingest of the bags ...
+        kill_at(&ingest_args(&lake), point, || assert_no_half_partitions(&lake, &clean_digest));
+        run_ok(&as_strs(&ingest_args(&lake)));
+        // ... and during a re-ingest over a complete lake.
+        kill_at(&ingest_args(&lake), point, || assert_no_half_partitions(&lake, &clean_digest));
+        run_ok(&as_strs(&ingest_args(&lake)));
+        run_ok(&as_strs(&batch_args(&lake)));
+        assert_same_lake(&lake, &clean, &clean_digest, &format!("ingest killed at {point}"));
+    }
+}
+
+#[test]
+fn batch_killed_at_each_step_then_rerun_equals_a_clean_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = clean_lake(dir.path());
+    let clean_digest = digest(&clean);
+    for (i, point) in ["batch:claimed", "batch:synced", "batch:processed"].iter().enumerate() {
+        let lake = dir.path().join(format!("killed-batch-{i}"));
+        run_ok(&as_strs(&ingest_args(&lake)));
+        kill_at(&batch_args(&lake), point, || assert_no_half_partitions(&lake, &clean_digest));
+        // The killed batch's claims must not block the re-run.
+        run_ok(&as_strs(&batch_args(&lake)));
+        assert_same_lake(&lake, &clean, &clean_digest, &format!("batch killed at {point}"));
+        use scenes::meta::MetaStore;
+        let store = scenes::meta::sqlite::SqliteStore::open(&lake.join("_scenes/metadata.sqlite")).unwrap();
+        let statuses: Vec<String> = store.list_batches().unwrap().into_iter().map(|b| b.status).collect();
+        assert!(statuses.iter().any(|s| s == "abandoned"), "the killed batch is marked abandoned: {statuses:?}");
+        assert!(statuses.iter().all(|s| s == "abandoned" || s == "done"), "{statuses:?}");
+    }
+}
+
+#[test]
+fn runs_killed_at_arbitrary_times_then_rerun_equal_a_clean_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = clean_lake(dir.path());
+    let clean_digest = digest(&clean);
+    for (i, delay_ms) in [150u64, 400, 900].iter().enumerate() {
+        let lake = dir.path().join(format!("timed-{i}"));
+        for args in [ingest_args(&lake), batch_args(&lake)] {
+            let mut child = Command::new(scenes_bin()).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+            std::thread::sleep(Duration::from_millis(*delay_ms));
+            let _ = child.kill();
+            let _ = child.wait();
+            run_ok(&as_strs(&args));
+        }
+        assert_same_lake(&lake, &clean, &clean_digest, &format!("killed after {delay_ms} ms"));
+    }
+}
