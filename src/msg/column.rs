@@ -248,7 +248,9 @@ impl Column {
     fn decode_many(&mut self, cur: &mut Cursor<'_>, count: usize) -> Result<(), DecodeError> {
         // A count larger than the remaining bytes cannot be valid (every element takes ≥ 1 byte,
         // except empty structs); reject it before reserving memory.
-        if count > cur.remaining() && !self.may_be_zero_sized() {
+        if self.may_be_zero_sized() {
+            cur.charge_empty_elements(count)?;
+        } else if count > cur.remaining() {
             return Err(DecodeError::Truncated);
         }
         match self {

@@ -9,6 +9,8 @@ pub enum DecodeError {
     TrailingBytes(usize),
     /// A value too large for the column's 32-bit offsets.
     TooLarge,
+    /// More elements of zero-byte types (empty messages) than any real message holds.
+    TooManyEmptyElements,
 }
 
 impl std::fmt::Display for DecodeError {
@@ -17,14 +19,25 @@ impl std::fmt::Display for DecodeError {
             DecodeError::Truncated => write!(f, "message is shorter than its definition requires"),
             DecodeError::TrailingBytes(n) => write!(f, "{n} bytes left over after decoding the definition"),
             DecodeError::TooLarge => write!(f, "a value exceeds 2 GiB in one batch"),
+            DecodeError::TooManyEmptyElements => write!(
+                f,
+                "more than {MAX_EMPTY_ELEMENTS} elements of empty message types in one message"
+            ),
         }
     }
 }
+
+/// Most elements of zero-byte types (arrays of empty messages) one message may hold. Their
+/// count cannot be checked against the bytes left, so without a cap a corrupt length (4 billion
+/// empty elements) would spin for minutes.
+pub const MAX_EMPTY_ELEMENTS: usize = 1 << 20;
 
 /// Reads little-endian values from a byte slice, never past its end.
 pub struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Zero-byte elements decoded so far (bounded by [`MAX_EMPTY_ELEMENTS`]).
+    empty_elements: usize,
     /// Set when a string field was not valid UTF-8 (stored lossily; the raw message is kept).
     pub invalid_utf8: bool,
 }
@@ -34,12 +47,22 @@ impl<'a> Cursor<'a> {
         Cursor {
             buf,
             pos: 0,
+            empty_elements: 0,
             invalid_utf8: false,
         }
     }
 
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
+    }
+
+    /// Accounts for `count` elements of a type that may take no bytes.
+    pub fn charge_empty_elements(&mut self, count: usize) -> Result<(), DecodeError> {
+        self.empty_elements = self.empty_elements.saturating_add(count);
+        if self.empty_elements > MAX_EMPTY_ELEMENTS {
+            return Err(DecodeError::TooManyEmptyElements);
+        }
+        Ok(())
     }
 
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {

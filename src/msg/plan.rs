@@ -208,4 +208,12 @@ mod tests {
         assert_eq!(xy.values().as_primitive::<Float64Type>().values().len(), 4);
         assert_eq!(arrays[2].as_binary::<i32>().value(0), &[9, 8, 7]);
     }
+
+    #[test]
+    fn billions_of_empty_elements_are_refused_quickly() {
+        let registry = Registry::parse("pkg/Outer", "pkg/Empty[] items\n================\nMSG: pkg/Empty\n").unwrap();
+        let mut cols = MessageColumns::compile(&registry).unwrap();
+        assert_eq!(cols.decode(&u32::MAX.to_le_bytes()).err(), Some(DecodeError::TooManyEmptyElements));
+        assert!(cols.decode(&3u32.to_le_bytes()).is_ok(), "a few empty elements are fine");
+    }
 }
