@@ -52,7 +52,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Summarize bags: topics, types, counts, frequencies, compression, chunks, time range.
+    /// Summarize bags (ROS1 or MCAP): topics, types, counts, frequencies, compression, chunks,
+    /// time range.
     ///
     /// Reads only the index when the bag has one, so it is fast on multi-GB bags. Unindexed or
     /// torn bags are scanned and the damage is reported.
@@ -64,8 +65,9 @@ pub enum Command {
     /// Ingest bags into the lake: one Delta table per topic, partitioned by bag.
     ///
     /// Every message is decoded with the definition stored in the bag. Re-ingesting a bag
-    /// replaces its partition in every table (nothing is duplicated). BAG may be a file, a
-    /// directory (all *.bag inside) or a quoted glob.
+    /// replaces its partition in every table (nothing is duplicated). BAG may be a ROS1 bag, an
+    /// MCAP file (ROS 2, CDR or ROS1 messages), a directory (all *.bag and *.mcap inside, so a
+    /// rosbag2 folder works) or a quoted glob.
     Ingest(IngestArgs),
     /// Put every topic of ingested bags on one timeline of fixed ticks (table `synced`).
     ///
@@ -291,13 +293,18 @@ fn expand_bags(inputs: &[String]) -> Result<Vec<PathBuf>> {
     for input in inputs {
         let path = Path::new(input);
         if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+            let entries: Vec<PathBuf> = std::fs::read_dir(path)
                 .with_context(|| format!("{input}: cannot list directory"))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "bag"))
                 .collect();
+            let has_ext = |p: &PathBuf, ext: &str| p.extension().is_some_and(|x| x == ext);
+            // A ROS1 drive folder (*.bag) or a rosbag2 folder (metadata.yaml + *.mcap files).
+            let mut found: Vec<PathBuf> = entries.iter().filter(|p| has_ext(p, "bag") || has_ext(p, "mcap")).cloned().collect();
             if found.is_empty() {
-                bail!("{input}: directory holds no .bag files");
+                if entries.iter().any(|p| has_ext(p, "db3")) {
+                    bail!("{input}: a rosbag2 folder with SQLite (.db3) storage; convert it to MCAP with `ros2 bag convert` first");
+                }
+                bail!("{input}: directory holds no .bag or .mcap files");
             }
             found.sort();
             out.extend(found);

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::bag::{decompress_chunk, Bag, ChunkItem, ChunkRecords};
+use crate::bag::{decompress_chunk, Bag, ChunkItem};
 use crate::msg::{MessageColumns, Registry};
 
 /// Reads `data` as a bag the way ingest does: index or scan, every chunk decompressed, every
@@ -16,13 +16,13 @@ pub fn read_bag(data: &[u8]) {
     let _summary = crate::info::summarize(&bag);
     let mut plans: HashMap<u32, MessageColumns> = HashMap::new();
     for conn in &bag.connections {
-        if let Ok(plan) = Registry::parse(&conn.msg_type, &conn.definition).and_then(|r| MessageColumns::compile(&r)) {
+        if let Ok(plan) = MessageColumns::for_connection(conn) {
             plans.insert(conn.id, plan);
         }
     }
     for chunk in &bag.chunks {
         let (plain, _problem) = decompress_chunk(&bag, chunk);
-        for item in ChunkRecords::new(&plain) {
+        for item in bag.records(&plain) {
             if let ChunkItem::Message { conn, data, .. } = item {
                 if let Some(plan) = plans.get_mut(&conn) {
                     let _ = plan.decode(data);

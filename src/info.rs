@@ -90,7 +90,10 @@ pub fn summarize(bag: &Bag) -> BagInfo {
     let end = bag.end_time();
     BagInfo {
         path: bag.path.display().to_string(),
-        version: "2.0",
+        version: match bag.format {
+            crate::bag::BagFormat::Ros1 => "ROS1 bag 2.0",
+            crate::bag::BagFormat::Mcap => "MCAP",
+        },
         size_bytes: bag.file_size(),
         index: bag.index.clone(),
         damage: bag.damage.clone(),

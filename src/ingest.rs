@@ -17,14 +17,14 @@ use md5::{Digest, Md5};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::bag::{decompress_chunk, Bag, ChunkItem, ChunkRecords, ChunkRef, IndexState, ScanDamage};
+use crate::bag::{decompress_chunk, Bag, ChunkItem, ChunkRef, IndexState, ScanDamage};
 use crate::error::{Error, Result};
 use crate::failpoint::pause_point;
 use crate::lake::parts::{write_part, ParquetOptions, PartFile};
 use crate::lake::{bag_name, delta, escape_partition_value, table_name, Lake};
 use crate::meta::{BagRecord, MetaStore, TopicRecord};
 use crate::msg::column::UTC;
-use crate::msg::{Decoded, MessageColumns, Registry};
+use crate::msg::{Decoded, MessageColumns};
 
 /// Column with the raw bytes of messages that held non-UTF-8 strings (null elsewhere).
 pub const RAW_MESSAGE_COLUMN: &str = "_raw_message";
@@ -231,7 +231,7 @@ async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String]) -> Result<Plan> 
         if !topics.is_empty() && !topics.contains(&conn.topic) {
             continue;
         }
-        let compiled = Registry::parse(&conn.msg_type, &conn.definition).and_then(|r| MessageColumns::compile(&r));
+        let compiled = MessageColumns::for_connection(conn);
         let (template, raw_only) = match compiled {
             Ok(t) => (t, false),
             Err(e) => {
@@ -407,7 +407,7 @@ impl RangeContext<'_> {
         let mut unknown_conn = 0u64;
         for chunk in chunks {
             let (plain, problem) = decompress_chunk(self.bag, chunk);
-            let mut records = ChunkRecords::new(&plain);
+            let mut records = self.bag.records(&plain);
             for item in records.by_ref() {
                 let ChunkItem::Message { conn, time, data } = item else {
                     continue;
@@ -438,6 +438,8 @@ impl RangeContext<'_> {
                     out.parts.push(self.flush(v, batch, &mut seq)?);
                 }
             }
+            drop(plain);
+            self.bag.release_chunk_pages(chunk);
             self.progress.inc(chunk.stored_len() as u64);
         }
         let mut keys: Vec<usize> = batches.keys().copied().collect();

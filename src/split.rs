@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::bag::writer::{BagWriter, ConnectionSpec};
 use crate::bag::{decompress_chunk, Bag, ChunkItem, ChunkRecords, Compression};
+
 use crate::error::{Error, Result};
 
 /// Where to cut.
@@ -66,6 +67,12 @@ pub fn split_bag(input: &Path, opts: &SplitOptions) -> Result<Vec<SplitPart>> {
         return Err(Error::Usage("give --max-size and/or --max-duration".into()));
     }
     let bag = Bag::open(input)?;
+    if bag.format != crate::bag::BagFormat::Ros1 {
+        return Err(Error::Usage(format!(
+            "{}: scenes split writes ROS1 bags and reads only ROS1 bags; split MCAP files with `mcap` tools",
+            input.display()
+        )));
+    }
     let compression = opts
         .compression
         .or_else(|| bag.chunks.first().map(|c| c.compression))

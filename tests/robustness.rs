@@ -1,4 +1,4 @@
-//! No panic on any input: every real bag in ../shared/bags (including formats we do not read),
+//! No panic on any input: every real bag (ROS1 and MCAP) and other file in ../shared/bags,
 //! every truncation of sample bags, unindexed bags, and files that are not ROS1 v2.0 bags.
 
 mod common;
@@ -31,11 +31,11 @@ fn every_shared_file_is_read_or_refused_cleanly() {
         assert_no_panic(&info, &format!("info {p}"));
         let ingest = scenes(&["ingest", "--lake", lake.path().to_str().unwrap(), p]);
         assert_no_panic(&ingest, &format!("ingest {p}"));
-        if p.ends_with(".bag") {
+        if p.ends_with(".bag") || p.ends_with(".mcap") {
             assert!(info.status.success(), "{p}: {}", String::from_utf8_lossy(&info.stderr));
             assert!(ingest.status.success(), "{p}: {}", String::from_utf8_lossy(&ingest.stderr));
         } else {
-            // Not a ROS1 bag: one clear line naming the file.
+            // Not a bag: one clear line naming the file.
             let err = String::from_utf8_lossy(&ingest.stderr);
             assert!(!ingest.status.success());
             assert!(err.contains(path.file_name().unwrap().to_str().unwrap()), "{err}");

@@ -14,6 +14,8 @@ pub enum Compression {
     None,
     Bz2,
     Lz4,
+    /// MCAP chunks only.
+    Zstd,
 }
 
 impl Compression {
@@ -22,6 +24,7 @@ impl Compression {
             b"none" => Ok(Compression::None),
             b"bz2" => Ok(Compression::Bz2),
             b"lz4" => Ok(Compression::Lz4),
+            b"zstd" => Ok(Compression::Zstd),
             other => Err(format!(
                 "unknown chunk compression '{}'",
                 String::from_utf8_lossy(other)
@@ -34,6 +37,7 @@ impl Compression {
             Compression::None => "none",
             Compression::Bz2 => "bz2",
             Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
         }
     }
 }
@@ -44,7 +48,7 @@ pub struct ChunkRef {
     /// File offset of the chunk record.
     pub pos: u64,
     pub compression: Compression,
-    pub uncompressed_size: u32,
+    pub uncompressed_size: u64,
     /// File range of the (compressed) chunk data.
     pub data_start: usize,
     pub data_end: usize,
@@ -59,6 +63,9 @@ pub struct ChunkRef {
     /// Not a chunk record: a run of message records found outside any chunk, read as an
     /// uncompressed chunk.
     pub outside_chunks: bool,
+    /// Bytes of (compressed) data the chunk declares; more than `data_end - data_start` when the
+    /// file ends inside the chunk.
+    pub declared_stored_len: u64,
 }
 
 impl ChunkRef {
@@ -69,7 +76,7 @@ impl ChunkRef {
     /// Parses the chunk record header found at `pos`.
     pub fn from_record(pos: u64, header: &Fields<'_>, data_start: usize, data_end: usize, truncated: bool) -> Result<Self, String> {
         let compression = Compression::parse(header.get("compression").ok_or("chunk without 'compression' field")?)?;
-        let uncompressed_size = header.u32("size")?;
+        let uncompressed_size = u64::from(header.u32("size")?);
         Ok(ChunkRef {
             pos,
             compression,
@@ -81,6 +88,7 @@ impl ChunkRef {
             end_time: None,
             counts: Vec::new(),
             outside_chunks: false,
+            declared_stored_len: (data_end - data_start) as u64,
         })
     }
 
@@ -90,7 +98,7 @@ impl ChunkRef {
         ChunkRef {
             pos: start as u64,
             compression: Compression::None,
-            uncompressed_size: u32::try_from(end - start).unwrap_or(u32::MAX),
+            uncompressed_size: (end - start) as u64,
             data_start: start,
             data_end: end,
             truncated: false,
@@ -98,6 +106,7 @@ impl ChunkRef {
             end_time: None,
             counts: Vec::new(),
             outside_chunks: true,
+            declared_stored_len: (end - start) as u64,
         }
     }
 }
@@ -106,14 +115,18 @@ impl ChunkRef {
 /// that could be decompressed are returned together with the reason decompression stopped.
 pub fn decompress<'a>(chunk: &ChunkRef, stored: &'a [u8]) -> (Cow<'a, [u8]>, Option<String>) {
     // Bound the pre-allocation: the size field comes from the file and may be garbage.
-    let capacity = (chunk.uncompressed_size as usize).min(256 << 20);
+    let capacity = usize::try_from(chunk.uncompressed_size).unwrap_or(usize::MAX).min(256 << 20);
     // A chunk never decompresses to more than its declared size; stopping there bounds the
     // memory a damaged or hostile stream can take.
-    let limit = u64::from(chunk.uncompressed_size);
+    let limit = chunk.uncompressed_size;
     match chunk.compression {
         Compression::None => (Cow::Borrowed(stored), None),
         Compression::Bz2 => read_all(bzip2::read::BzDecoder::new(stored).take(limit), capacity, "bz2"),
         Compression::Lz4 => read_all(lz4_flex::frame::FrameDecoder::new(stored).take(limit), capacity, "lz4"),
+        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(stored) {
+            Ok(decoder) => read_all(decoder.take(limit), capacity, "zstd"),
+            Err(e) => (Cow::Owned(Vec::new()), Some(format!("zstd decompression failed: {e}"))),
+        },
     }
 }
 
@@ -139,15 +152,56 @@ pub enum ChunkItem<'a> {
 pub struct ChunkRecords<'a> {
     buf: &'a [u8],
     pos: usize,
+    mcap: bool,
     pub problem: Option<String>,
 }
 
 impl<'a> ChunkRecords<'a> {
+    /// Records of a ROS1 chunk.
     pub fn new(buf: &'a [u8]) -> Self {
         ChunkRecords {
             buf,
             pos: 0,
+            mcap: false,
             problem: None,
+        }
+    }
+
+    /// Records of an MCAP chunk (or of MCAP records outside chunks); schemas and channels are
+    /// skipped (the file's scan collected them), messages are yielded.
+    pub fn mcap(buf: &'a [u8]) -> Self {
+        ChunkRecords {
+            buf,
+            pos: 0,
+            mcap: true,
+            problem: None,
+        }
+    }
+
+    fn next_mcap(&mut self) -> Option<ChunkItem<'a>> {
+        loop {
+            if self.problem.is_some() {
+                return None;
+            }
+            match super::mcap_file::read_record(self.buf, self.pos) {
+                Ok(None) => return None,
+                Ok(Some((opcode, body, end))) => {
+                    self.pos = end;
+                    if opcode == super::mcap_file::op::MESSAGE {
+                        match super::mcap_file::message(body) {
+                            Some(m) => return Some(m),
+                            None => {
+                                self.problem = Some(format!("message record too short at chunk offset {}", self.pos));
+                                return None;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.problem = Some(format!("{e} at chunk offset {}", self.pos));
+                    return None;
+                }
+            }
         }
     }
 }
@@ -156,6 +210,9 @@ impl<'a> Iterator for ChunkRecords<'a> {
     type Item = ChunkItem<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.mcap {
+            return self.next_mcap();
+        }
         loop {
             if self.problem.is_some() {
                 return None;

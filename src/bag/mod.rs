@@ -3,6 +3,7 @@
 //! is not (unindexed `.bag.active` files, torn uploads). Nothing in here panics on bad input.
 
 pub mod chunk;
+pub mod mcap_file;
 pub mod record;
 pub mod writer;
 
@@ -28,6 +29,8 @@ pub struct Connection {
     pub definition: String,
     pub callerid: Option<String>,
     pub latching: bool,
+    /// How its messages are serialized (always ROS1 in a ROS1 bag).
+    pub encoding: mcap_file::Encoding,
 }
 
 impl Connection {
@@ -47,6 +50,7 @@ impl Connection {
             definition: inner.optional_string("message_definition").unwrap_or_default(),
             callerid: inner.optional_string("callerid"),
             latching: inner.get("latching").is_some_and(|v| v == b"1"),
+            encoding: mcap_file::Encoding::Ros1,
         })
     }
 }
@@ -130,9 +134,21 @@ impl AsRef<[u8]> for Bytes {
     }
 }
 
-/// An opened bag: its connections and chunk locations, ready to be read chunk by chunk.
+/// The container format of a bag file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BagFormat {
+    /// ROS1 bag, format V2.0.
+    Ros1,
+    /// MCAP (ROS 2 bags, or ROS1 messages in MCAP).
+    Mcap,
+}
+
+/// An opened bag (ROS1 or MCAP): its connections and chunk locations, ready to be read chunk by
+/// chunk.
 pub struct Bag {
     pub path: PathBuf,
+    pub format: BagFormat,
     bytes: Bytes,
     pub connections: Vec<Connection>,
     pub chunks: Vec<ChunkRef>,
@@ -168,6 +184,9 @@ impl Bag {
 
     fn from_bytes_inner(path: PathBuf, bytes: Bytes) -> Result<Bag> {
         let data = bytes.as_ref();
+        if data.starts_with(mcap_file::MAGIC) {
+            return Ok(Self::open_mcap(path, bytes));
+        }
         check_magic(&path, data)?;
         let header_pos = MAGIC_V2.len();
         let (header, after_header) = match read_record(data, header_pos) {
@@ -188,6 +207,7 @@ impl Bag {
         let index_pos = header.u64("index_pos").unwrap_or(0);
         let mut bag = Bag {
             path,
+            format: BagFormat::Ros1,
             bytes: Bytes::Owned(Vec::new()),
             connections: Vec::new(),
             chunks: Vec::new(),
@@ -228,6 +248,22 @@ impl Bag {
         self.data().get(chunk.data_start..chunk.data_end).unwrap_or(&[])
     }
 
+    /// Drops the pages of a chunk that has been read from this process's resident memory. They
+    /// stay in the OS page cache; without this, every page of a multi-GB memory-mapped bag would
+    /// count as resident once read. Does nothing for bags held in memory.
+    pub fn release_chunk_pages(&self, chunk: &ChunkRef) {
+        if let Bytes::Mapped(map) = &self.bytes {
+            if chunk.data_end <= map.len() && chunk.data_start < chunk.data_end {
+                // SAFETY: the map is a read-only shared file mapping: after MADV_DONTNEED, the
+                // next access faults the same bytes back in from the file, so slices into it
+                // held elsewhere keep their contents.
+                let _ = unsafe {
+                    map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, chunk.data_start, chunk.stored_len())
+                };
+            }
+        }
+    }
+
     pub fn is_indexed(&self) -> bool {
         self.index == IndexState::Indexed
     }
@@ -258,6 +294,53 @@ impl Bag {
         self.stats.values().filter_map(|s| s.end_time).max()
     }
 
+    /// An MCAP file: walk its records, then read every chunk for channels and counts.
+    fn open_mcap(path: PathBuf, bytes: Bytes) -> Bag {
+        let scan = mcap_file::scan(bytes.as_ref());
+        let mut bag = Bag {
+            path,
+            format: BagFormat::Mcap,
+            bytes,
+            connections: Vec::new(),
+            chunks: scan.chunks,
+            index: if scan.complete {
+                IndexState::Indexed
+            } else {
+                IndexState::Scanned("the MCAP file was not closed (no footer): torn or still being written".into())
+            },
+            stats: BTreeMap::new(),
+            damage: scan.damage,
+        };
+        let mut catalog = scan.catalog;
+        let per_chunk: Vec<mcap_file::Catalog> = bag
+            .chunks
+            .par_iter()
+            .map(|chunk| {
+                let (plain, _) = decompress_chunk(&bag, chunk);
+                let mut found = mcap_file::Catalog::default();
+                let mut pos = 0;
+                while let Ok(Some((opcode, body, end))) = mcap_file::read_record(&plain, pos) {
+                    found.add(opcode, body);
+                    pos = end;
+                }
+                found
+            })
+            .collect();
+        for found in per_chunk {
+            catalog.merge(found);
+        }
+        bag.discover_by_reading_chunks(catalog.connections());
+        bag
+    }
+
+    /// The records of one decompressed chunk of this bag, in its format.
+    pub fn records<'a>(&self, plain: &'a [u8]) -> ChunkRecords<'a> {
+        match self.format {
+            BagFormat::Ros1 => ChunkRecords::new(plain),
+            BagFormat::Mcap => ChunkRecords::mcap(plain),
+        }
+    }
+
     /// Without an index, connections and counts are only known by reading every chunk: decompress
     /// each one (in parallel) and collect its connection records and message counts.
     fn discover_by_reading_chunks(&mut self, mut connections: Vec<Connection>) {
@@ -268,7 +351,7 @@ impl Bag {
                 let (plain, mut problem) = decompress_chunk(self, chunk);
                 let mut conns = Vec::new();
                 let mut stats: BTreeMap<u32, ConnectionStats> = BTreeMap::new();
-                let mut records = ChunkRecords::new(&plain);
+                let mut records = self.records(&plain);
                 for item in records.by_ref() {
                     match item {
                         ChunkItem::Connection(c) => conns.push(c),
@@ -281,6 +364,9 @@ impl Bag {
                     problem = records.problem.take();
                 }
                 let problem = problem.map(|p| format!("chunk at byte {}: {p}", chunk.pos));
+                drop(records);
+                drop(plain);
+                self.release_chunk_pages(chunk);
                 (conns, stats, problem)
             })
             .collect();

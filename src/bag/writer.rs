@@ -192,6 +192,10 @@ pub fn compress(compression: Compression, data: &[u8]) -> std::io::Result<Vec<u8
             enc.write_all(data)?;
             enc.finish().map_err(std::io::Error::other)
         }
+        Compression::Zstd => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "ROS1 bags have no zstd chunks (use none, bz2 or lz4)",
+        )),
     }
 }
 

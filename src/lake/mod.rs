@@ -88,13 +88,17 @@ pub fn table_name(topic: &str) -> String {
     }
 }
 
-/// The bag's `bag_file` identifier: its file name without the `.bag` extension.
+/// The bag's `bag_file` identifier: its file name without the `.bag` or `.mcap` extension.
 pub fn bag_name(path: &Path) -> String {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "bag".into());
-    name.strip_suffix(".bag").map(str::to_string).unwrap_or(name)
+    [".bag", ".mcap"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+        .map(str::to_string)
+        .unwrap_or(name)
 }
 
 /// Escapes a partition value for a Hive-style directory name (`bag_file=<escaped>`), the way

@@ -94,16 +94,22 @@ impl Bytes {
     }
 }
 
-/// Reads `n` little-endian values of a fixed-width primitive in one pass.
+/// Reads `n` values of a fixed-width primitive in one pass (aligned and in the payload's byte
+/// order for CDR; ROS1 is packed little-endian).
 macro_rules! extend_le {
     ($vec:expr, $cur:expr, $n:expr, $t:ty) => {{
         const W: usize = std::mem::size_of::<$t>();
+        // CDR pads before a value, so an empty sequence has no padding for its elements.
+        if $n > 0 {
+            $cur.align(W)?;
+        }
+        let big_endian = $cur.big_endian();
         let bytes = $cur.take($n.checked_mul(W).ok_or(DecodeError::TooLarge)?)?;
-        $vec.extend(
-            bytes
-                .chunks_exact(W)
-                .map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or([0; W]))),
-        );
+        if big_endian {
+            $vec.extend(bytes.chunks_exact(W).map(|c| <$t>::from_be_bytes(c.try_into().unwrap_or([0; W]))));
+        } else {
+            $vec.extend(bytes.chunks_exact(W).map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or([0; W]))));
+        }
     }};
 }
 
@@ -196,18 +202,26 @@ impl Column {
             Column::Float32(v) => extend_le!(v, cur, 1usize, f32),
             Column::Float64(v) => extend_le!(v, cur, 1usize, f64),
             Column::Time(v) => {
-                let sec = cur.u32()? as i64;
+                // ROS1 time: uint32 secs; ROS 2 builtin_interfaces/Time: int32 sec. Both: u32 ns.
+                let raw_sec = cur.u32()?;
+                let sec = if cur.is_cdr() { raw_sec as i32 as i64 } else { raw_sec as i64 };
                 let nsec = cur.u32()? as i64;
                 v.push(sec * 1_000_000_000 + nsec);
             }
             Column::Duration(v) => {
+                // ROS1: int32 secs, int32 nsecs; ROS 2 builtin_interfaces/Duration: uint32 nanosec.
                 let sec = cur.u32()? as i32 as i64;
-                let nsec = cur.u32()? as i32 as i64;
+                let raw_nsec = cur.u32()?;
+                let nsec = if cur.is_cdr() { raw_nsec as i64 } else { raw_nsec as i32 as i64 };
                 v.push(sec * 1_000_000_000 + nsec);
             }
             Column::Utf8(b) => {
                 let len = cur.u32()? as usize;
-                let raw = cur.take(len)?;
+                let mut raw = cur.take(len)?;
+                if cur.is_cdr() {
+                    // CDR strings carry their terminating NUL in the length.
+                    raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+                }
                 match std::str::from_utf8(raw) {
                     Ok(_) => b.push(raw)?,
                     Err(_) => {
@@ -225,6 +239,10 @@ impl Column {
                 values.push(raw)?;
             }
             Column::Struct { children, rows, .. } => {
+                if children.is_empty() && cur.is_cdr() {
+                    // ROS 2 gives empty messages one placeholder byte on the wire.
+                    cur.u8()?;
+                }
                 for child in children.iter_mut() {
                     child.decode(cur)?;
                 }

@@ -1,4 +1,6 @@
-//! A bounds-checked reader over one serialized message.
+//! A bounds-checked reader over one serialized message: ROS1 serialization (little-endian, packed)
+//! or CDR as ROS 2 writes it (4-byte encapsulation header, either byte order, values aligned to
+//! their size from the end of that header).
 
 /// Why a message's bytes did not match its definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +13,8 @@ pub enum DecodeError {
     TooLarge,
     /// More elements of zero-byte types (empty messages) than any real message holds.
     TooManyEmptyElements,
+    /// A CDR payload whose encapsulation header names a representation we do not decode.
+    UnsupportedEncapsulation(u8),
 }
 
 impl std::fmt::Display for DecodeError {
@@ -19,12 +23,24 @@ impl std::fmt::Display for DecodeError {
             DecodeError::Truncated => write!(f, "message is shorter than its definition requires"),
             DecodeError::TrailingBytes(n) => write!(f, "{n} bytes left over after decoding the definition"),
             DecodeError::TooLarge => write!(f, "a value exceeds 2 GiB in one batch"),
+            DecodeError::UnsupportedEncapsulation(kind) => write!(
+                f,
+                "CDR encapsulation kind {kind:#04x} is not decoded (plain CDR and XCDR2 are)"
+            ),
             DecodeError::TooManyEmptyElements => write!(
                 f,
                 "more than {MAX_EMPTY_ELEMENTS} elements of empty message types in one message"
             ),
         }
     }
+}
+
+/// CDR state: where alignment is counted from, byte order, largest alignment.
+#[derive(Debug, Clone, Copy)]
+struct Cdr {
+    origin: usize,
+    big_endian: bool,
+    max_align: usize,
 }
 
 /// Most elements of zero-byte types (arrays of empty messages) one message may hold. Their
@@ -38,6 +54,8 @@ pub struct Cursor<'a> {
     pos: usize,
     /// Zero-byte elements decoded so far (bounded by [`MAX_EMPTY_ELEMENTS`]).
     empty_elements: usize,
+    /// Set for CDR payloads.
+    cdr: Option<Cdr>,
     /// Set when a string field was not valid UTF-8 (stored lossily; the raw message is kept).
     pub invalid_utf8: bool,
 }
@@ -48,8 +66,54 @@ impl<'a> Cursor<'a> {
             buf,
             pos: 0,
             empty_elements: 0,
+            cdr: None,
             invalid_utf8: false,
         }
+    }
+
+    /// A cursor over a CDR payload: reads the encapsulation header (plain CDR or XCDR2, big- or
+    /// little-endian) and positions after it.
+    pub fn cdr(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let header = buf.get(..4).ok_or(DecodeError::Truncated)?;
+        let (big_endian, max_align) = match header[1] {
+            0x00 => (true, 8),
+            0x01 => (false, 8),
+            // XCDR2 plain: 8-byte values align to 4.
+            0x06 => (true, 4),
+            0x07 => (false, 4),
+            other => return Err(DecodeError::UnsupportedEncapsulation(other)),
+        };
+        Ok(Cursor {
+            buf,
+            pos: 4,
+            empty_elements: 0,
+            cdr: Some(Cdr {
+                origin: 4,
+                big_endian,
+                max_align,
+            }),
+            invalid_utf8: false,
+        })
+    }
+
+    pub fn is_cdr(&self) -> bool {
+        self.cdr.is_some()
+    }
+
+    pub fn big_endian(&self) -> bool {
+        self.cdr.is_some_and(|c| c.big_endian)
+    }
+
+    /// Skips CDR padding so that a value of `size` bytes starts aligned. No-op for ROS1.
+    pub fn align(&mut self, size: usize) -> Result<(), DecodeError> {
+        if let Some(cdr) = self.cdr {
+            let align = size.min(cdr.max_align).max(1);
+            let misalign = (self.pos - cdr.origin) % align;
+            if misalign != 0 {
+                self.take(align - misalign)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn remaining(&self) -> usize {
@@ -76,8 +140,11 @@ impl<'a> Cursor<'a> {
         Ok(self.take(1)?[0])
     }
 
+    /// A u32 (lengths, counts, time parts), aligned and in the payload's byte order.
     pub fn u32(&mut self) -> Result<u32, DecodeError> {
+        self.align(4)?;
         let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        let bytes = [b[0], b[1], b[2], b[3]];
+        Ok(if self.big_endian() { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) })
     }
 }

@@ -2,6 +2,11 @@
 //! blocks for every type it depends on. Handles comments, blank lines, constants (any case,
 //! spaces around `=`, string constants running to the end of the line), `byte`/`char` aliases,
 //! `time`/`duration`, fixed and variable arrays, and bare `Header`.
+//!
+//! ROS 2 `.msg` text (MCAP `ros2msg` schemas) uses the same layout with a few differences, read
+//! by [`Registry::parse_ros2`]: default values after the field name, bounded strings
+//! (`string<=10`) and sequences (`int32[<=5]`), `pkg/msg/Type` names, `byte` as an unsigned octet,
+//! and `builtin_interfaces/Time`/`Duration` standing for ROS1's `time`/`duration`.
 
 use std::collections::HashMap;
 
@@ -98,6 +103,13 @@ impl MessageDef {
     }
 }
 
+/// Which ROS generation's `.msg` syntax a definition is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Ros1,
+    Ros2,
+}
+
 /// All message types found in one connection's definition text, nested names resolved.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -106,8 +118,18 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Parses the definition text stored for `root_type` (for example `sensor_msgs/Imu`).
+    /// Parses the ROS1 definition text stored for `root_type` (for example `sensor_msgs/Imu`).
     pub fn parse(root_type: &str, text: &str) -> Result<Self> {
+        Self::parse_dialect(root_type, text, Dialect::Ros1)
+    }
+
+    /// Parses a ROS 2 `.msg` definition (an MCAP `ros2msg` schema) for `root_type`
+    /// (`sensor_msgs/msg/Imu`).
+    pub fn parse_ros2(root_type: &str, text: &str) -> Result<Self> {
+        Self::parse_dialect(root_type, text, Dialect::Ros2)
+    }
+
+    fn parse_dialect(root_type: &str, text: &str, dialect: Dialect) -> Result<Self> {
         let err = |problem: String| Error::Definition {
             msg_type: root_type.to_string(),
             problem,
@@ -138,7 +160,7 @@ impl Registry {
                 continue; // trailing separator
             }
             let name = normalize_type_name(&name);
-            parsed.push(parse_block(&name, &lines).map_err(|p| err(format!("in {name}: {p}")))?);
+            parsed.push(parse_block(&name, &lines, dialect).map_err(|p| err(format!("in {name}: {p}")))?);
         }
         let mut registry = Registry {
             root: normalize_type_name(root_type),
@@ -245,7 +267,7 @@ fn base_type(written: &str) -> &str {
     written.split('[').next().unwrap_or(written)
 }
 
-fn parse_block(full_name: &str, lines: &[&str]) -> Result<MessageDef, String> {
+fn parse_block(full_name: &str, lines: &[&str], dialect: Dialect) -> Result<MessageDef, String> {
     let mut msg = MessageDef {
         full_name: full_name.to_string(),
         fields: Vec::new(),
@@ -260,17 +282,35 @@ fn parse_block(full_name: &str, lines: &[&str]) -> Result<MessageDef, String> {
             Some(i) => (&line[..i], line[i..].trim_start()),
             None => return Err(format!("line '{line}' has a type but no name")),
         };
-        if let Some(eq) = rest.find('=') {
+        if is_constant(rest, dialect) {
+            let eq = rest.find('=').unwrap_or(rest.len());
             msg.constants.push(parse_constant(ty, rest, eq)?);
             continue;
         }
-        let name = rest.split('#').next().unwrap_or("").trim();
+        let without_comment = rest.split('#').next().unwrap_or("").trim();
+        let name = match dialect {
+            Dialect::Ros1 => without_comment,
+            // ROS 2 allows a default value after the name.
+            Dialect::Ros2 => without_comment.split_whitespace().next().unwrap_or(""),
+        };
         if name.is_empty() || name.contains(char::is_whitespace) {
             return Err(format!("cannot read a field name in '{line}'"));
         }
-        msg.fields.push(parse_field(ty, name)?);
+        msg.fields.push(parse_field(ty, name, dialect)?);
     }
     Ok(msg)
+}
+
+/// Whether the text after the type declares a constant (`NAME=value`, `NAME = value`). In ROS 2
+/// a default value may itself hold '=' (`string s "a=b"`), so only the name part counts there.
+fn is_constant(rest: &str, dialect: Dialect) -> bool {
+    match dialect {
+        Dialect::Ros1 => rest.contains('='),
+        Dialect::Ros2 => {
+            let name_end = rest.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(rest.len());
+            rest[name_end..].trim_start().starts_with('=')
+        }
+    }
 }
 
 fn parse_constant(ty: &str, rest: &str, eq: usize) -> Result<Constant, String> {
@@ -291,14 +331,15 @@ fn parse_constant(ty: &str, rest: &str, eq: usize) -> Result<Constant, String> {
     })
 }
 
-fn parse_field(ty: &str, name: &str) -> Result<Field, String> {
+fn parse_field(ty: &str, name: &str, dialect: Dialect) -> Result<Field, String> {
     let (base, arity) = match ty.find('[') {
         None => (ty, Arity::Single),
         Some(open) => {
             let inner = ty[open + 1..]
                 .strip_suffix(']')
                 .ok_or_else(|| format!("bad array type '{ty}'"))?;
-            let arity = if inner.is_empty() {
+            let arity = if inner.is_empty() || (dialect == Dialect::Ros2 && inner.starts_with("<=")) {
+                // ROS 2 bounded sequences are encoded like unbounded ones.
                 Arity::Variable
             } else {
                 let n: usize = inner
@@ -310,7 +351,11 @@ fn parse_field(ty: &str, name: &str) -> Result<Field, String> {
             (&ty[..open], arity)
         }
     };
-    let field_type = match Primitive::parse(base) {
+    let field_type = match dialect {
+        Dialect::Ros1 => Primitive::parse(base),
+        Dialect::Ros2 => ros2_primitive(base)?,
+    };
+    let field_type = match field_type {
         Some(p) => FieldType::Primitive(p),
         None => FieldType::Message(base.to_string()),
     };
@@ -319,6 +364,19 @@ fn parse_field(ty: &str, name: &str) -> Result<Field, String> {
         written_type: ty.to_string(),
         ty: field_type,
         arity,
+    })
+}
+
+/// ROS 2 built-in types: bounded strings read as strings, `byte`/`char` are unsigned octets,
+/// and the builtin_interfaces time types map to ROS1's `time`/`duration`.
+fn ros2_primitive(base: &str) -> Result<Option<Primitive>, String> {
+    let base = base.split("<=").next().unwrap_or(base);
+    Ok(match normalize_type_name(base).as_str() {
+        "byte" | "char" => Some(Primitive::UInt8),
+        "builtin_interfaces/Time" => Some(Primitive::Time),
+        "builtin_interfaces/Duration" => Some(Primitive::Duration),
+        "wstring" => return Err("wstring fields (UTF-16/32 text) are not decoded".into()),
+        other => Primitive::parse(other).filter(|p| !matches!(p, Primitive::Time | Primitive::Duration)),
     })
 }
 

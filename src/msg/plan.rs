@@ -15,6 +15,8 @@ pub struct MessageColumns {
     pub names: Vec<String>,
     pub columns: Vec<Column>,
     rows: usize,
+    /// Messages are CDR (ROS 2) rather than ROS1-serialized.
+    cdr: bool,
 }
 
 /// The result of decoding one message.
@@ -37,7 +39,29 @@ impl MessageColumns {
             names: root.fields.iter().map(|f| f.name.clone()).collect(),
             columns,
             rows: 0,
+            cdr: false,
         })
+    }
+
+    /// Compiles the root type of `registry` (a ROS 2 definition) for CDR-encoded messages.
+    pub fn compile_cdr(registry: &Registry) -> Result<Self> {
+        let mut columns = Self::compile(registry)?;
+        columns.cdr = true;
+        Ok(columns)
+    }
+
+    /// Compiles the decoder for one connection's messages, by its encoding: ROS1 definitions and
+    /// serialization, or ROS 2 definitions and CDR. Other encodings are an error (kept raw).
+    pub fn for_connection(conn: &crate::bag::Connection) -> Result<Self> {
+        use crate::bag::mcap_file::Encoding;
+        match &conn.encoding {
+            Encoding::Ros1 => Self::compile(&Registry::parse(&conn.msg_type, &conn.definition)?),
+            Encoding::Ros2Cdr => Self::compile_cdr(&Registry::parse_ros2(&conn.msg_type, &conn.definition)?),
+            Encoding::Unsupported(what) => Err(Error::Definition {
+                msg_type: conn.msg_type.clone(),
+                problem: format!("{what} are not decoded"),
+            }),
+        }
     }
 
     /// Builders for a message with no fields (used when a definition cannot be understood).
@@ -46,6 +70,7 @@ impl MessageColumns {
             names: Vec::new(),
             columns: Vec::new(),
             rows: 0,
+            cdr: false,
         }
     }
 
@@ -68,15 +93,21 @@ impl MessageColumns {
 
     /// Decodes one message. On any mismatch nothing is appended (the row is rolled back).
     pub fn decode(&mut self, bytes: &[u8]) -> Result<Decoded, DecodeError> {
-        let mut cur = Cursor::new(bytes);
+        let mut cur = if self.cdr { Cursor::cdr(bytes)? } else { Cursor::new(bytes) };
         let mut result = Ok(());
+        if self.cdr && self.columns.is_empty() {
+            // An empty ROS 2 message still has its placeholder byte.
+            result = cur.u8().map(|_| ());
+        }
         for col in self.columns.iter_mut() {
-            result = col.decode(&mut cur);
             if result.is_err() {
                 break;
             }
+            result = col.decode(&mut cur);
         }
-        if result.is_ok() && cur.remaining() > 0 {
+        // CDR writers may pad the payload to a multiple of 4 bytes.
+        let allowed_padding = if self.cdr { 3 } else { 0 };
+        if result.is_ok() && cur.remaining() > allowed_padding {
             result = Err(DecodeError::TrailingBytes(cur.remaining()));
         }
         match result {
@@ -215,5 +246,61 @@ mod tests {
         let mut cols = MessageColumns::compile(&registry).unwrap();
         assert_eq!(cols.decode(&u32::MAX.to_le_bytes()).err(), Some(DecodeError::TooManyEmptyElements));
         assert!(cols.decode(&3u32.to_le_bytes()).is_ok(), "a few empty elements are fine");
+    }
+
+    /// `uint8 a, int64[] xs, float64 d, string s, builtin_interfaces/Time t` as CDR in either
+    /// byte order: padding before aligned values, none for an empty sequence's elements.
+    fn cdr_sample(big_endian: bool, xs: &[i64]) -> Vec<u8> {
+        let mut b = vec![0, if big_endian { 0 } else { 1 }, 0, 0];
+        let u32b = |v: u32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+        b.push(7); // a
+        b.extend([0; 3]); // pad to 4
+        b.extend(u32b(xs.len() as u32));
+        if !xs.is_empty() {
+            while (b.len() - 4) % 8 != 0 {
+                b.push(0);
+            }
+            for x in xs {
+                b.extend(if big_endian { x.to_be_bytes() } else { x.to_le_bytes() });
+            }
+        }
+        while (b.len() - 4) % 8 != 0 {
+            b.push(0);
+        }
+        b.extend(if big_endian { 2.5f64.to_be_bytes() } else { 2.5f64.to_le_bytes() });
+        b.extend(u32b(3));
+        b.extend(b"hi\0");
+        while (b.len() - 4) % 4 != 0 {
+            b.push(0);
+        }
+        b.extend(u32b(1_700_000_000)); // sec
+        b.extend(u32b(5)); // nanosec
+        b
+    }
+
+    #[test]
+    fn cdr_alignment_byte_order_and_time() {
+        let registry = Registry::parse_ros2(
+            "pkg/msg/T",
+            "uint8 a 5\nint64[<=4] xs\nfloat64 d\nstring<=8 s \"x=y\"\nbuiltin_interfaces/Time t\nint32 LIMIT=3\n",
+        )
+        .unwrap();
+        let mut cols = MessageColumns::compile_cdr(&registry).unwrap();
+        for big_endian in [false, true] {
+            for xs in [&[][..], &[-3, 9][..]] {
+                let bytes = cdr_sample(big_endian, xs);
+                assert!(cols.decode(&bytes).is_ok(), "big_endian={big_endian} xs={xs:?}");
+            }
+        }
+        let arrays = cols.finish().unwrap();
+        let d = arrays[2].as_primitive::<Float64Type>();
+        assert!(d.values().iter().all(|&v| v == 2.5));
+        let s = arrays[3].as_string::<i32>();
+        assert!(s.iter().all(|v| v == Some("hi")));
+        let t = arrays[4].as_primitive::<arrow::datatypes::TimestampNanosecondType>();
+        assert!(t.values().iter().all(|&v| v == 1_700_000_000_000_000_005));
+        let xs = arrays[1].as_list::<i32>();
+        assert_eq!(xs.value_length(1), 2);
+        assert_eq!(xs.value(1).as_primitive::<arrow::datatypes::Int64Type>().values().to_vec(), vec![-3, 9]);
     }
 }
