@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the fuzz seed corpora (fuzz/corpus/, not committed) from sample-bags/ and ../shared/bags/:
-# - bag_reader: every bag of at most 64 KiB as is; larger bags cut by `scenes split` into valid
+# - bag_reader: every bag of at most 64 KiB as is, and the shared MCAP files; larger bags cut by `scenes split` into valid
 #   ~32 KiB bags (the first two pieces, with the input's compression and as bz2/lz4 copies).
 # - definition_decoder: `<definition>\0<first message bytes>` for every connection, read with
 #   Python rosbags (an independent reader) from the same bags.
@@ -32,6 +32,9 @@ for bag in "${bags[@]}"; do
     done
   done
 done
+
+# MCAP files (ROS 2) exercise the same reader entry point.
+[ -d ../shared/bags ] && cp ../shared/bags/*.mcap "$out/bag_reader/" 2>/dev/null || true
 
 .venv/bin/python - "$out/definition_decoder" "${bags[@]}" <<'PY'
 import sys

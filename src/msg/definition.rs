@@ -346,6 +346,10 @@ fn parse_field(ty: &str, name: &str, dialect: Dialect) -> Result<Field, String> 
                     .trim()
                     .parse()
                     .map_err(|_| format!("bad array length in '{ty}'"))?;
+                // Arrow fixed-size lists hold at most i32::MAX values per row.
+                if i32::try_from(n).is_err() {
+                    return Err(format!("array length in '{ty}' is too large"));
+                }
                 Arity::Fixed(n)
             };
             (&ty[..open], arity)
