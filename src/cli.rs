@@ -12,6 +12,7 @@ use crate::ingest::{ingest_bag, IngestOptions, IngestReport};
 use crate::lake::parts::{parse_compression, ParquetOptions};
 use crate::lake::Lake;
 use crate::meta::sqlite::SqliteStore;
+use crate::meta::MetaStore;
 
 /// scenes — turn ROS bags into typed, queryable lake tables.
 ///
@@ -105,6 +106,35 @@ pub enum Command {
     /// Write a synthetic drive (GPS, IMU, speed, detections, lanes, optional images) and its
     /// person-in-lane ground truth (`<bag>.ground_truth.json` beside it).
     Generate(GenerateArgs),
+    /// Create the metadata store's DynamoDB tables when they are missing (metadata_store.kind =
+    /// "dynamodb"; on-demand billing). The local store needs nothing.
+    InitStore,
+    /// Print catalog DDL for the lake's tables.
+    ///
+    /// `scenes catalog athena --location s3://my-lake/` prints CREATE DATABASE and one
+    /// CREATE EXTERNAL TABLE per Delta table (topic tables, synced, enriched, scenes) for Amazon
+    /// Athena / Glue; run it in the Athena console or with `aws athena start-query-execution`.
+    Catalog {
+        #[command(subcommand)]
+        target: CatalogTarget,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogTarget {
+    /// DDL for Amazon Athena (Delta tables: TBLPROPERTIES ('table_type'='DELTA'))
+    Athena(AthenaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AthenaArgs {
+    /// S3 URI of the lake (where its tables are, or will be copied to) [default: the lake, when it is s3://]
+    #[arg(long)]
+    pub location: Option<String>,
+
+    /// Glue database to create the tables in
+    #[arg(long, default_value = "scenes")]
+    pub database: String,
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +268,65 @@ impl From<CompressionArg> for Compression {
     }
 }
 
+/// The metadata store the config names: SQLite inside the lake, or DynamoDB.
+fn open_store(config: &Config, lake: &Lake) -> Result<Box<dyn MetaStore>> {
+    match config.metadata_store.kind.as_str() {
+        "dynamodb" => {
+            let m = &config.metadata_store;
+            let store = crate::meta::dynamo::DynamoStore::connect(crate::meta::dynamo::DynamoSettings {
+                bags_table: m.bags_table.clone(),
+                batches_table: m.batches_table.clone(),
+                scenes_table: m.scenes_table.clone(),
+                endpoint_url: m.endpoint_url.clone(),
+                region: m.region.clone(),
+                max_attempts: m.max_attempts,
+            })?;
+            Ok(Box::new(store))
+        }
+        _ => Ok(Box::new(SqliteStore::open(&lake.metadata_file())?)),
+    }
+}
+
+/// `scenes init-store`: creates missing DynamoDB tables.
+fn init_store(config: &Config) -> Result<()> {
+    if config.metadata_store.kind != "dynamodb" {
+        println!("metadata_store.kind is \"{}\": the store is created on first use, nothing to do", config.metadata_store.kind);
+        return Ok(());
+    }
+    let m = &config.metadata_store;
+    let store = crate::meta::dynamo::DynamoStore::connect(crate::meta::dynamo::DynamoSettings {
+        bags_table: m.bags_table.clone(),
+        batches_table: m.batches_table.clone(),
+        scenes_table: m.scenes_table.clone(),
+        endpoint_url: m.endpoint_url.clone(),
+        region: m.region.clone(),
+        max_attempts: m.max_attempts,
+    })?;
+    let created = store.create_missing_tables()?;
+    if created.is_empty() {
+        println!("all three DynamoDB tables exist");
+    } else {
+        println!("created {}", created.join(", "));
+    }
+    Ok(())
+}
+
+fn catalog_athena(cli: &Cli, config: &Config, args: &AthenaArgs) -> Result<()> {
+    let lake_uri = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
+    let location = match &args.location {
+        Some(l) => l.clone(),
+        None if lake_uri.starts_with("s3://") => lake_uri.clone(),
+        None => bail!("{lake_uri} is a local lake: pass --location s3://bucket/prefix/ naming where its tables are on S3"),
+    };
+    let lake = Lake::open(&lake_uri)?;
+    let tables = crate::catalog::lake_tables(&lake)?;
+    if tables.is_empty() {
+        bail!("{}: no tables yet; run `scenes ingest` first", lake.root().display());
+    }
+    print!("{}", crate::catalog::athena_ddl(&tables, &location, &args.database)?);
+    Ok(())
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     init_logging(cli.verbose, cli.quiet);
@@ -251,6 +340,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Query(args) => query(&cli, &config, args),
         Command::Split(args) => split(args, cli.json),
         Command::Generate(args) => generate(args, cli.json),
+        Command::InitStore => init_store(&config),
+        Command::Catalog { target: CatalogTarget::Athena(args) } => catalog_athena(&cli, &config, args),
     }
 }
 
@@ -291,6 +382,9 @@ fn info(bags: &[PathBuf], json: bool) -> Result<()> {
 fn expand_bags(inputs: &[String]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for input in inputs {
+        if input.contains("://") {
+            bail!("{input}: reading bags from object stores is not available in this version; copy the bag to local disk (`aws s3 cp`) and ingest the copy");
+        }
         let path = Path::new(input);
         if path.is_dir() {
             let entries: Vec<PathBuf> = std::fs::read_dir(path)
@@ -332,7 +426,7 @@ fn ingest(cli: &Cli, config: &Config, args: &IngestArgs) -> Result<()> {
     let bags = expand_bags(&args.bags)?;
     let lake_uri = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
     let lake = Lake::open(&lake_uri)?;
-    let store = SqliteStore::open(&lake.metadata_file())?;
+    let store = open_store(config, &lake)?;
     let compression = parse_compression(&config.ingest.parquet_compression)
         .map_err(|e| anyhow::anyhow!("config ingest.parquet_compression: {e}"))?;
     let opts = IngestOptions {
@@ -434,8 +528,7 @@ fn print_report(r: &IngestReport) {
 fn sync(cli: &Cli, config: &Config, args: &SyncArgs) -> Result<()> {
     let lake_uri = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
     let lake = Lake::open(&lake_uri)?;
-    let store = SqliteStore::open(&lake.metadata_file())?;
-    use crate::meta::MetaStore;
+    let store = open_store(config, &lake)?;
     let mut bags: Vec<String> = store.list_bags()?.into_iter().map(|b| b.bag_file).collect();
     bags.sort();
     bags.dedup();
@@ -466,16 +559,15 @@ fn sync(cli: &Cli, config: &Config, args: &SyncArgs) -> Result<()> {
     Ok(())
 }
 
-fn open_lake(cli: &Cli, config: &Config) -> Result<(Lake, SqliteStore, tokio::runtime::Runtime)> {
+fn open_lake(cli: &Cli, config: &Config) -> Result<(Lake, Box<dyn MetaStore>, tokio::runtime::Runtime)> {
     let lake_uri = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
     let lake = Lake::open(&lake_uri)?;
-    let store = SqliteStore::open(&lake.metadata_file())?;
+    let store = open_store(config, &lake)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     Ok((lake, store, runtime))
 }
 
 fn detect(cli: &Cli, config: &Config, args: &DetectArgs) -> Result<()> {
-    use crate::meta::MetaStore;
     let (lake, store, runtime) = open_lake(cli, config)?;
     let mut bags = store.list_bags()?;
     if let Some(only) = &args.bag {
@@ -553,7 +645,6 @@ fn quality_report(bag: &crate::meta::BagRecord, dir: Option<&Path>, runtime: &to
 }
 
 fn batch(cli: &Cli, config: &Config, args: &BatchArgs) -> Result<()> {
-    use crate::meta::MetaStore;
     let (lake, store, runtime) = open_lake(cli, config)?;
     let started = std::time::Instant::now();
     if args.retry_failed {
@@ -597,7 +688,7 @@ fn query(cli: &Cli, config: &Config, args: &QueryArgs) -> Result<()> {
         bail!("{lake_uri}: no lake here yet; run `scenes ingest BAG...` first or pass --lake");
     }
     let lake = Lake::open(&lake_uri)?;
-    let store = SqliteStore::open(&lake.metadata_file())?;
+    let store = open_store(config, &lake)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

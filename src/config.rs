@@ -96,13 +96,34 @@ impl SyncConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetadataStoreConfig {
-    /// `local`: an SQLite file inside the lake (`<lake>/_scenes/metadata.sqlite`).
+    /// `local`: an SQLite file inside the lake (`<lake>/_scenes/metadata.sqlite`);
+    /// `dynamodb`: three DynamoDB tables (names below).
     pub kind: String,
+    /// DynamoDB table of bag items (key `bag_file_prefix`).
+    pub bags_table: String,
+    /// DynamoDB table of batch items (keys `BatchId`, `Name`).
+    pub batches_table: String,
+    /// DynamoDB table of scene items (keys `bag_file`, `scene_id`).
+    pub scenes_table: String,
+    /// Endpoint override for DynamoDB (DynamoDB Local); null = AWS (or AWS_ENDPOINT_URL_DYNAMODB).
+    pub endpoint_url: Option<String>,
+    /// Region override; null = the standard chain (AWS_REGION, profile, instance metadata).
+    pub region: Option<String>,
+    /// Attempts per DynamoDB request on throttling and server errors.
+    pub max_attempts: u32,
 }
 
 impl Default for MetadataStoreConfig {
     fn default() -> Self {
-        MetadataStoreConfig { kind: "local".into() }
+        MetadataStoreConfig {
+            kind: "local".into(),
+            bags_table: "Rosbag-BagFile-Metadata".into(),
+            batches_table: "Rosbag-EMR-Batch-Metadata".into(),
+            scenes_table: "Rosbag-Scene-Metadata".into(),
+            endpoint_url: None,
+            region: None,
+            max_attempts: 10,
+        }
     }
 }
 
@@ -179,10 +200,10 @@ impl Config {
 
     fn validate(&self) -> Result<()> {
         let bad = |key: &str, problem: String| Err(Error::Config { key: key.into(), problem });
-        if self.metadata_store.kind != "local" {
+        if !["local", "dynamodb"].contains(&self.metadata_store.kind.as_str()) {
             return bad(
                 "metadata_store.kind",
-                format!("'{}' is not available; use \"local\"", self.metadata_store.kind),
+                format!("'{}' is not a store; use \"local\" (SQLite in the lake) or \"dynamodb\"", self.metadata_store.kind),
             );
         }
         if let Err(e) = crate::lake::parts::parse_compression(&self.ingest.parquet_compression) {

@@ -20,6 +20,8 @@
 
 pub mod bag;
 #[cfg(feature = "lake")]
+pub mod catalog;
+#[cfg(feature = "lake")]
 pub mod batch;
 #[cfg(feature = "lake")]
 pub mod cli;

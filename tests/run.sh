@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (a Python venv with rosbags, pyarrow and
-# deltalake, the independent implementations we compare against), builds once and runs every
-# test. Safe to run repeatedly; the venv and the build are reused.
+# deltalake, mcap readers: the independent implementations we compare against), starts DynamoDB
+# Local on 127.0.0.1 (stopped at exit), builds once and runs every test. Safe to run repeatedly; the venv and the build are reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import rosbags, pyarrow, deltalake" 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import rosbags, pyarrow, deltalake, mcap_ros2, cfnlint" 2>/dev/null; then
     echo "== installing Python test tools into $VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/py/requirements.txt
@@ -16,6 +16,12 @@ export SCENES_TEST_PYTHON="$PWD/$VENV/bin/python"
 if [ ! -d ../shared/bags ]; then
     echo "note: ../shared/bags not found; tests on real-world bags will say SKIPPED and the rest runs"
 fi
+
+echo "== cfn-lint deploy/*.yaml"
+"$VENV/bin/cfn-lint" deploy/*.yaml
+
+# Local AWS servers on 127.0.0.1, stopped when this script exits.
+source tests/aws-local.sh
 
 echo "== building"
 cargo build --tests --quiet

