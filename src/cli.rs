@@ -449,7 +449,7 @@ fn ingest(cli: &Cli, config: &Config, args: &IngestArgs) -> Result<()> {
     let mut reports: Vec<IngestReport> = Vec::new();
     let mut failures = Vec::new();
     for bag in &bags {
-        match ingest_bag(bag, &lake, &store, &opts, &runtime) {
+        match ingest_bag(bag, &lake, store.as_ref(), &opts, &runtime) {
             Ok(report) => {
                 if !cli.json && !cli.quiet {
                     print_report(&report);
@@ -578,7 +578,7 @@ fn detect(cli: &Cli, config: &Config, args: &DetectArgs) -> Result<()> {
     }
     let mut reports = Vec::new();
     for bag in &bags {
-        let Some(report) = runtime.block_on(crate::detect::run_detect(&lake, &store, bag, &config.detect))? else {
+        let Some(report) = runtime.block_on(crate::detect::run_detect(&lake, store.as_ref(), bag, &config.detect))? else {
             eprintln!("{}: not synced yet; run `scenes sync` first", bag.bag_file);
             continue;
         };
@@ -653,7 +653,7 @@ fn batch(cli: &Cli, config: &Config, args: &BatchArgs) -> Result<()> {
             println!("{released} bags of failed batches wait again");
         }
     }
-    let batches = runtime.block_on(crate::batch::run_batches(&lake, &store, config, args.all))?;
+    let batches = runtime.block_on(crate::batch::run_batches(&lake, store.as_ref(), config, args.all))?;
     let failed = batches.iter().filter(|b| b.status != "done").count();
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&batches)?);
@@ -693,7 +693,7 @@ fn query(cli: &Cli, config: &Config, args: &QueryArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let ctx = runtime.block_on(crate::query::lake_context(&lake, &store))?;
+    let ctx = runtime.block_on(crate::query::lake_context(&lake, store.as_ref()))?;
     let Some(sql) = &args.sql else {
         return Ok(crate::query::shell(&runtime, &ctx, &lake.root().join("_scenes/query_history"))?);
     };
