@@ -246,6 +246,10 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 0)]
     pub image_bytes: usize,
 
+    /// Add a PointCloud2 topic at 10 Hz with this many points per scan, 16 bytes each (0 = none)
+    #[arg(long, default_value_t = 0)]
+    pub lidar_points: usize,
+
     /// Start of the drive in Unix seconds [default: 1700000000 + seed hours]
     #[arg(long)]
     pub start_unix_s: Option<u64>,
@@ -742,6 +746,7 @@ fn generate(args: &GenerateArgs, json: bool) -> Result<()> {
         seed: args.seed,
         compression: args.compression.into(),
         image_bytes: args.image_bytes,
+        lidar_points: args.lidar_points,
         start_ns: args.start_unix_s.unwrap_or(1_700_000_000 + args.seed * 3600) * 1_000_000_000,
     };
     let truth = crate::generate::generate_drive(&args.out, &spec)?;

@@ -20,6 +20,7 @@ pub const TWIST_TOPIC: &str = "/vehicle/twist";
 pub const DETECTIONS_TOPIC: &str = "/perception/rgb_front/detections";
 pub const LANES_TOPIC: &str = "/perception/rgb_front/lane_points";
 pub const IMAGE_TOPIC: &str = "/camera/rgb_front/image_raw/compressed";
+pub const LIDAR_TOPIC: &str = "/lidar/top/points";
 
 /// Image size of the synthetic camera.
 pub const IMAGE_WIDTH: f32 = 1280.0;
@@ -74,6 +75,17 @@ fn lanes_def() -> String {
         block("std_msgs/Header", HEADER_DEF),
         block("perception_msgs/Lane", "int8 ROLE_OTHER = 0\nint8 ROLE_EGO_LEFT = 1\nint8 ROLE_EGO_RIGHT = 2\nint8 role\nImagePoint[] points\n"),
         block("perception_msgs/ImagePoint", "float32 x\nfloat32 y\n")
+    )
+}
+
+fn point_cloud2_def() -> String {
+    format!(
+        "Header header\nuint32 height\nuint32 width\nPointField[] fields\nbool is_bigendian\nuint32 point_step\nuint32 row_step\nuint8[] data\nbool is_dense\n\n{}\n{}",
+        block("std_msgs/Header", HEADER_DEF),
+        block(
+            "sensor_msgs/PointField",
+            "uint8 INT8=1\nuint8 UINT8=2\nuint8 INT16=3\nuint8 UINT16=4\nuint8 INT32=5\nuint8 UINT32=6\nuint8 FLOAT32=7\nuint8 FLOAT64=8\nstring name\nuint32 offset\nuint8 datatype\nuint32 count\n"
+        )
     )
 }
 
@@ -177,6 +189,8 @@ pub struct DriveSpec {
     pub compression: Compression,
     /// Add a CompressedImage topic with payloads of this many bytes (0 = none).
     pub image_bytes: usize,
+    /// Add a PointCloud2 topic (10 Hz) with this many x/y/z/intensity points per scan (0 = none).
+    pub lidar_points: usize,
     /// Start of the drive (ns since the epoch); a multiple of 100 ms.
     pub start_ns: u64,
 }
@@ -188,9 +202,27 @@ impl Default for DriveSpec {
             seed: 1,
             compression: Compression::Lz4,
             image_bytes: 0,
+            lidar_points: 0,
             start_ns: 1_700_000_000_000_000_000,
         }
     }
+}
+
+/// One PointCloud2 scan of `points` x/y/z/intensity float32 points (16 bytes each).
+fn point_cloud(rng: &mut Rng, seq: u32, t: u64, points: usize) -> Vec<u8> {
+    let mut s = Ser::default();
+    s.header(seq, t, "lidar_top").u32(1).u32(points as u32).u32(4);
+    for (i, name) in ["x", "y", "z", "intensity"].iter().enumerate() {
+        s.string(name).u32(i as u32 * 4).u8(7).u32(1);
+    }
+    let mut data = Vec::with_capacity(points * 16);
+    for _ in 0..points {
+        for _ in 0..4 {
+            data.extend_from_slice(&(rng.range(-50.0, 50.0) as f32).to_le_bytes());
+        }
+    }
+    s.u8(0).u32(16).u32(points as u32 * 16).bytes(&data).u8(1);
+    s.0
 }
 
 /// One person-in-ego-lane scene on the 100 ms timeline.
@@ -313,6 +345,11 @@ pub fn generate_drive(path: &Path, spec: &DriveSpec) -> Result<GroundTruth> {
     } else {
         None
     };
+    let lidar = if spec.lidar_points > 0 {
+        Some(writer.add_connection(self::spec(LIDAR_TOPIC, "sensor_msgs/PointCloud2", point_cloud2_def(), "/lidar")?))
+    } else {
+        None
+    };
     let frames = spec.duration_s * 10;
     let scenario = Scenario::new(&mut rng, frames);
     let t0 = spec.start_ns - spec.start_ns % 100_000_000;
@@ -402,6 +439,10 @@ pub fn generate_drive(path: &Path, spec: &DriveSpec) -> Result<GroundTruth> {
                 data[..2].copy_from_slice(&[0xFF, 0xD8]);
                 s.header(k, frame_t, "camera_front").string("jpeg").bytes(&data);
                 writer.write(image, frame_t, &s.0)?;
+                messages += 1;
+            }
+            if let Some(lidar) = lidar {
+                writer.write(lidar, frame_t, &point_cloud(&mut rng, k, frame_t, spec.lidar_points))?;
                 messages += 1;
             }
         }

@@ -77,3 +77,30 @@ fn bags_written_by_rosbags_decode_identically() {
         assert_eq!(total, 120, "{}: 60 messages on each of two topics", bag.display());
     }
 }
+
+#[test]
+fn generated_camera_and_lidar_drive_decodes_like_rosbags() {
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("sensors.bag");
+    let out = scenes(&[
+        "generate",
+        bag.to_str().unwrap(),
+        "--duration-s",
+        "3",
+        "--image-bytes",
+        "2000",
+        "--lidar-points",
+        "500",
+        "--compression",
+        "lz4",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let checks = differential_check(&bag);
+    assert_eq!(checks.len(), 7, "5 small topics + camera + lidar");
+    for c in &checks {
+        assert_eq!(c.status, "ok", "{c:?}");
+        assert_eq!(c.ours, c.rosbags);
+    }
+    let lidar = checks.iter().find(|c| c.topic == "/lidar/top/points").unwrap();
+    assert_eq!(lidar.ours, 30, "10 Hz for 3 s");
+}
