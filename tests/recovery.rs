@@ -157,6 +157,7 @@ fn unindexed_bag_without_index_section_recovers_everything() {
     let want = with_zero_losses(&expected, &topics);
     let (info, damage) = info_of(&path);
     assert_eq!(info, want);
+    eprintln!("unindexed, per topic (recovered, lost, from cut chunk): {info:?}");
     assert!(damage["cut_chunk"].is_null());
     assert_eq!(ingest_of(&path), want);
     assert!(expected.values().sum::<u64>() > 1000, "the test bag has messages to recover");
@@ -186,6 +187,7 @@ fn bag_torn_mid_chunk_reports_what_the_cut_chunk_gave() {
         .collect();
     let (info, damage) = info_of(&path);
     assert_eq!(info, want);
+    eprintln!("torn mid-chunk, per topic (recovered, lost, from cut chunk): {info:?}; cut chunk {}", damage["cut_chunk"]);
     assert_eq!(damage["cut_chunk"]["pos"].as_u64(), Some(cut_chunk.pos as u64));
     assert_eq!(damage["cut_chunk"]["present_bytes"].as_u64(), Some((cut - cut_chunk.data_start) as u64));
     assert_eq!(damage["cut_chunk"]["declared_bytes"].as_u64(), Some((cut_chunk.end - cut_chunk.data_start) as u64));
@@ -241,6 +243,7 @@ fn recorder_killed_with_an_open_chunk() {
     let path = write_temp(&dir, "recording.bag.active", &damaged);
     let (info, damage) = info_of(&path);
     assert_eq!(info, want);
+    eprintln!("open chunk, per topic (recovered, lost, from cut chunk): {info:?}; outside chunks {}", damage["messages_outside_chunks"]);
     assert_eq!(damage["messages_outside_chunks"].as_u64(), Some(outside.values().sum::<u64>()));
     assert!(outside.values().sum::<u64>() > 10);
     assert_eq!(ingest_of(&path), want);
@@ -278,6 +281,7 @@ fn overwritten_chunk_data_counts_exact_losses() {
     let path = write_temp(&dir, "overwritten.bag", &damaged);
     let (info, _) = info_of(&path);
     assert_eq!(info, want);
+    eprintln!("overwritten chunk, per topic (recovered, lost, from cut chunk): {info:?}");
     assert!(lost.values().sum::<u64>() > 0);
     assert_eq!(ingest_of(&path), want);
 }
