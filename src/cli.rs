@@ -275,20 +275,32 @@ impl From<CompressionArg> for Compression {
 /// The metadata store the config names: SQLite inside the lake, or DynamoDB.
 fn open_store(config: &Config, lake: &Lake) -> Result<Box<dyn MetaStore>> {
     match config.metadata_store.kind.as_str() {
-        "dynamodb" => {
-            let m = &config.metadata_store;
-            let store = crate::meta::dynamo::DynamoStore::connect(crate::meta::dynamo::DynamoSettings {
-                bags_table: m.bags_table.clone(),
-                batches_table: m.batches_table.clone(),
-                scenes_table: m.scenes_table.clone(),
-                endpoint_url: m.endpoint_url.clone(),
-                region: m.region.clone(),
-                max_attempts: m.max_attempts,
-            })?;
-            Ok(Box::new(store))
-        }
+        "dynamodb" => dynamo_store(config),
         _ => Ok(Box::new(SqliteStore::open(&lake.metadata_file())?)),
     }
+}
+
+#[cfg(feature = "aws")]
+fn connect_dynamo(config: &Config) -> Result<crate::meta::dynamo::DynamoStore> {
+    let m = &config.metadata_store;
+    Ok(crate::meta::dynamo::DynamoStore::connect(crate::meta::dynamo::DynamoSettings {
+        bags_table: m.bags_table.clone(),
+        batches_table: m.batches_table.clone(),
+        scenes_table: m.scenes_table.clone(),
+        endpoint_url: m.endpoint_url.clone(),
+        region: m.region.clone(),
+        max_attempts: m.max_attempts,
+    })?)
+}
+
+#[cfg(feature = "aws")]
+fn dynamo_store(config: &Config) -> Result<Box<dyn MetaStore>> {
+    Ok(Box::new(connect_dynamo(config)?))
+}
+
+#[cfg(not(feature = "aws"))]
+fn dynamo_store(_config: &Config) -> Result<Box<dyn MetaStore>> {
+    bail!("metadata_store.kind \"dynamodb\" needs a build with the `aws` feature (the default)")
 }
 
 /// `scenes init-store`: creates missing DynamoDB tables.
@@ -297,22 +309,20 @@ fn init_store(config: &Config) -> Result<()> {
         println!("metadata_store.kind is \"{}\": the store is created on first use, nothing to do", config.metadata_store.kind);
         return Ok(());
     }
-    let m = &config.metadata_store;
-    let store = crate::meta::dynamo::DynamoStore::connect(crate::meta::dynamo::DynamoSettings {
-        bags_table: m.bags_table.clone(),
-        batches_table: m.batches_table.clone(),
-        scenes_table: m.scenes_table.clone(),
-        endpoint_url: m.endpoint_url.clone(),
-        region: m.region.clone(),
-        max_attempts: m.max_attempts,
-    })?;
-    let created = store.create_missing_tables()?;
-    if created.is_empty() {
-        println!("all three DynamoDB tables exist");
-    } else {
-        println!("created {}", created.join(", "));
+    #[cfg(feature = "aws")]
+    {
+        let created = connect_dynamo(config)?.create_missing_tables()?;
+        if created.is_empty() {
+            println!("all three DynamoDB tables exist");
+        } else {
+            println!("created {}", created.join(", "));
+        }
+        Ok(())
     }
-    Ok(())
+    #[cfg(not(feature = "aws"))]
+    {
+        dynamo_store(config).map(|_| ())
+    }
 }
 
 fn catalog_athena(cli: &Cli, config: &Config, args: &AthenaArgs) -> Result<()> {
