@@ -6,7 +6,8 @@
 #   THREADS=1 bash bench/ingest.sh  # single-thread comparison
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+# The benchmarked commands never touch AWS; the `aws` feature only adds the DynamoDB client.
+cargo build --release --quiet --no-default-features --features lake
 BIN=target/release/scenes
 OUT=bench/out
 mkdir -p "$OUT"

@@ -174,7 +174,11 @@ impl Bag {
             let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
             Bytes::Mapped(map)
         };
-        Self::from_bytes_inner(path, bytes)
+        let bag = Self::from_bytes_inner(path, bytes)?;
+        // Opening touched a page of every chunk (the index is checked against each chunk
+        // header); on a multi-GB bag that is hundreds of MB of resident pages. Drop them all.
+        bag.release_pages(0, bag.data().len());
+        Ok(bag)
     }
 
     /// Opens a bag held in memory (tests, fuzzing, objects fetched from a store).
@@ -252,14 +256,19 @@ impl Bag {
     /// stay in the OS page cache; without this, every page of a multi-GB memory-mapped bag would
     /// count as resident once read. Does nothing for bags held in memory.
     pub fn release_chunk_pages(&self, chunk: &ChunkRef) {
+        // From the record header (touched when the index was checked) to the end of the data.
+        let start = usize::try_from(chunk.pos).unwrap_or(chunk.data_start).min(chunk.data_start);
+        self.release_pages(start, chunk.data_end);
+    }
+
+    /// Drops the mapped pages of `start..end` from this process's resident memory.
+    fn release_pages(&self, start: usize, end: usize) {
         if let Bytes::Mapped(map) = &self.bytes {
-            if chunk.data_end <= map.len() && chunk.data_start < chunk.data_end {
+            if end <= map.len() && start < end {
                 // SAFETY: the map is a read-only shared file mapping: after MADV_DONTNEED, the
                 // next access faults the same bytes back in from the file, so slices into it
                 // held elsewhere keep their contents.
-                let _ = unsafe {
-                    map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, chunk.data_start, chunk.stored_len())
-                };
+                let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
             }
         }
     }
