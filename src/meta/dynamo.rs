@@ -503,17 +503,7 @@ impl MetaStore for DynamoStore {
             if waiting.is_empty() || (waiting.len() < size && !allow_partial) {
                 return Ok(None);
             }
-            let mut batch = BatchRecord {
-                batch_id: format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]),
-                bags: Vec::new(),
-                status: "running".into(),
-                started_at: chrono::Utc::now().to_rfc3339(),
-                finished_at: None,
-                seconds: None,
-                scenes: None,
-                error: None,
-                owner: super::current_owner(),
-            };
+            let mut batch = BatchRecord::running(Vec::new());
             // Record the batch first so that a crash after claiming leaves a batch to abandon.
             put_batch(&client, &settings.batches_table, &batch).await?;
             for (_, prefix) in waiting {

@@ -92,6 +92,24 @@ pub struct BatchRecord {
     pub error: Option<String>,
 }
 
+impl BatchRecord {
+    /// A new running batch of `bags`, owned by this process, with a time-ordered unique id.
+    pub fn running(bags: Vec<String>) -> Self {
+        let now = chrono::Utc::now();
+        BatchRecord {
+            batch_id: format!("{}-{}", now.format("%Y%m%dT%H%M%S%.3fZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            bags,
+            status: "running".into(),
+            started_at: now.to_rfc3339(),
+            finished_at: None,
+            seconds: None,
+            scenes: None,
+            error: None,
+            owner: current_owner(),
+        }
+    }
+}
+
 /// Storage of pipeline metadata. Implementations must be safe to use from several processes.
 pub trait MetaStore: Send + Sync {
     /// Inserts or replaces the record keyed by `bag_file_prefix`.

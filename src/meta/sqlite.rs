@@ -143,17 +143,7 @@ impl MetaStore for SqliteStore {
         if pending.is_empty() || (pending.len() < size && !allow_partial) {
             return Ok(None);
         }
-        let record = BatchRecord {
-            batch_id: format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]),
-            bags: pending,
-            status: "running".into(),
-            started_at: chrono::Utc::now().to_rfc3339(),
-            finished_at: None,
-            seconds: None,
-            scenes: None,
-            error: None,
-            owner: super::current_owner(),
-        };
+        let record = BatchRecord::running(pending);
         for bag in &record.bags {
             tx.execute("INSERT INTO claims (bag_file_prefix, batch_id) VALUES (?1, ?2)", params![bag, record.batch_id])?;
         }
