@@ -16,9 +16,10 @@ pub struct CatalogTable {
 }
 
 /// Every Delta table of the lake: topic tables (`topics/<name>`) and the derived tables.
-pub fn lake_tables(lake: &Lake) -> Result<Vec<CatalogTable>> {
+pub async fn lake_tables(lake: &Lake) -> Result<Vec<CatalogTable>> {
     let mut tables: Vec<CatalogTable> = lake
-        .topic_tables()?
+        .topic_tables()
+        .await?
         .into_iter()
         .map(|name| CatalogTable {
             relative_path: format!("topics/{name}"),
@@ -26,7 +27,7 @@ pub fn lake_tables(lake: &Lake) -> Result<Vec<CatalogTable>> {
         })
         .collect();
     for derived in DERIVED_TABLES {
-        if lake.table_dir(derived).join("_delta_log").is_dir() {
+        if lake.table(derived).has_delta_log().await? {
             tables.push(CatalogTable {
                 name: derived.to_string(),
                 relative_path: derived.to_string(),

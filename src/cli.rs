@@ -276,7 +276,13 @@ impl From<CompressionArg> for Compression {
 fn open_store(config: &Config, lake: &Lake) -> Result<Box<dyn MetaStore>> {
     match config.metadata_store.kind.as_str() {
         "dynamodb" => dynamo_store(config),
-        _ => Ok(Box::new(SqliteStore::open(&lake.metadata_file())?)),
+        _ => match lake.metadata_file() {
+            Some(file) => Ok(Box::new(SqliteStore::open(&file)?)),
+            None => bail!(
+                "{}: a lake on S3 needs the DynamoDB metadata store (the local one is a file inside a local lake); set metadata_store.kind to \"dynamodb\" in the config",
+                lake.display()
+            ),
+        },
     }
 }
 
@@ -332,10 +338,11 @@ fn catalog_athena(cli: &Cli, config: &Config, args: &AthenaArgs) -> Result<()> {
         None if lake_uri.starts_with("s3://") => lake_uri.clone(),
         None => bail!("{lake_uri} is a local lake: pass --location s3://bucket/prefix/ naming where its tables are on S3"),
     };
-    let lake = Lake::open(&lake_uri)?;
-    let tables = crate::catalog::lake_tables(&lake)?;
+    let runtime = new_runtime()?;
+    let lake = lake_at(cli, config, &runtime)?;
+    let tables = runtime.block_on(crate::catalog::lake_tables(&lake))?;
     if tables.is_empty() {
-        bail!("{}: no tables yet; run `scenes ingest` first", lake.root().display());
+        bail!("{}: no tables yet; run `scenes ingest` first", lake.display());
     }
     print!("{}", crate::catalog::athena_ddl(&tables, &location, &args.database)?);
     Ok(())
@@ -392,12 +399,62 @@ fn info(bags: &[PathBuf], json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Expands files, directories and globs into a sorted, de-duplicated list of bag paths.
-fn expand_bags(inputs: &[String]) -> Result<Vec<PathBuf>> {
+/// A bag to ingest: a local file, or an object on S3 (read by ranges, never downloaded whole).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum BagInput {
+    Local(PathBuf),
+    S3(String),
+}
+
+/// Opens and ingests one input.
+fn ingest_input(input: &BagInput, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, config: &Config, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
+    match input {
+        BagInput::Local(path) => Ok(ingest_bag(path, lake, store, opts, runtime)?),
+        BagInput::S3(uri) => open_s3_bag(uri, lake, store, opts, config, runtime),
+    }
+}
+
+#[cfg(feature = "aws")]
+fn open_s3_bag(uri: &str, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, config: &Config, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
+    let started = std::time::Instant::now();
+    let reader = crate::lake::s3::S3Bag::open(uri, &config.s3, runtime.handle())?.into_reader();
+    let bag = crate::bag::Bag::open_ranged(reader)?;
+    Ok(crate::ingest::ingest_opened(bag, started, lake, store, opts, runtime)?)
+}
+
+#[cfg(not(feature = "aws"))]
+fn open_s3_bag(uri: &str, _lake: &Lake, _store: &dyn MetaStore, _opts: &IngestOptions, _config: &Config, _runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
+    bail!("{uri}: this build has no S3 support (build with the `aws` feature, the default)")
+}
+
+/// `s3://bucket/key.bag` as is; `s3://bucket/prefix/` as every `.bag`/`.mcap` object below it.
+#[cfg(feature = "aws")]
+fn expand_s3(input: &str, config: &Config, runtime: &tokio::runtime::Runtime) -> Result<Vec<BagInput>> {
+    if !input.ends_with('/') {
+        return Ok(vec![BagInput::S3(input.to_string())]);
+    }
+    let found = crate::lake::s3::S3Bag::list(input, &config.s3, runtime.handle())?;
+    if found.is_empty() {
+        bail!("{input}: no .bag or .mcap objects under this prefix");
+    }
+    Ok(found.into_iter().map(BagInput::S3).collect())
+}
+
+#[cfg(not(feature = "aws"))]
+fn expand_s3(input: &str, _config: &Config, _runtime: &tokio::runtime::Runtime) -> Result<Vec<BagInput>> {
+    bail!("{input}: this build has no S3 support (build with the `aws` feature, the default)")
+}
+
+/// Expands files, directories, globs and S3 URIs into a de-duplicated list of bags.
+fn expand_bags(inputs: &[String], config: &Config, runtime: &tokio::runtime::Runtime) -> Result<Vec<BagInput>> {
     let mut out = Vec::new();
     for input in inputs {
+        if input.starts_with("s3://") {
+            out.extend(expand_s3(input, config, runtime)?);
+            continue;
+        }
         if input.contains("://") {
-            bail!("{input}: reading bags from object stores is not available in this version; copy the bag to local disk (`aws s3 cp`) and ingest the copy");
+            bail!("{input}: only local paths and s3:// URIs can be ingested; copy the bag to local disk and ingest the copy");
         }
         let path = Path::new(input);
         if path.is_dir() {
@@ -415,9 +472,9 @@ fn expand_bags(inputs: &[String]) -> Result<Vec<PathBuf>> {
                 bail!("{input}: directory holds no .bag or .mcap files");
             }
             found.sort();
-            out.extend(found);
+            out.extend(found.into_iter().map(BagInput::Local));
         } else if path.exists() {
-            out.push(path.to_path_buf());
+            out.push(BagInput::Local(path.to_path_buf()));
         } else if input.contains(['*', '?', '[']) {
             let matches: Vec<PathBuf> = glob::glob(input)
                 .with_context(|| format!("{input}: bad glob pattern"))?
@@ -426,7 +483,7 @@ fn expand_bags(inputs: &[String]) -> Result<Vec<PathBuf>> {
             if matches.is_empty() {
                 bail!("{input}: no file matches this pattern");
             }
-            out.extend(matches);
+            out.extend(matches.into_iter().map(BagInput::Local));
         } else {
             bail!("{input}: no such file");
         }
@@ -437,9 +494,9 @@ fn expand_bags(inputs: &[String]) -> Result<Vec<PathBuf>> {
 }
 
 fn ingest(cli: &Cli, config: &Config, args: &IngestArgs) -> Result<()> {
-    let bags = expand_bags(&args.bags)?;
-    let lake_uri = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
-    let lake = Lake::open(&lake_uri)?;
+    let runtime = new_runtime()?;
+    let bags = expand_bags(&args.bags, config, &runtime)?;
+    let lake = lake_at(cli, config, &runtime)?;
     let store = open_store(config, &lake)?;
     let compression = parse_compression(&config.ingest.parquet_compression)
         .map_err(|e| anyhow::anyhow!("config ingest.parquet_compression: {e}"))?;
@@ -455,15 +512,10 @@ fn ingest(cli: &Cli, config: &Config, args: &IngestArgs) -> Result<()> {
         delete_replaced_files: config.ingest.delete_replaced_files,
         progress: !args.no_progress && !cli.quiet && !cli.json && std::io::stderr().is_terminal(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let mut reports: Vec<IngestReport> = Vec::new();
     let mut failures = Vec::new();
     for bag in &bags {
-        match ingest_bag(bag, &lake, store.as_ref(), &opts, &runtime) {
+        match ingest_input(bag, &lake, store.as_ref(), &opts, config, &runtime) {
             Ok(report) => {
                 if !cli.json && !cli.quiet {
                     print_report(&report);
@@ -479,7 +531,7 @@ fn ingest(cli: &Cli, config: &Config, args: &IngestArgs) -> Result<()> {
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "ingested": reports, "failed": failures }))?);
     } else if !cli.quiet {
-        println!("lake: {}", lake.root().display());
+        println!("lake: {}", lake.display());
     }
     if !failures.is_empty() {
         bail!("{} of {} bags failed", failures.len(), bags.len());
@@ -540,22 +592,19 @@ fn print_report(r: &IngestReport) {
 }
 
 fn sync(cli: &Cli, config: &Config, args: &SyncArgs) -> Result<()> {
-    let lake_uri = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
-    let lake = Lake::open(&lake_uri)?;
-    let store = open_store(config, &lake)?;
+    let (lake, store, runtime) = open_lake(cli, config)?;
     let mut bags: Vec<String> = store.list_bags()?.into_iter().map(|b| b.bag_file).collect();
     bags.sort();
     bags.dedup();
     if let Some(only) = &args.bag {
         if !bags.contains(only) {
-            bail!("bag '{only}' has not been ingested into {}; ingested: {}", lake.root().display(), bags.join(", "));
+            bail!("bag '{only}' has not been ingested into {}; ingested: {}", lake.display(), bags.join(", "));
         }
         bags = vec![only.clone()];
     }
     if bags.is_empty() {
-        bail!("no ingested bags in {}; run `scenes ingest BAG...` first", lake.root().display());
+        bail!("no ingested bags in {}; run `scenes ingest BAG...` first", lake.display());
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     let opts = config.sync.options();
     let mut results = Vec::new();
     for bag in &bags {
@@ -574,11 +623,25 @@ fn sync(cli: &Cli, config: &Config, args: &SyncArgs) -> Result<()> {
 }
 
 fn open_lake(cli: &Cli, config: &Config) -> Result<(Lake, Box<dyn MetaStore>, tokio::runtime::Runtime)> {
-    let lake_uri = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
-    let lake = Lake::open(&lake_uri)?;
+    let runtime = new_runtime()?;
+    let lake = lake_at(cli, config, &runtime)?;
     let store = open_store(config, &lake)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     Ok((lake, store, runtime))
+}
+
+/// The async runtime for lake and AWS I/O (two threads: the work itself runs on rayon's).
+fn new_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The lake named by --lake or the config: a directory or `s3://bucket/prefix/`.
+fn lake_at(cli: &Cli, config: &Config, runtime: &tokio::runtime::Runtime) -> Result<Lake> {
+    let lake_uri = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
+    Ok(Lake::open_with(&lake_uri, &config.s3, runtime.handle())?)
 }
 
 fn detect(cli: &Cli, config: &Config, args: &DetectArgs) -> Result<()> {
@@ -587,7 +650,7 @@ fn detect(cli: &Cli, config: &Config, args: &DetectArgs) -> Result<()> {
     if let Some(only) = &args.bag {
         bags.retain(|b| &b.bag_file == only);
         if bags.is_empty() {
-            bail!("bag '{only}' has not been ingested into {}", lake.root().display());
+            bail!("bag '{only}' has not been ingested into {}", lake.display());
         }
     }
     let mut reports = Vec::new();
@@ -698,18 +761,13 @@ fn batch(cli: &Cli, config: &Config, args: &BatchArgs) -> Result<()> {
 
 fn query(cli: &Cli, config: &Config, args: &QueryArgs) -> Result<()> {
     let lake_uri = cli.lake.clone().unwrap_or_else(|| config.lake.clone());
-    if !Path::new(&lake_uri).join("topics").is_dir() && !Path::new(&lake_uri).join("_scenes").is_dir() {
+    if !lake_uri.starts_with("s3://") && !Path::new(&lake_uri).join("topics").is_dir() && !Path::new(&lake_uri).join("_scenes").is_dir() {
         bail!("{lake_uri}: no lake here yet; run `scenes ingest BAG...` first or pass --lake");
     }
-    let lake = Lake::open(&lake_uri)?;
-    let store = open_store(config, &lake)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let (lake, store, runtime) = open_lake(cli, config)?;
     let ctx = runtime.block_on(crate::query::lake_context(&lake, store.as_ref()))?;
     let Some(sql) = &args.sql else {
-        return Ok(crate::query::shell(&runtime, &ctx, &lake.root().join("_scenes/query_history"))?);
+        return Ok(crate::query::shell(&runtime, &ctx, &history_file(&lake))?);
     };
     let format = if cli.json && args.format == crate::query::Format::Table { crate::query::Format::Json } else { args.format };
     if format == crate::query::Format::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
@@ -725,6 +783,14 @@ fn query(cli: &Cli, config: &Config, args: &QueryArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The query shell's history: inside a local lake, else in the user's home directory.
+fn history_file(lake: &Lake) -> PathBuf {
+    match lake.local_root() {
+        Some(root) => root.join("_scenes/query_history"),
+        None => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".scenes_query_history"),
+    }
 }
 
 fn split(args: &SplitArgs, json: bool) -> Result<()> {

@@ -15,6 +15,7 @@ pub struct Config {
     /// Lake root: a local directory (default `./lake`).
     pub lake: String,
     pub metadata_store: MetadataStoreConfig,
+    pub s3: S3Config,
     pub ingest: IngestConfig,
     pub sync: SyncConfig,
     pub detect: crate::detect::DetectConfig,
@@ -47,6 +48,7 @@ impl Default for Config {
         Config {
             lake: "lake".into(),
             metadata_store: MetadataStoreConfig::default(),
+            s3: S3Config::default(),
             ingest: IngestConfig::default(),
             sync: SyncConfig::default(),
             detect: crate::detect::DetectConfig::default(),
@@ -122,6 +124,32 @@ impl Default for MetadataStoreConfig {
             scenes_table: "Rosbag-Scene-Metadata".into(),
             endpoint_url: None,
             region: None,
+            max_attempts: 10,
+        }
+    }
+}
+
+/// How S3 is reached, for bags (`scenes ingest s3://...`) and lakes on S3.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// Endpoint override for S3-compatible stores (MinIO, moto); null = AWS (or
+    /// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL).
+    pub endpoint_url: Option<String>,
+    /// Region override; null = the standard chain (AWS_REGION, profile, instance metadata).
+    pub region: Option<String>,
+    /// Ranged GETs in flight per worker while a bag is read from S3.
+    pub read_ahead: usize,
+    /// Attempts per S3 request on throttling, server and network errors (exponential backoff).
+    pub max_attempts: u32,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            endpoint_url: None,
+            region: None,
+            read_ahead: 4,
             max_attempts: 10,
         }
     }

@@ -385,7 +385,7 @@ fn sql_path(table: &str, path: &str) -> String {
 
 /// Runs the detect stage's SQL over the synced rows of one bag.
 pub async fn detect_frame(lake: &Lake, bag_file: &str, cfg: &DetectConfig) -> Result<Option<Frame>> {
-    let Some(table) = crate::query::LakeTable::open(&lake.table_dir("synced")).await? else {
+    let Some(table) = crate::query::LakeTable::open(&lake.table("synced")).await? else {
         return Ok(None);
     };
     let has_speed = !cfg.speed_table.is_empty() && table.schema_ref().column_with_name(&cfg.speed_table).is_some();
@@ -501,14 +501,14 @@ pub async fn run_detect(lake: &Lake, store: &dyn crate::meta::MetaStore, bag: &c
 }
 
 async fn write_table(lake: &Lake, table: &str, bag_file: &str, batch: &RecordBatch) -> Result<()> {
-    let dir = lake.table_dir(table);
+    let dir = lake.table(table);
     let relative = format!(
         "bag_file={}/part-{}.parquet",
         crate::lake::escape_partition_value(bag_file),
         uuid::Uuid::new_v4().simple()
     );
     let parts = if batch.num_rows() > 0 {
-        vec![crate::lake::parts::write_part(&dir, &relative, batch, &crate::lake::parts::ParquetOptions::default())?]
+        vec![crate::lake::parts::write_part_async(&dir, &relative, batch, &crate::lake::parts::ParquetOptions::default()).await?]
     } else {
         Vec::new()
     };

@@ -17,9 +17,10 @@ use md5::{Digest, Md5};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::bag::{decompress_chunk, Bag, ChunkItem, ChunkRef, IndexState, ScanDamage};
+use crate::bag::{decompress_loaded, Bag, ChunkItem, ChunkRef, IndexState, ScanDamage};
 use crate::error::{Error, Result};
 use crate::failpoint::pause_point;
+use crate::lake::location::TableLocation;
 use crate::lake::parts::{write_part, ParquetOptions, PartFile};
 use crate::lake::{bag_name, delta, escape_partition_value, table_name, Lake};
 use crate::meta::{BagRecord, MetaStore, TopicRecord};
@@ -105,7 +106,7 @@ struct Variant {
 
 struct TableTarget {
     name: String,
-    dir: PathBuf,
+    dir: TableLocation,
     variants: Vec<usize>,
 }
 
@@ -129,8 +130,13 @@ struct Plan {
 /// Ingests one bag file into the lake and records it in `store`.
 pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
     let started = Instant::now();
-    let bag = Bag::open(path)?;
-    let bag_file = bag_name(path);
+    ingest_opened(Bag::open(path)?, started, lake, store, opts, runtime)
+}
+
+/// Ingests a bag that is already open (a local file, or an object read by ranges). `started` is
+/// when opening began, for the report's duration.
+pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
+    let bag_file = bag_name(&bag.path);
     let plan = runtime.block_on(plan_tables(&bag, lake, &opts.topics))?;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let ranges = split_ranges(&bag.chunks, worker_count(opts.threads) * 4);
@@ -268,7 +274,7 @@ async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String]) -> Result<Plan> 
         let incoming = delta::table_schema(&variant_fields(variant))?;
         let mut chosen = None;
         for name in candidates {
-            let dir = lake.topic_table_dir(&name);
+            let dir = lake.topic_table(&name);
             // Schema as planned in this run (other variants already assigned), else on disk.
             let planned = plan.tables.iter().position(|t| t.name == name);
             let current = match planned {
@@ -282,7 +288,7 @@ async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String]) -> Result<Plan> 
             }
         }
         let (name, dir, planned) = chosen.ok_or_else(|| Error::Lake {
-            location: lake.topic_table_dir(&base).display().to_string(),
+            location: lake.topic_table(&base).display(),
             problem: format!("topic {} has a definition that fits neither {base} nor its md5-named table", variant.topic),
         })?;
         let table = match planned {
@@ -405,8 +411,10 @@ impl RangeContext<'_> {
         let mut batches: HashMap<usize, VariantBatch> = HashMap::new();
         let mut seq = 0usize;
         let mut unknown_conn = 0u64;
-        for chunk in chunks {
-            let (plain, problem) = decompress_chunk(self.bag, chunk);
+        for loaded in self.bag.read_chunks(chunks) {
+            let loaded = loaded?;
+            let chunk = loaded.chunk.as_ref();
+            let (plain, problem) = decompress_loaded(&loaded);
             let mut records = self.bag.records(&plain);
             for item in records.by_ref() {
                 let ChunkItem::Message { conn, time, data } = item else {
@@ -593,7 +601,13 @@ fn build_report(bag: &Bag, bag_file: &str, plan: &Plan, counters: &HashMap<u32, 
 }
 
 fn bag_record(bag: &Bag, report: &IngestReport) -> Result<BagRecord> {
-    let absolute = std::fs::canonicalize(&bag.path).unwrap_or_else(|_| bag.path.clone());
+    // A bag read from S3 is recorded by key and bucket (as the reference pipeline's items);
+    // a local one by its absolute path.
+    let path = bag.path.to_string_lossy();
+    let (prefix, bucket) = match path.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) {
+        Some((bucket, key)) => (key.to_string(), Some(bucket.to_string())),
+        None => (std::fs::canonicalize(&bag.path).unwrap_or_else(|_| bag.path.clone()).display().to_string(), None),
+    };
     let mut topics = BTreeMap::new();
     for t in &report.topics {
         let conns: Vec<u32> = bag.connections.iter().filter(|c| c.topic == t.topic).map(|c| c.id).collect();
@@ -623,9 +637,9 @@ fn bag_record(bag: &Bag, report: &IngestReport) -> Result<BagRecord> {
         "ingested"
     };
     Ok(BagRecord {
-        bag_file_prefix: absolute.display().to_string(),
+        bag_file_prefix: prefix,
         bag_file: report.bag_file.clone(),
-        bag_file_bucket: None,
+        bag_file_bucket: bucket,
         size_bytes: bag.file_size(),
         start_time_ns: bag.start_time(),
         end_time_ns: bag.end_time(),

@@ -2,7 +2,7 @@
 //! (plus `bags` from the metadata store), reading exactly the Parquet files of the current Delta
 //! snapshot with their exact Arrow types, `bag_file` coming from the partition values.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
@@ -20,6 +20,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
+use crate::lake::location::TableLocation;
 use crate::lake::{delta, Lake, PARTITION_COLUMN};
 use crate::meta::MetaStore;
 
@@ -28,23 +29,40 @@ use crate::meta::MetaStore;
 pub struct LakeTable {
     file_schema: SchemaRef,
     schema: SchemaRef,
-    files: Vec<(PathBuf, u64, Option<String>)>,
+    /// (path in the store, size, bag_file) of every active file.
+    files: Vec<(String, u64, Option<String>)>,
+    /// The store the files are in: the local file system, or an S3 bucket.
+    store_url: ObjectStoreUrl,
+    remote: Option<crate::lake::location::RemoteStore>,
 }
 
 impl LakeTable {
-    /// Loads the snapshot of the Delta table at `dir`. `None` when it has no files yet.
-    pub async fn open(dir: &Path) -> Result<Option<LakeTable>> {
-        let active = delta::active_files(dir).await?;
+    /// Loads the snapshot of the Delta table at `location`. `None` when it has no files yet.
+    pub async fn open(location: &TableLocation) -> Result<Option<LakeTable>> {
+        let active = delta::active_files(location).await?;
         if active.is_empty() {
             return Ok(None);
         }
-        let mut files = Vec::with_capacity(active.len());
-        let mut schemas = Vec::new();
-        for (path, bag) in active {
-            let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
-            schemas.push(delta::file_schema(&path)?.as_ref().clone());
-            files.push((path, size, bag));
-        }
+        let sized: Vec<(String, u64)> = active.iter().map(|f| (f.relative_path.clone(), f.size)).collect();
+        let schemas: Vec<Schema> = crate::lake::location::file_schemas(location, &sized)
+            .await?
+            .into_iter()
+            .map(|s| s.as_ref().clone())
+            .collect();
+        let files = active
+            .into_iter()
+            .map(|f| (location.object_path(&f.relative_path).to_string(), f.size, f.bag_file))
+            .collect();
+        let (store_url, remote) = match location.remote_store() {
+            Some(remote) => (
+                ObjectStoreUrl::parse(remote.bucket_url.as_str()).map_err(|e| Error::Lake {
+                    location: location.display(),
+                    problem: e.to_string(),
+                })?,
+                Some(remote.clone()),
+            ),
+            None => (ObjectStoreUrl::local_filesystem(), None),
+        };
         let file_schema = Arc::new(union_schema(&schemas));
         let mut fields: Vec<Field> = file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new(PARTITION_COLUMN, DataType::Utf8, true));
@@ -52,6 +70,8 @@ impl LakeTable {
             file_schema,
             schema: Arc::new(Schema::new(fields)),
             files,
+            store_url,
+            remote,
         }))
     }
 }
@@ -102,7 +122,7 @@ impl TableProvider for LakeTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -114,12 +134,16 @@ impl TableProvider for LakeTable {
             .with_table_partition_cols(vec![partition_field])
             .build();
         let source = Arc::new(ParquetSource::new(table_schema));
-        let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source);
+        if let Some(remote) = &self.remote {
+            // Whatever context runs the scan can then read the bucket.
+            state.runtime_env().register_object_store(&remote.bucket_url, remote.store.clone());
+        }
+        let mut builder = FileScanConfigBuilder::new(self.store_url.clone(), source);
         for (path, size, bag) in &self.files {
             if !wanted.iter().all(|values| bag.as_ref().is_some_and(|b| values.contains(b))) {
                 continue;
             }
-            let file = PartitionedFile::new(path.display().to_string(), *size)
+            let file = PartitionedFile::new(path.clone(), *size)
                 .with_partition_values(vec![ScalarValue::Utf8(bag.clone())]);
             builder = builder.with_file(file);
         }
@@ -155,13 +179,13 @@ fn partition_values(filter: &Expr) -> Option<Vec<String>> {
 pub async fn lake_context(lake: &Lake, store: &dyn MetaStore) -> Result<SessionContext> {
     let config = datafusion::prelude::SessionConfig::new().with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
-    for name in lake.topic_tables()? {
-        if let Some(table) = LakeTable::open(&lake.topic_table_dir(&name)).await? {
+    for name in lake.topic_tables().await? {
+        if let Some(table) = LakeTable::open(&lake.topic_table(&name)).await? {
             register(&ctx, &name, Arc::new(table))?;
         }
     }
     for derived in ["synced", "enriched", "scenes"] {
-        if let Some(table) = LakeTable::open(&lake.table_dir(derived)).await? {
+        if let Some(table) = LakeTable::open(&lake.table(derived)).await? {
             register(&ctx, derived, Arc::new(table))?;
         }
     }

@@ -93,15 +93,17 @@ fn is_blob_table(schema: &Schema) -> bool {
 
 /// Reads the rows of `table` for `bag_file`, in record order (part files sorted by name).
 async fn read_topic(lake: &Lake, table: &str, bag_file: &str, source: TimeSource) -> Result<Option<TopicRows>> {
-    let files = delta::partition_files(&lake.topic_table_dir(table), bag_file).await?;
+    let location = lake.topic_table(table);
+    let files = delta::partition_files(&location, bag_file).await?;
     // Decide from the footer alone, so image and point-cloud data is never read here.
     let Some(first) = files.first() else {
         return Ok(None);
     };
-    if is_blob_table(delta::file_schema(first)?.as_ref()) {
+    if is_blob_table(location.file_schema(&first.relative_path, first.size).await?.as_ref()) {
         return Ok(None);
     }
-    let batches = delta::read_files(&files)?;
+    let names: Vec<String> = files.iter().map(|f| f.relative_path.clone()).collect();
+    let batches = location.read_files(&names).await?;
     let Some(first) = batches.first() else {
         return Ok(None);
     };
@@ -129,7 +131,7 @@ async fn read_topic(lake: &Lake, table: &str, bag_file: &str, source: TimeSource
 
 /// Builds the synced rows of one bag.
 pub async fn synced_batch(lake: &Lake, bag_file: &str, opts: &SyncOptions) -> Result<Option<RecordBatch>> {
-    let tables = if opts.tables.is_empty() { lake.topic_tables()? } else { opts.tables.clone() };
+    let tables = if opts.tables.is_empty() { lake.topic_tables().await? } else { opts.tables.clone() };
     let mut topics = Vec::new();
     for table in &tables {
         if let Some(t) = read_topic(lake, table, bag_file, opts.time_source).await? {
@@ -170,7 +172,7 @@ pub async fn synced_batch(lake: &Lake, bag_file: &str, opts: &SyncOptions) -> Re
 
 /// Syncs one bag into the `synced` table (replacing its partition). Returns the tick count.
 pub async fn sync_bag(lake: &Lake, bag_file: &str, opts: &SyncOptions) -> Result<usize> {
-    let dir = lake.table_dir("synced");
+    let dir = lake.table("synced");
     let Some(batch) = synced_batch(lake, bag_file, opts).await? else {
         return Ok(0);
     };
@@ -179,7 +181,7 @@ pub async fn sync_bag(lake: &Lake, bag_file: &str, opts: &SyncOptions) -> Result
         crate::lake::escape_partition_value(bag_file),
         uuid::Uuid::new_v4().simple()
     );
-    let part = parts::write_part(&dir, &relative, &batch, &parts::ParquetOptions::default())?;
+    let part = parts::write_part_async(&dir, &relative, &batch, &parts::ParquetOptions::default()).await?;
     let schema = delta::table_schema(batch.schema().fields())?;
     delta::replace_partition(&dir, "synced", &schema, bag_file, &[part], true).await?;
     Ok(batch.num_rows())

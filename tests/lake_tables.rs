@@ -32,10 +32,11 @@ fn string_msg(bytes: &[u8]) -> Vec<u8> {
 
 fn read_table(dir: &Path) -> Vec<arrow::array::RecordBatch> {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let files = rt.block_on(scenes::lake::delta::active_files(dir)).unwrap();
+    let location = scenes::lake::location::TableLocation::local(dir).unwrap();
+    let files = rt.block_on(scenes::lake::delta::active_files(&location)).unwrap();
     let mut out = Vec::new();
-    for (path, _) in files {
-        let file = std::fs::File::open(path).unwrap();
+    for f in files {
+        let file = std::fs::File::open(dir.join(&f.relative_path)).unwrap();
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
         out.extend(reader.map(|b| b.unwrap()));
     }
@@ -55,7 +56,8 @@ fn reingest_replaces_the_partition_and_records_the_bag() {
     assert_eq!(partition_rows(&imu, "drive_c"), rows, "re-ingest does not duplicate");
     let on_disk = std::fs::read_dir(imu.join("bag_file=drive_c")).unwrap().count();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let active = rt.block_on(scenes::lake::delta::active_files(&imu)).unwrap().len();
+    let location = scenes::lake::location::TableLocation::local(&imu).unwrap();
+    let active = rt.block_on(scenes::lake::delta::active_files(&location)).unwrap().len();
     assert_eq!(on_disk, active, "the replaced files were deleted");
     assert_eq!(first["ingested"][0]["tables"].as_array().unwrap().len(), 5);
     let store = SqliteStore::open(&lake.join("_scenes/metadata.sqlite")).unwrap();

@@ -57,7 +57,7 @@ fn truncations_never_panic(bag: &Path, cuts: usize) {
     let full = Bag::open(bag).unwrap().message_count();
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(lake_dir.path().to_str().unwrap()).unwrap();
-    let store = SqliteStore::open(&lake.metadata_file()).unwrap();
+    let store = SqliteStore::open(&lake.metadata_file().unwrap()).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut recovered_some = 0;
     for i in 1..=cuts {
@@ -119,7 +119,7 @@ fn unindexed_bag_is_scanned_and_complete() {
     bytes[at..at + 8].fill(0);
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(lake_dir.path().to_str().unwrap()).unwrap();
-    let store = SqliteStore::open(&lake.metadata_file()).unwrap();
+    let store = SqliteStore::open(&lake.metadata_file().unwrap()).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let report = ingest_bytes("active.bag", &bytes, &lake, &store, &rt).unwrap();
     assert!(matches!(report.index, IndexState::Scanned(ref r) if r.contains("index_pos is 0")));

@@ -4,6 +4,7 @@
 
 pub mod chunk;
 pub mod mcap_file;
+pub mod ranged;
 pub mod record;
 pub mod writer;
 
@@ -123,6 +124,9 @@ pub struct CutChunk {
 enum Bytes {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
+    /// Read by byte ranges (an object in S3): only the index is held; chunks are fetched as
+    /// they are read.
+    Ranged(std::sync::Arc<dyn ranged::RangeReader>),
 }
 
 impl AsRef<[u8]> for Bytes {
@@ -130,6 +134,7 @@ impl AsRef<[u8]> for Bytes {
         match self {
             Bytes::Mapped(m) => m,
             Bytes::Owned(v) => v,
+            Bytes::Ranged(_) => &[],
         }
     }
 }
@@ -244,7 +249,10 @@ impl Bag {
     }
 
     pub fn file_size(&self) -> u64 {
-        self.data().len() as u64
+        match &self.bytes {
+            Bytes::Ranged(reader) => reader.len(),
+            _ => self.data().len() as u64,
+        }
     }
 
     /// The stored (possibly compressed) bytes of one chunk.
@@ -408,7 +416,16 @@ impl Bag {
 
 /// Decompresses one chunk of `bag`; returns the plain bytes and why decompression stopped early.
 pub fn decompress_chunk<'a>(bag: &'a Bag, chunk: &ChunkRef) -> (std::borrow::Cow<'a, [u8]>, Option<String>) {
-    let (plain, problem) = chunk::decompress(chunk, bag.chunk_bytes(chunk));
+    decompress_stored(chunk, bag.chunk_bytes(chunk))
+}
+
+/// Decompresses a chunk loaded by [`Bag::read_chunks`].
+pub fn decompress_loaded<'a>(loaded: &'a ranged::LoadedChunk<'_>) -> (std::borrow::Cow<'a, [u8]>, Option<String>) {
+    decompress_stored(&loaded.chunk, &loaded.stored)
+}
+
+fn decompress_stored<'a>(chunk: &ChunkRef, stored: &'a [u8]) -> (std::borrow::Cow<'a, [u8]>, Option<String>) {
+    let (plain, problem) = chunk::decompress(chunk, stored);
     let problem = match (problem, chunk.truncated) {
         (Some(p), _) => Some(p),
         (None, true) => Some("the file ends inside this chunk".to_string()),
@@ -455,30 +472,7 @@ fn read_index(data: &[u8], index_pos: u64) -> Result<(Vec<Connection>, Vec<Chunk
             data.len()
         ));
     }
-    let mut connections = Vec::new();
-    let mut infos = Vec::new();
-    let mut pos = index_pos;
-    loop {
-        match read_record(data, pos) {
-            ReadOutcome::End => break,
-            ReadOutcome::Truncated { .. } => return Err(format!("the index is cut off at byte {pos}")),
-            ReadOutcome::Invalid(e) => return Err(format!("bad index record at byte {pos}: {e}")),
-            ReadOutcome::Record(rec) => {
-                match rec.header.op() {
-                    Some(op::CONNECTION) => connections.push(
-                        Connection::from_record(&rec.header, rec.data)
-                            .map_err(|e| format!("bad connection record at byte {pos}: {e}"))?,
-                    ),
-                    Some(op::CHUNK_INFO) => infos.push(
-                        parse_chunk_info(&rec.header, rec.data)
-                            .map_err(|e| format!("bad chunk info at byte {pos}: {e}"))?,
-                    ),
-                    _ => {}
-                }
-                pos = rec.end;
-            }
-        }
-    }
+    let (mut connections, infos) = read_index_records(data, index_pos, 0)?;
     let mut chunks = Vec::with_capacity(infos.len());
     for info in infos {
         let at = usize::try_from(info.chunk_pos).unwrap_or(usize::MAX);
@@ -499,6 +493,36 @@ fn read_index(data: &[u8], index_pos: u64) -> Result<(Vec<Connection>, Vec<Chunk
     connections.sort_by_key(|c| c.id);
     connections.dedup_by_key(|c| c.id);
     Ok((connections, chunks))
+}
+
+/// Reads the connection and chunk info records from `pos` to the end of `data`. `base` is the
+/// file offset of `data[0]` (non-zero when only the index section was fetched), used in messages.
+fn read_index_records(data: &[u8], mut pos: usize, base: u64) -> Result<(Vec<Connection>, Vec<ChunkInfo>), String> {
+    let mut connections = Vec::new();
+    let mut infos = Vec::new();
+    loop {
+        let at = base + pos as u64;
+        match read_record(data, pos) {
+            ReadOutcome::End => break,
+            ReadOutcome::Truncated { .. } => return Err(format!("the index is cut off at byte {at}")),
+            ReadOutcome::Invalid(e) => return Err(format!("bad index record at byte {at}: {e}")),
+            ReadOutcome::Record(rec) => {
+                match rec.header.op() {
+                    Some(op::CONNECTION) => connections.push(
+                        Connection::from_record(&rec.header, rec.data)
+                            .map_err(|e| format!("bad connection record at byte {at}: {e}"))?,
+                    ),
+                    Some(op::CHUNK_INFO) => infos.push(
+                        parse_chunk_info(&rec.header, rec.data)
+                            .map_err(|e| format!("bad chunk info at byte {at}: {e}"))?,
+                    ),
+                    _ => {}
+                }
+                pos = rec.end;
+            }
+        }
+    }
+    Ok((connections, infos))
 }
 
 struct ChunkInfo {

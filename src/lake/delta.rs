@@ -8,7 +8,6 @@
 //! see the widened ones.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use arrow::datatypes::{DataType as ArrowType, Fields, TimeUnit};
 use deltalake::kernel::transaction::CommitBuilder;
@@ -19,6 +18,7 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::DeltaTable;
 use url::Url;
 
+use super::location::TableLocation;
 use super::parts::PartFile;
 use super::PARTITION_COLUMN;
 use crate::error::{Error, Result};
@@ -93,37 +93,36 @@ pub fn merge_schemas(current: &StructType, incoming: &StructType) -> Option<Stru
     StructType::try_new(fields).ok()
 }
 
-fn table_url(dir: &Path) -> Result<Url> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    Url::from_directory_path(dir).map_err(|_| Error::Lake {
-        location: dir.display().to_string(),
-        problem: "not an absolute directory path".into(),
-    })
+fn table_url(location: &TableLocation) -> Result<Url> {
+    location.ensure_exists()?;
+    Ok(location.url().clone())
 }
 
-/// Opens the Delta table at `dir`, or returns `None` when there is none yet.
-pub async fn open(dir: &Path) -> Result<Option<DeltaTable>> {
-    if !dir.join("_delta_log").is_dir() {
+/// Opens the Delta table at `location`, or returns `None` when there is none yet.
+pub async fn open(location: &TableLocation) -> Result<Option<DeltaTable>> {
+    if !location.has_delta_log().await? {
         return Ok(None);
     }
-    let table = deltalake::open_table(table_url(dir)?).await?;
+    let table = deltalake::open_table_with_storage_options(table_url(location)?, location.storage_options()).await?;
     Ok(Some(table))
 }
 
-/// Current schema of the table at `dir`, if it exists.
-pub async fn current_schema(dir: &Path) -> Result<Option<StructType>> {
-    Ok(match open(dir).await? {
+/// Current schema of the table at `location`, if it exists.
+pub async fn current_schema(location: &TableLocation) -> Result<Option<StructType>> {
+    Ok(match open(location).await? {
         Some(t) => Some(t.snapshot()?.schema().as_ref().clone()),
         None => None,
     })
 }
 
-/// Opens the table at `dir`, creating it with `schema` (partitioned by `bag_file`) if needed.
-pub async fn open_or_create(dir: &Path, name: &str, schema: &StructType) -> Result<DeltaTable> {
-    if let Some(t) = open(dir).await? {
+/// Opens the table at `location`, creating it with `schema` (partitioned by `bag_file`) if needed.
+pub async fn open_or_create(location: &TableLocation, name: &str, schema: &StructType) -> Result<DeltaTable> {
+    if let Some(t) = open(location).await? {
         return Ok(t);
     }
-    let table = deltalake::DeltaTableBuilder::from_url(table_url(dir)?)?.build()?;
+    let table = deltalake::DeltaTableBuilder::from_url(table_url(location)?)?
+        .with_storage_options(location.storage_options())
+        .build()?;
     let created = table
         .create()
         .with_table_name(name)
@@ -134,14 +133,14 @@ pub async fn open_or_create(dir: &Path, name: &str, schema: &StructType) -> Resu
     match created {
         Ok(t) if t.version().is_some() => Ok(t),
         // Another process created it first (or Ignore returned an unloaded table): load it.
-        _ => Ok(deltalake::open_table(table_url(dir)?).await?),
+        _ => Ok(deltalake::open_table_with_storage_options(table_url(location)?, location.storage_options()).await?),
     }
 }
 
 /// Replaces the partition `bag_file = bag` of the table at `dir` with `parts`, in one commit.
 /// The table is created when missing and its schema widened with new columns when needed.
 /// With `delete_replaced`, the data files the commit removed are deleted from disk afterwards.
-pub async fn replace_partition(dir: &Path, name: &str, schema: &StructType, bag: &str, parts: &[PartFile], delete_replaced: bool) -> Result<i64> {
+pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &StructType, bag: &str, parts: &[PartFile], delete_replaced: bool) -> Result<i64> {
     let mut table = open_or_create(dir, name, schema).await?;
     table.update_state().await?;
     let snapshot = table.snapshot()?;
@@ -149,7 +148,7 @@ pub async fn replace_partition(dir: &Path, name: &str, schema: &StructType, bag:
     let current = snapshot.schema().as_ref().clone();
     if &current != schema {
         let merged = merge_schemas(&current, schema).ok_or_else(|| Error::Lake {
-            location: dir.display().to_string(),
+            location: dir.display(),
             problem: "new columns conflict with the table's existing column types".into(),
         })?;
         if merged != current {
@@ -162,7 +161,7 @@ pub async fn replace_partition(dir: &Path, name: &str, schema: &StructType, bag:
         let values = file.partition_values_map();
         if values.get(PARTITION_COLUMN).and_then(|v| v.as_deref()) == Some(bag) {
             actions.push(Action::Remove(file.remove_action(true)));
-            replaced.push(dir.join(file.object_store_path().to_string()));
+            replaced.push(file.object_store_path().to_string());
         }
     }
     let now = chrono::Utc::now().timestamp_millis();
@@ -182,8 +181,8 @@ pub async fn replace_partition(dir: &Path, name: &str, schema: &StructType, bag:
         // The replaced files are no longer part of the table; free their space now rather than
         // at a later vacuum (readers of older table versions lose access to them).
         for path in replaced {
-            if let Err(e) = std::fs::remove_file(&path) {
-                tracing::warn!("could not delete replaced file {}: {e}", path.display());
+            if let Err(e) = dir.delete(&path).await {
+                tracing::warn!("could not delete replaced file: {e}");
             }
         }
     }
@@ -213,51 +212,42 @@ fn add_action(part: &PartFile, bag: &str, now: i64) -> Add {
     }
 }
 
-/// Paths (absolute) of the active Parquet files of the table at `dir`, with their `bag_file`.
-pub async fn active_files(dir: &Path) -> Result<Vec<(std::path::PathBuf, Option<String>)>> {
-    let Some(table) = open(dir).await? else {
+/// An active data file of a table.
+#[derive(Debug, Clone)]
+pub struct ActiveFile {
+    /// Path relative to the table location, with `/` separators.
+    pub relative_path: String,
+    pub size: u64,
+    /// Its `bag_file` partition value.
+    pub bag_file: Option<String>,
+}
+
+/// The active Parquet files of the table at `location`.
+pub async fn active_files(location: &TableLocation) -> Result<Vec<ActiveFile>> {
+    let Some(table) = open(location).await? else {
         return Ok(Vec::new());
     };
     let snapshot = table.snapshot()?;
     Ok(snapshot
         .log_data()
         .iter()
-        .map(|f| {
-            let bag = f.partition_values_map().get(PARTITION_COLUMN).cloned().flatten();
-            // The object store path is the file's path relative to the table, as on disk.
-            let rel = f.object_store_path().to_string();
-            (dir.join(rel), bag)
+        .map(|f| ActiveFile {
+            // The object store path is the file's path relative to the table.
+            relative_path: f.object_store_path().to_string(),
+            size: u64::try_from(f.size()).unwrap_or(0),
+            bag_file: f.partition_values_map().get(PARTITION_COLUMN).cloned().flatten(),
         })
         .collect())
 }
 
 /// The active part files of one `bag_file` partition, in name order (part names carry the
 /// chunk range and sequence, so this is the bag's record order).
-pub async fn partition_files(dir: &Path, bag_file: &str) -> Result<Vec<std::path::PathBuf>> {
-    let mut files: Vec<std::path::PathBuf> = active_files(dir)
+pub async fn partition_files(location: &TableLocation, bag_file: &str) -> Result<Vec<ActiveFile>> {
+    let mut files: Vec<ActiveFile> = active_files(location)
         .await?
         .into_iter()
-        .filter(|(_, bag)| bag.as_deref() == Some(bag_file))
-        .map(|(p, _)| p)
+        .filter(|f| f.bag_file.as_deref() == Some(bag_file))
         .collect();
-    files.sort();
+    files.sort_by(|a, b| a.relative_path.cmp(&b.relative_path));
     Ok(files)
-}
-
-/// The Arrow schema of a Parquet file (read from its footer only).
-pub fn file_schema(path: &Path) -> Result<arrow::datatypes::SchemaRef> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    Ok(parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.schema().clone())
-}
-
-/// All rows of `files`, in order.
-pub fn read_files(files: &[std::path::PathBuf]) -> Result<Vec<arrow::array::RecordBatch>> {
-    let mut batches = Vec::new();
-    for path in files {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        for batch in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()? {
-            batches.push(batch?);
-        }
-    }
-    Ok(batches)
 }

@@ -4,72 +4,120 @@
 #[cfg(feature = "lake")]
 pub mod delta;
 #[cfg(feature = "lake")]
+pub mod location;
+#[cfg(feature = "lake")]
 pub mod parts;
+#[cfg(feature = "aws")]
+pub mod s3;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::error::{Error, Result};
+#[cfg(feature = "lake")]
+pub use lake_root::Lake;
 
 /// Name of the partition column of every table.
 pub const PARTITION_COLUMN: &str = "bag_file";
 
-/// A lake rooted at a local directory.
-#[derive(Debug, Clone)]
-pub struct Lake {
-    root: PathBuf,
-}
+#[cfg(feature = "lake")]
+mod lake_root {
+    use std::path::PathBuf;
 
-impl Lake {
-    /// Opens (creating if needed) the lake at `uri`, a local directory path.
-    pub fn open(uri: &str) -> Result<Lake> {
-        if uri.starts_with("s3://") || uri.contains("://") && !uri.starts_with("file://") {
-            return Err(Error::Lake {
-                location: uri.to_string(),
-                problem: "only local directory lakes are supported by this build; S3 lakes are not available yet".into(),
-            });
-        }
-        let path = PathBuf::from(uri.trim_start_matches("file://"));
-        std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-        let root = std::fs::canonicalize(&path).map_err(|e| Error::io(&path, e))?;
-        Ok(Lake { root })
+    use super::location::TableLocation;
+    use crate::error::{Error, Result};
+
+    /// A lake rooted at a local directory or at an S3 prefix.
+    #[derive(Debug, Clone)]
+    pub struct Lake {
+        root: TableLocation,
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Directory of a topic table.
-    pub fn topic_table_dir(&self, table: &str) -> PathBuf {
-        self.root.join("topics").join(table)
-    }
-
-    /// Directory of a derived table (`synced`, `enriched`, `scenes`).
-    pub fn table_dir(&self, table: &str) -> PathBuf {
-        self.root.join(table)
-    }
-
-    /// Where the embedded metadata store keeps its file.
-    pub fn metadata_file(&self) -> PathBuf {
-        self.root.join("_scenes").join("metadata.sqlite")
-    }
-
-    /// Names of the topic tables that exist (directories with a Delta log).
-    pub fn topic_tables(&self) -> Result<Vec<String>> {
-        let dir = self.root.join("topics");
-        let mut names = Vec::new();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
-            Err(e) => return Err(Error::io(&dir, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            if entry.path().join("_delta_log").is_dir() {
-                names.push(entry.file_name().to_string_lossy().into_owned());
+    impl Lake {
+        /// Opens (creating if needed) the lake at `uri`, a local directory path. S3 lakes are
+        /// opened with [`Lake::open_with`], which has the connection settings.
+        pub fn open(uri: &str) -> Result<Lake> {
+            if uri.contains("://") && !uri.starts_with("file://") {
+                return Err(Error::Lake {
+                    location: uri.to_string(),
+                    problem: "not a local directory; remote lakes need the S3 settings (Lake::open_with)".into(),
+                });
             }
+            let path = PathBuf::from(uri.trim_start_matches("file://"));
+            std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+            let root = std::fs::canonicalize(&path).map_err(|e| Error::io(&path, e))?;
+            Ok(Lake {
+                root: TableLocation::local(&root)?,
+            })
         }
-        names.sort();
-        Ok(names)
+
+        /// Opens the lake at `uri`: a local directory, or `s3://bucket/prefix/` reached with
+        /// `s3` settings and the standard AWS credential chain. Blocking calls to S3 (from
+        /// ingest worker threads) run on `handle`.
+        #[cfg(feature = "aws")]
+        pub fn open_with(uri: &str, s3: &crate::config::S3Config, handle: &tokio::runtime::Handle) -> Result<Lake> {
+            if !uri.starts_with("s3://") {
+                return Lake::open(uri);
+            }
+            let (bucket, prefix) = super::s3::split_s3_uri(uri)?;
+            let remote = super::s3::connect(&bucket, s3, handle)?;
+            Ok(Lake {
+                root: TableLocation::remote(remote, &prefix)?,
+            })
+        }
+
+        /// Without the `aws` feature only local lakes exist.
+        #[cfg(not(feature = "aws"))]
+        pub fn open_with(uri: &str, _s3: &crate::config::S3Config, _handle: &tokio::runtime::Handle) -> Result<Lake> {
+            if uri.starts_with("s3://") {
+                return Err(Error::Lake {
+                    location: uri.to_string(),
+                    problem: "this build has no S3 support (build with the `aws` feature, the default)".into(),
+                });
+            }
+            Lake::open(uri)
+        }
+
+        /// The lake's root location.
+        pub fn root_location(&self) -> &TableLocation {
+            &self.root
+        }
+
+        /// The lake's directory, when it is local.
+        pub fn local_root(&self) -> Option<&std::path::Path> {
+            self.root.local_dir()
+        }
+
+        /// The lake's directory or URL, for messages.
+        pub fn display(&self) -> String {
+            self.root.display()
+        }
+
+        /// Location of a topic table.
+        pub fn topic_table(&self, table: &str) -> TableLocation {
+            self.root.child(&format!("topics/{table}"))
+        }
+
+        /// Location of a derived table (`synced`, `enriched`, `scenes`).
+        pub fn table(&self, table: &str) -> TableLocation {
+            self.root.child(table)
+        }
+
+        /// Where the embedded metadata store keeps its file; `None` for a lake on S3 (use the
+        /// DynamoDB store there).
+        pub fn metadata_file(&self) -> Option<PathBuf> {
+            self.local_root().map(|root| root.join("_scenes").join("metadata.sqlite"))
+        }
+
+        /// Names of the topic tables that exist (directories with a Delta log).
+        pub async fn topic_tables(&self) -> Result<Vec<String>> {
+            let topics = self.root.child("topics");
+            let mut names = Vec::new();
+            for name in topics.list_children().await? {
+                if topics.child(&name).has_delta_log().await? {
+                    names.push(name);
+                }
+            }
+            Ok(names)
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use super::location::TableLocation;
 use crate::error::{Error, Result};
 
 /// A part file written for one table partition, relative to the table directory.
@@ -63,8 +64,31 @@ pub fn parse_compression(name: &str) -> Result<Compression, String> {
     })
 }
 
-/// Writes `batch` to `table_dir/relative_path`.
-pub fn write_part(table_dir: &Path, relative_path: &str, batch: &RecordBatch, opts: &ParquetOptions) -> Result<PartFile> {
+/// Writes `batch` as the part file `relative_path` of the table at `location`. Blocks: call it
+/// from worker threads, not from async code (use [`write_part_async`] there).
+pub fn write_part(location: &TableLocation, relative_path: &str, batch: &RecordBatch, opts: &ParquetOptions) -> Result<PartFile> {
+    if let Some(dir) = location.local_dir() {
+        return write_local_part(dir, relative_path, batch, opts);
+    }
+    let bytes = encode(batch, opts)?;
+    let part = part_file(relative_path, bytes.len() as u64, batch);
+    location.put_blocking(relative_path, bytes)?;
+    Ok(part)
+}
+
+/// [`write_part`] for async callers.
+pub async fn write_part_async(location: &TableLocation, relative_path: &str, batch: &RecordBatch, opts: &ParquetOptions) -> Result<PartFile> {
+    if let Some(dir) = location.local_dir() {
+        return write_local_part(dir, relative_path, batch, opts);
+    }
+    let bytes = encode(batch, opts)?;
+    let part = part_file(relative_path, bytes.len() as u64, batch);
+    location.put(relative_path, bytes).await?;
+    Ok(part)
+}
+
+/// Writes straight to the file (no copy of the encoded bytes in memory).
+fn write_local_part(table_dir: &Path, relative_path: &str, batch: &RecordBatch, opts: &ParquetOptions) -> Result<PartFile> {
     let path: PathBuf = table_dir.join(relative_path);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -75,12 +99,25 @@ pub fn write_part(table_dir: &Path, relative_path: &str, batch: &RecordBatch, op
     writer.write(batch)?;
     writer.close()?;
     let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
-    Ok(PartFile {
+    Ok(part_file(relative_path, size, batch))
+}
+
+/// The Parquet bytes of `batch`, for stores that take whole objects.
+fn encode(batch: &RecordBatch, opts: &ParquetOptions) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(writer_properties(batch, opts)))?;
+    writer.write(batch)?;
+    writer.close()?;
+    Ok(bytes)
+}
+
+fn part_file(relative_path: &str, size: u64, batch: &RecordBatch) -> PartFile {
+    PartFile {
         relative_path: relative_path.to_string(),
         size,
         rows: batch.num_rows() as u64,
         log_time_range: log_time_range(batch),
-    })
+    }
 }
 
 fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProperties {

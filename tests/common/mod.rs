@@ -120,12 +120,13 @@ pub fn differential_check(bag: &Path) -> Vec<TopicCheck> {
 /// Rows per `bag_file` partition of a table, read from the Parquet files of the Delta snapshot.
 pub fn partition_rows(table_dir: &Path, bag_file: &str) -> u64 {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let files = rt.block_on(scenes::lake::delta::active_files(table_dir)).unwrap();
+    let location = scenes::lake::location::TableLocation::local(table_dir).unwrap();
+    let files = rt.block_on(scenes::lake::delta::active_files(&location)).unwrap();
     files
         .iter()
-        .filter(|(_, bag)| bag.as_deref() == Some(bag_file))
-        .map(|(path, _)| {
-            let file = std::fs::File::open(path).unwrap();
+        .filter(|f| f.bag_file.as_deref() == Some(bag_file))
+        .map(|f| {
+            let file = std::fs::File::open(table_dir.join(&f.relative_path)).unwrap();
             let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
             use parquet::file::reader::FileReader;
             reader.metadata().file_metadata().num_rows() as u64

@@ -1,0 +1,176 @@
+//! Bags read by byte ranges instead of from a local file: an object in S3, or anything else that
+//! serves ranges. Opening fetches the bag header and the index section only; each chunk is
+//! fetched when a worker reaches it, several at a time, and dropped once decoded, so neither the
+//! disk nor memory ever holds the whole bag.
+//!
+//! Only indexed bags are read this way. Recovering an unindexed or torn bag means scanning every
+//! byte in order; that is done on a local copy (the error says so).
+
+use std::borrow::Cow;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::record::{op, read_record, ReadOutcome};
+use super::{check_magic, read_index_records, stats_from_index, Bag, BagFormat, Bytes, ChunkRef, IndexState, ScanDamage, MAGIC_V2};
+use crate::error::{Error, Result};
+
+/// Bytes fetched at open to find the bag header (which ROS pads to 4 KiB).
+const HEAD_BYTES: u64 = 64 * 1024;
+
+/// A source of byte ranges: the bag file seen from afar.
+pub trait RangeReader: Send + Sync {
+    /// Size of the whole file in bytes.
+    fn len(&self) -> u64;
+
+    /// Where the bytes come from, for messages (`s3://bucket/key`).
+    fn name(&self) -> String;
+
+    /// Fetches `ranges`, several at a time, yielding their bytes in the order given. An error
+    /// means the range could not be read even after retries.
+    fn fetch(&self, ranges: Vec<Range<u64>>) -> Box<dyn Iterator<Item = std::result::Result<Vec<u8>, String>> + Send + '_>;
+}
+
+/// One chunk, ready to decompress: where it is and its stored (compressed) bytes.
+pub struct LoadedChunk<'a> {
+    pub chunk: Cow<'a, ChunkRef>,
+    pub stored: Cow<'a, [u8]>,
+}
+
+fn fetch_one(reader: &dyn RangeReader, range: Range<u64>) -> Result<Vec<u8>> {
+    let start = range.start;
+    match reader.fetch(vec![range]).next() {
+        Some(Ok(bytes)) => Ok(bytes),
+        Some(Err(problem)) => Err(read_error(reader, start, &problem)),
+        None => Err(read_error(reader, start, "no data returned")),
+    }
+}
+
+fn read_error(reader: &dyn RangeReader, offset: u64, problem: &str) -> Error {
+    Error::Usage(format!("{}: cannot read bytes at offset {offset}: {problem}", reader.name()))
+}
+
+fn needs_local_copy(path: &std::path::Path, reason: &str) -> Error {
+    Error::Usage(format!(
+        "{}: {reason}; a bag without a usable index is recovered by scanning every byte, which needs a local copy: download it and run `scenes ingest` on the copy",
+        path.display()
+    ))
+}
+
+impl Bag {
+    /// Opens a ROS1 bag served by `reader`: reads its header and index, not its chunks.
+    pub fn open_ranged(reader: Arc<dyn RangeReader>) -> Result<Bag> {
+        let path = PathBuf::from(reader.name());
+        let len = reader.len();
+        let head = fetch_one(reader.as_ref(), 0..len.min(HEAD_BYTES))?;
+        if head.starts_with(super::mcap_file::MAGIC) {
+            return Err(Error::Usage(format!(
+                "{}: MCAP files are not read from S3 yet; download it and run `scenes ingest` on the copy",
+                path.display()
+            )));
+        }
+        check_magic(&path, &head)?;
+        let header = match read_record(&head, MAGIC_V2.len()) {
+            ReadOutcome::Record(r) if r.header.op() == Some(op::BAG_HEADER) => r.header.clone(),
+            _ => return Err(needs_local_copy(&path, "the bag header is missing or damaged")),
+        };
+        if let Some(enc) = header.get("encryptor").filter(|v| !v.is_empty()) {
+            return Err(Error::EncryptedBag {
+                path,
+                encryptor: String::from_utf8_lossy(enc).into_owned(),
+            });
+        }
+        let index_pos = header.u64("index_pos").unwrap_or(0);
+        if index_pos == 0 {
+            return Err(needs_local_copy(&path, "the bag has no index (index_pos is 0: still recording or never closed)"));
+        }
+        if index_pos >= len {
+            return Err(needs_local_copy(&path, &format!("index_pos {index_pos} is past the end of the object ({len} bytes): it is truncated")));
+        }
+        let index = fetch_one(reader.as_ref(), index_pos..len)?;
+        let (mut connections, mut infos) = read_index_records(&index, 0, index_pos).map_err(|reason| needs_local_copy(&path, &reason))?;
+        infos.sort_by_key(|i| i.chunk_pos);
+        infos.dedup_by_key(|i| i.chunk_pos);
+        connections.sort_by_key(|c| c.id);
+        connections.dedup_by_key(|c| c.id);
+        let mut chunks = Vec::with_capacity(infos.len());
+        for (i, info) in infos.iter().enumerate() {
+            // A chunk's span runs to the next chunk (its index records included) or the index.
+            let end = infos.get(i + 1).map(|n| n.chunk_pos).unwrap_or(index_pos);
+            if info.chunk_pos < MAGIC_V2.len() as u64 || end <= info.chunk_pos {
+                return Err(needs_local_copy(&path, &format!("chunk info points at byte {}, outside the chunk section", info.chunk_pos)));
+            }
+            chunks.push(placeholder_chunk(info.chunk_pos, end, info));
+        }
+        let stats = stats_from_index(&chunks);
+        Ok(Bag {
+            path,
+            format: BagFormat::Ros1,
+            bytes: Bytes::Ranged(reader),
+            connections,
+            chunks,
+            index: IndexState::Indexed,
+            stats,
+            damage: ScanDamage::default(),
+        })
+    }
+
+    /// The chunks `chunks` with their stored bytes, in order: borrowed from the mapped file, or
+    /// fetched (several ahead of the reader) when the bag is read by ranges.
+    pub fn read_chunks<'a>(&'a self, chunks: &'a [ChunkRef]) -> Box<dyn Iterator<Item = Result<LoadedChunk<'a>>> + 'a> {
+        match &self.bytes {
+            Bytes::Ranged(reader) => {
+                let spans = chunks.iter().map(|c| c.data_start as u64..c.data_end as u64).collect();
+                let reader = reader.as_ref();
+                Box::new(reader.fetch(spans).zip(chunks).map(move |(fetched, placeholder)| match fetched {
+                    Ok(bytes) => resolve_chunk(&self.path, placeholder, bytes),
+                    Err(problem) => Err(read_error(reader, placeholder.pos, &problem)),
+                }))
+            }
+            _ => Box::new(chunks.iter().map(move |c| {
+                Ok(LoadedChunk {
+                    chunk: Cow::Borrowed(c),
+                    stored: Cow::Borrowed(self.chunk_bytes(c)),
+                })
+            })),
+        }
+    }
+}
+
+/// What the index says of a chunk before its record header is read: where its span is, its
+/// times and counts. The compression and data range come from the header once fetched.
+fn placeholder_chunk(pos: u64, end: u64, info: &super::ChunkInfo) -> ChunkRef {
+    let mut chunk = ChunkRef::outside_chunks(pos as usize, end as usize);
+    chunk.outside_chunks = false;
+    chunk.start_time = Some(info.start_time);
+    chunk.end_time = Some(info.end_time);
+    chunk.counts = info.counts.clone();
+    chunk
+}
+
+/// Parses the chunk record at the start of a fetched span and keeps only its data bytes.
+fn resolve_chunk<'a>(path: &std::path::Path, placeholder: &ChunkRef, mut span: Vec<u8>) -> Result<LoadedChunk<'a>> {
+    let corrupt = |problem: String| Error::CorruptBag {
+        path: path.to_path_buf(),
+        offset: placeholder.pos,
+        problem,
+    };
+    let base = placeholder.pos as usize;
+    let (mut chunk, data_start, data_end) = match read_record(&span, 0) {
+        ReadOutcome::Record(rec) if rec.header.op() == Some(op::CHUNK) => {
+            let data_start = rec.end - rec.data.len();
+            let chunk = ChunkRef::from_record(placeholder.pos, &rec.header, base + data_start, base + rec.end, false).map_err(corrupt)?;
+            (chunk, data_start, rec.end)
+        }
+        _ => return Err(corrupt("the index points here but there is no complete chunk record".into())),
+    };
+    chunk.start_time = placeholder.start_time;
+    chunk.end_time = placeholder.end_time;
+    chunk.counts = placeholder.counts.clone();
+    span.truncate(data_end);
+    span.drain(..data_start);
+    Ok(LoadedChunk {
+        chunk: Cow::Owned(chunk),
+        stored: Cow::Owned(span),
+    })
+}

@@ -1,0 +1,358 @@
+//! Where a table's files live: a local directory, or a prefix in an object store (S3). Everything
+//! the lake does with files — write a part, read parts back, delete a replaced part, list tables —
+//! goes through a [`TableLocation`], so the same Delta tables work on disk and on S3.
+//!
+//! Local locations use plain file I/O (the fast path every benchmark measures); remote ones use
+//! `object_store`, whose client retries throttling and server errors with exponential backoff.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// Part files larger than this are uploaded in several parts.
+const MULTIPART_THRESHOLD: usize = 64 * 1024 * 1024;
+
+/// An object store and what is needed to reach it again (Delta opens tables by URL + options).
+#[derive(Clone)]
+pub struct RemoteStore {
+    /// The bucket's store; object paths are relative to the bucket.
+    pub store: Arc<dyn ObjectStore>,
+    /// `s3://bucket/`
+    pub bucket_url: Url,
+    /// Storage options for `deltalake` (endpoint, region, ...).
+    pub options: HashMap<String, String>,
+    /// Runtime the blocking calls (from worker threads outside it) run on.
+    pub handle: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for RemoteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RemoteStore({})", self.bucket_url)
+    }
+}
+
+/// A table directory (or the lake root) on disk or in an object store.
+#[derive(Clone, Debug)]
+pub struct TableLocation {
+    /// `file:///abs/dir/` or `s3://bucket/prefix/`, always ending in `/`.
+    url: Url,
+    place: Place,
+}
+
+#[derive(Clone, Debug)]
+enum Place {
+    Local(PathBuf),
+    Remote { remote: RemoteStore, prefix: ObjectPath },
+}
+
+impl TableLocation {
+    /// A local directory (absolute, or made absolute from the current directory).
+    pub fn local(dir: &Path) -> Result<TableLocation> {
+        let dir = if dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            std::env::current_dir().map_err(|e| Error::io(dir, e))?.join(dir)
+        };
+        let url = Url::from_directory_path(&dir).map_err(|_| Error::Lake {
+            location: dir.display().to_string(),
+            problem: "not a usable directory path".into(),
+        })?;
+        Ok(TableLocation { url, place: Place::Local(dir) })
+    }
+
+    /// A prefix (`a/b`, no leading or trailing `/`) in a remote store.
+    pub fn remote(remote: RemoteStore, prefix: &str) -> Result<TableLocation> {
+        let prefix = prefix.trim_matches('/');
+        let url = if prefix.is_empty() {
+            remote.bucket_url.clone()
+        } else {
+            remote.bucket_url.join(&format!("{prefix}/")).map_err(|e| Error::Lake {
+                location: format!("{}{prefix}", remote.bucket_url),
+                problem: e.to_string(),
+            })?
+        };
+        let prefix = ObjectPath::parse(prefix).map_err(|e| Error::Lake {
+            location: url.to_string(),
+            problem: e.to_string(),
+        })?;
+        Ok(TableLocation {
+            url,
+            place: Place::Remote { remote, prefix },
+        })
+    }
+
+    /// The location `name` below this one (`name` may contain `/`).
+    pub fn child(&self, name: &str) -> TableLocation {
+        let name = name.trim_matches('/');
+        match &self.place {
+            Place::Local(dir) => {
+                let dir = dir.join(name);
+                let url = Url::from_directory_path(&dir).unwrap_or_else(|_| self.url.clone());
+                TableLocation { url, place: Place::Local(dir) }
+            }
+            Place::Remote { remote, prefix } => {
+                let joined = name.split('/').fold(prefix.clone(), |p, part| p.join(part));
+                let url = remote.bucket_url.join(&format!("{joined}/")).unwrap_or_else(|_| self.url.clone());
+                TableLocation {
+                    url,
+                    place: Place::Remote {
+                        remote: remote.clone(),
+                        prefix: joined,
+                    },
+                }
+            }
+        }
+    }
+
+    /// URL of the location (what Delta opens), ending in `/`.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The directory, when the location is local.
+    pub fn local_dir(&self) -> Option<&Path> {
+        match &self.place {
+            Place::Local(dir) => Some(dir),
+            Place::Remote { .. } => None,
+        }
+    }
+
+    /// The store, when the location is remote.
+    pub fn remote_store(&self) -> Option<&RemoteStore> {
+        match &self.place {
+            Place::Local(_) => None,
+            Place::Remote { remote, .. } => Some(remote),
+        }
+    }
+
+    /// Storage options Delta needs to open a table here (none for local tables).
+    pub fn storage_options(&self) -> HashMap<String, String> {
+        self.remote_store().map(|r| r.options.clone()).unwrap_or_default()
+    }
+
+    /// How to name the location in messages: the directory or the URL.
+    pub fn display(&self) -> String {
+        match &self.place {
+            Place::Local(dir) => dir.display().to_string(),
+            Place::Remote { .. } => self.url.to_string(),
+        }
+    }
+
+    /// Path inside the bucket of a file `relative` to this location.
+    pub fn object_path(&self, relative: &str) -> ObjectPath {
+        match &self.place {
+            Place::Local(dir) => ObjectPath::from(dir.join(relative).to_string_lossy().trim_start_matches('/')),
+            Place::Remote { prefix, .. } => relative.split('/').filter(|p| !p.is_empty()).fold(prefix.clone(), |p, part| p.join(part)),
+        }
+    }
+
+    fn remote_error(&self, relative: &str, e: impl std::fmt::Display) -> Error {
+        Error::Lake {
+            location: format!("{}{relative}", self.url),
+            problem: e.to_string(),
+        }
+    }
+
+    /// Creates the directory of a local location (nothing to do on object stores).
+    pub fn ensure_exists(&self) -> Result<()> {
+        if let Place::Local(dir) = &self.place {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether a Delta table exists here (its `_delta_log` has at least one entry).
+    pub async fn has_delta_log(&self) -> Result<bool> {
+        match &self.place {
+            Place::Local(dir) => Ok(dir.join("_delta_log").is_dir()),
+            Place::Remote { remote, prefix } => {
+                let log = prefix.clone().join("_delta_log");
+                let first = remote.store.list(Some(&log)).next().await;
+                match first {
+                    None => Ok(false),
+                    Some(Ok(_)) => Ok(true),
+                    Some(Err(e)) => Err(self.remote_error("_delta_log/", e)),
+                }
+            }
+        }
+    }
+
+    /// Names of the sub-directories (common prefixes) of this location.
+    pub async fn list_children(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        match &self.place {
+            Place::Local(dir) => {
+                let entries = match std::fs::read_dir(dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+                    Err(e) => return Err(Error::io(dir, e)),
+                };
+                for entry in entries {
+                    let entry = entry.map_err(|e| Error::io(dir, e))?;
+                    if entry.path().is_dir() {
+                        names.push(entry.file_name().to_string_lossy().into_owned());
+                    }
+                }
+            }
+            Place::Remote { remote, prefix } => {
+                let listing = remote.store.list_with_delimiter(Some(prefix)).await.map_err(|e| self.remote_error("", e))?;
+                for p in listing.common_prefixes {
+                    if let Some(last) = p.filename() {
+                        names.push(last.to_string());
+                    }
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Stores `bytes` as the file `relative` (async callers).
+    pub async fn put(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
+        match &self.place {
+            Place::Local(dir) => {
+                let path = dir.join(relative);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))
+            }
+            Place::Remote { remote, .. } => {
+                let path = self.object_path(relative);
+                put_object(remote.store.as_ref(), &path, bytes).await.map_err(|e| self.remote_error(relative, e))
+            }
+        }
+    }
+
+    /// Stores `bytes` as the file `relative`, from a thread outside the async runtime (ingest
+    /// workers).
+    pub fn put_blocking(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
+        match &self.place {
+            Place::Remote { remote, .. } => remote.handle.block_on(self.put(relative, bytes)),
+            Place::Local(_) => futures::executor::block_on(self.put(relative, bytes)),
+        }
+    }
+
+    /// Deletes the file `relative`; a missing file is not an error.
+    pub async fn delete(&self, relative: &str) -> Result<()> {
+        match &self.place {
+            Place::Local(dir) => {
+                let path = dir.join(relative);
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
+                    _ => Ok(()),
+                }
+            }
+            Place::Remote { remote, .. } => match remote.store.delete(&self.object_path(relative)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(self.remote_error(relative, e)),
+            },
+        }
+    }
+
+    /// The Arrow schema of the Parquet file `relative` (read from its footer only).
+    pub async fn file_schema(&self, relative: &str, size: u64) -> Result<SchemaRef> {
+        match &self.place {
+            Place::Local(dir) => {
+                let path = dir.join(relative);
+                let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+                Ok(ParquetRecordBatchReaderBuilder::try_new(file)?.schema().clone())
+            }
+            Place::Remote { remote, .. } => remote_schema(remote.store.as_ref(), &self.object_path(relative), size)
+                .await
+                .map_err(|e| self.remote_error(relative, e)),
+        }
+    }
+
+    /// All rows of the Parquet files `relative` (in order).
+    pub async fn read_files(&self, files: &[String]) -> Result<Vec<RecordBatch>> {
+        let mut batches = Vec::new();
+        for relative in files {
+            let reader = match &self.place {
+                Place::Local(dir) => {
+                    let path = dir.join(relative);
+                    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+                    ParquetRecordBatchReaderBuilder::try_new(file)?.build()?
+                }
+                Place::Remote { remote, .. } => {
+                    let bytes = remote
+                        .store
+                        .get(&self.object_path(relative))
+                        .await
+                        .map_err(|e| self.remote_error(relative, &e))?
+                        .bytes()
+                        .await
+                        .map_err(|e| self.remote_error(relative, &e))?;
+                    read_batches(ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?, &mut batches)?;
+                    continue;
+                }
+            };
+            read_batches(reader, &mut batches)?;
+        }
+        Ok(batches)
+    }
+}
+
+fn read_batches(reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader, out: &mut Vec<RecordBatch>) -> Result<()> {
+    for batch in reader {
+        out.push(batch?);
+    }
+    Ok(())
+}
+
+/// The Arrow schema of a remote Parquet file, from a ranged GET of its tail (a second, longer
+/// one when the footer is larger than the first guess).
+async fn remote_schema(store: &dyn ObjectStore, path: &ObjectPath, size: u64) -> std::result::Result<SchemaRef, String> {
+    use parquet::errors::ParquetError;
+    use parquet::file::metadata::ParquetMetaDataReader;
+    let mut want = size.min(256 * 1024);
+    loop {
+        let tail = store.get_range(path, size - want..size).await.map_err(|e| e.to_string())?;
+        let mut reader = ParquetMetaDataReader::new();
+        match reader.try_parse_sized(&tail, size) {
+            Ok(()) => {
+                let metadata = reader.finish().map_err(|e| e.to_string())?;
+                let file = metadata.file_metadata();
+                let schema = parquet::arrow::parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata()).map_err(|e| e.to_string())?;
+                return Ok(Arc::new(schema));
+            }
+            Err(ParquetError::NeedMoreData(n)) if (n as u64) > want && (n as u64) <= size => want = n as u64,
+            Err(e) => return Err(format!("cannot read the Parquet footer: {e}")),
+        }
+    }
+}
+
+/// One PUT for small objects; a multipart upload (several parts in flight) for large ones.
+async fn put_object(store: &dyn ObjectStore, path: &ObjectPath, bytes: Vec<u8>) -> object_store::Result<()> {
+    if bytes.len() < MULTIPART_THRESHOLD {
+        store.put(path, PutPayload::from(bytes)).await?;
+        return Ok(());
+    }
+    let upload = store.put_multipart(path).await?;
+    let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, 16 * 1024 * 1024);
+    let bytes = bytes::Bytes::from(bytes);
+    for start in (0..bytes.len()).step_by(16 * 1024 * 1024) {
+        writer.wait_for_capacity(4).await?;
+        writer.put(bytes.slice(start..(start + 16 * 1024 * 1024).min(bytes.len())));
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+/// Reads `files` (relative paths with sizes) footers concurrently, in order.
+pub async fn file_schemas(location: &TableLocation, files: &[(String, u64)]) -> Result<Vec<SchemaRef>> {
+    futures::stream::iter(files.iter().map(|(rel, size)| location.file_schema(rel, *size)))
+        .buffered(16)
+        .try_collect()
+        .await
+}

@@ -1,0 +1,193 @@
+//! Reaching S3: the object store for a bucket (lakes and bags share it), and bags on S3 read by
+//! parallel ranged GETs.
+//!
+//! Credentials come from the standard AWS chain (environment, profile, SSO, web identity / IRSA,
+//! ECS task role, instance metadata), resolved by `aws-config`; the region from `s3.region`, else
+//! the same chain; the endpoint from `s3.endpoint_url`, else `AWS_ENDPOINT_URL_S3` /
+//! `AWS_ENDPOINT_URL` (S3-compatible stores). The client retries throttling (429/503 SlowDown),
+//! server errors and dropped connections with exponential backoff, `s3.max_attempts` times.
+//! The store is built by delta-rs's S3 factory so that Delta commits and our own reads and writes
+//! use one configuration (commits are made safe by S3 conditional writes).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use deltalake::logstore::{ObjectStoreFactory, StorageConfig};
+use futures::StreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use url::Url;
+
+use super::location::RemoteStore;
+use crate::bag::ranged::RangeReader;
+use crate::config::S3Config;
+use crate::error::{Error, Result};
+
+/// Splits `s3://bucket/some/prefix/` into (`bucket`, `some/prefix`).
+pub fn split_s3_uri(uri: &str) -> Result<(String, String)> {
+    let rest = uri.strip_prefix("s3://").ok_or_else(|| Error::Usage(format!("{uri}: not an s3:// URI")))?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(Error::Usage(format!("{uri}: no bucket name; write s3://bucket/key")));
+    }
+    Ok((bucket.to_string(), key.trim_matches('/').to_string()))
+}
+
+/// The endpoint to use: the config's, else the standard environment variables.
+fn endpoint(settings: &S3Config) -> Option<String> {
+    settings
+        .endpoint_url
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .filter(|e| !e.is_empty())
+}
+
+/// The region: the config's, else the standard chain (environment, profile, instance metadata).
+fn region(settings: &S3Config, handle: &tokio::runtime::Handle) -> Option<String> {
+    if let Some(r) = &settings.region {
+        return Some(r.clone());
+    }
+    let chain = aws_config::meta::region::RegionProviderChain::default_provider();
+    let found = std::thread::scope(|scope| scope.spawn(|| handle.block_on(chain.region())).join().ok().flatten());
+    found.map(|r| r.to_string())
+}
+
+/// Storage options for delta-rs / object_store.
+fn storage_options(settings: &S3Config, handle: &tokio::runtime::Handle) -> HashMap<String, String> {
+    let mut options = HashMap::new();
+    if let Some(endpoint) = endpoint(settings) {
+        if endpoint.starts_with("http://") {
+            options.insert("aws_allow_http".to_string(), "true".to_string());
+        }
+        options.insert("aws_endpoint".to_string(), endpoint);
+    }
+    if let Some(region) = region(settings, handle) {
+        options.insert("aws_region".to_string(), region);
+    }
+    // Resolve credentials through aws-config's full chain (profiles, SSO, roles) even with a
+    // custom endpoint, where delta-rs would otherwise read only the environment.
+    options.insert("AWS_FORCE_CREDENTIAL_LOAD".to_string(), "true".to_string());
+    options.insert("max_retries".to_string(), settings.max_attempts.saturating_sub(1).to_string());
+    options
+}
+
+/// Connects to `bucket`.
+pub fn connect(bucket: &str, settings: &S3Config, handle: &tokio::runtime::Handle) -> Result<RemoteStore> {
+    let bucket_url = Url::parse(&format!("s3://{bucket}/")).map_err(|e| Error::Usage(format!("s3://{bucket}/: {e}")))?;
+    let options = storage_options(settings, handle);
+    let config = StorageConfig::parse_options(options.clone())?;
+    let factory = deltalake::aws::storage::S3ObjectStoreFactory::default();
+    // The factory may block on credential resolution; keep it off the runtime's threads.
+    let _guard = handle.enter();
+    let (store, _prefix) = factory.parse_url_opts(&bucket_url, &config)?;
+    Ok(RemoteStore {
+        store,
+        bucket_url,
+        options,
+        handle: handle.clone(),
+    })
+}
+
+/// A bag object on S3, read by ranged GETs.
+pub struct S3Bag {
+    remote: RemoteStore,
+    path: ObjectPath,
+    name: String,
+    len: u64,
+    read_ahead: usize,
+}
+
+impl S3Bag {
+    /// Finds the object `s3://bucket/key` and its size.
+    pub fn open(uri: &str, settings: &S3Config, handle: &tokio::runtime::Handle) -> Result<S3Bag> {
+        let (bucket, key) = split_s3_uri(uri)?;
+        let remote = connect(&bucket, settings, handle)?;
+        let path = ObjectPath::parse(&key).map_err(|e| Error::Usage(format!("{uri}: {e}")))?;
+        let meta = handle
+            .block_on(remote.store.head(&path))
+            .map_err(|e| Error::Usage(format!("{uri}: {}", describe(&e))))?;
+        Ok(S3Bag {
+            remote,
+            path,
+            name: uri.to_string(),
+            len: meta.size,
+            read_ahead: settings.read_ahead.max(1),
+        })
+    }
+
+    /// The `.bag` / `.mcap` objects under `s3://bucket/prefix/`, in key order.
+    pub fn list(prefix_uri: &str, settings: &S3Config, handle: &tokio::runtime::Handle) -> Result<Vec<String>> {
+        let (bucket, prefix) = split_s3_uri(prefix_uri)?;
+        let remote = connect(&bucket, settings, handle)?;
+        let prefix = ObjectPath::from(prefix.as_str());
+        let mut keys: Vec<String> = handle.block_on(async {
+            let mut keys = Vec::new();
+            let mut listing = remote.store.list(Some(&prefix));
+            while let Some(meta) = listing.next().await {
+                let meta = meta.map_err(|e| Error::Usage(format!("{prefix_uri}: {}", describe(&e))))?;
+                let key = meta.location.to_string();
+                if key.ends_with(".bag") || key.ends_with(".mcap") {
+                    keys.push(format!("s3://{bucket}/{key}"));
+                }
+            }
+            Ok::<_, Error>(keys)
+        })?;
+        keys.sort();
+        Ok(keys)
+    }
+
+    pub fn into_reader(self) -> Arc<dyn RangeReader> {
+        Arc::new(self)
+    }
+}
+
+/// A short explanation of an object store error that says what to check.
+fn describe(e: &object_store::Error) -> String {
+    match e {
+        object_store::Error::NotFound { .. } => "no such object (check the bucket and key)".to_string(),
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            format!("access denied: check the AWS credentials and the bucket policy ({e})")
+        }
+        other => other.to_string(),
+    }
+}
+
+impl RangeReader for S3Bag {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn fetch(&self, ranges: Vec<Range<u64>>) -> Box<dyn Iterator<Item = std::result::Result<Vec<u8>, String>> + Send + '_> {
+        // A task on the runtime keeps `read_ahead` GETs in flight and hands finished ranges over
+        // in order; the bounded channel stops it from running further ahead than that.
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(self.read_ahead);
+        let store = self.remote.store.clone();
+        let path = self.path.clone();
+        let read_ahead = self.read_ahead;
+        self.remote.handle.spawn(async move {
+            let mut gets = futures::stream::iter(ranges)
+                .map(|range| {
+                    let store = store.clone();
+                    let path = path.clone();
+                    async move { store.get_range(&path, range).await }
+                })
+                .buffered(read_ahead);
+            while let Some(result) = gets.next().await {
+                let item = result.map(Vec::from).map_err(|e| describe(&e));
+                let failed = item.is_err();
+                // A closed channel means the reader stopped (an error elsewhere): stop fetching.
+                if sender.send(item).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        // Called from ingest worker threads, which are not the runtime's.
+        Box::new(std::iter::from_fn(move || receiver.blocking_recv()))
+    }
+}

@@ -1,0 +1,376 @@
+//! Bags and lake on S3, against moto_server (started by `tests/run.sh` on 127.0.0.1) with the
+//! metadata in DynamoDB Local: the sample drives are uploaded with boto3, ingested from `s3://`
+//! (ranged GETs) into a lake on `s3://`, batched with the DynamoDB store, then compared with a
+//! local run — scenes in DynamoDB, SQL answers over the S3 lake, and every Delta table read back
+//! by the Python `deltalake` package. The same again through a proxy injecting S3's and
+//! DynamoDB's 500/503/throttling answers must give identical results.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use scenes::meta::dynamo::{DynamoSettings, DynamoStore};
+use scenes::meta::MetaStore;
+
+struct Endpoints {
+    s3: String,
+    dynamodb: String,
+}
+
+fn endpoints() -> Option<Endpoints> {
+    match (std::env::var("SCENES_TEST_S3_ENDPOINT"), std::env::var("SCENES_TEST_DYNAMODB_ENDPOINT")) {
+        (Ok(s3), Ok(dynamodb)) => Some(Endpoints { s3, dynamodb }),
+        _ => {
+            assert!(std::env::var_os("CI").is_none(), "CI must run these: tests/run.sh starts moto_server and DynamoDB Local");
+            eprintln!("SKIPPED: SCENES_TEST_S3_ENDPOINT / SCENES_TEST_DYNAMODB_ENDPOINT not set (bash tests/run.sh starts the servers)");
+            None
+        }
+    }
+}
+
+fn unique() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{:x}{:x}", nanos % (1 << 40), std::process::id())
+}
+
+fn s3_tool(args: &[&str]) -> String {
+    let out = Command::new(python()).arg(py_script("s3_tool.py")).args(args).output().unwrap();
+    assert!(out.status.success(), "s3_tool.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = scenes(args);
+    assert!(out.status.success(), "scenes {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Row digests of every Delta table (Python `deltalake`), without the columns that say where a
+/// bag came from (a path here, an S3 key there).
+fn lake_digest(lake: &str) -> serde_json::Value {
+    let out = Command::new(python())
+        .arg(py_script("lake_digest.py"))
+        .arg(lake)
+        .env("SCENES_DIGEST_DROP", "bag_file_prefix,bag_file_bucket")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "lake_digest.py {lake}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn dynamo_settings(prefix: &str, endpoint: &str) -> DynamoSettings {
+    DynamoSettings {
+        bags_table: format!("{prefix}-bags"),
+        batches_table: format!("{prefix}-batches"),
+        scenes_table: format!("{prefix}-scenes"),
+        endpoint_url: Some(endpoint.to_string()),
+        region: Some("us-east-1".into()),
+        max_attempts: 10,
+    }
+}
+
+/// A config with the DynamoDB store and S3 endpoint given.
+fn write_config(dir: &Path, settings: &DynamoSettings, dynamodb: &str, s3: &str) -> PathBuf {
+    let config = serde_json::json!({
+        "metadata_store": {
+            "kind": "dynamodb",
+            "bags_table": settings.bags_table,
+            "batches_table": settings.batches_table,
+            "scenes_table": settings.scenes_table,
+            "endpoint_url": dynamodb,
+            "region": "us-east-1",
+            "max_attempts": 6
+        },
+        "s3": { "endpoint_url": s3, "region": "us-east-1", "max_attempts": 6 }
+    });
+    let path = dir.join(format!("config-{}.json", unique()));
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+/// Starts tests/py/fault_proxy.py in front of `target` (`s3` mode or DynamoDB mode).
+fn start_proxy(target: &str, stats: &Path, s3: bool) -> (Child, String) {
+    let mut cmd = Command::new(python());
+    cmd.arg(py_script("fault_proxy.py")).arg(target).arg(stats);
+    if s3 {
+        cmd.arg("s3");
+    }
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let port = line.trim().strip_prefix("port ").expect("the proxy prints its port").to_string();
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// What a run over the lake answered, to compare runs. Scene records keep where their bag came
+/// from (a local path, an S3 key and bucket); that is blanked before comparing.
+#[derive(Debug)]
+struct Answers {
+    scenes: Vec<scenes::meta::SceneRecord>,
+    bags: Vec<String>,
+    imu_counts: String,
+    scenes_table: String,
+    digest: serde_json::Value,
+}
+
+const IMU_SQL: &str = "SELECT bag_file, count(*) AS n, min(log_time) AS t0, max(log_time) AS t1 FROM imu_data GROUP BY bag_file ORDER BY bag_file";
+const SCENES_SQL: &str = "SELECT bag_file, scene_id, start_time, end_time FROM scenes ORDER BY bag_file, scene_id";
+
+fn without_origin(mut scenes: Vec<scenes::meta::SceneRecord>) -> Vec<scenes::meta::SceneRecord> {
+    for s in &mut scenes {
+        s.bag_file_prefix.clear();
+        s.bag_file_bucket = None;
+    }
+    scenes
+}
+
+/// Compares two runs part by part (the whole structure is too long to read in one message).
+fn assert_same(remote: &Answers, local: &Answers, what: &str) {
+    assert_eq!(remote.bags, local.bags, "{what}: bags");
+    assert_eq!(remote.scenes.len(), local.scenes.len(), "{what}: scene count");
+    for (r, l) in remote.scenes.iter().zip(&local.scenes) {
+        assert_eq!(r, l, "{what}: scene");
+    }
+    assert_eq!(remote.imu_counts, local.imu_counts, "{what}: SQL over imu_data");
+    assert_eq!(remote.scenes_table, local.scenes_table, "{what}: SQL over scenes");
+    let tables: Vec<&String> = local.digest.as_object().unwrap().keys().collect();
+    assert_eq!(remote.digest.as_object().unwrap().keys().collect::<Vec<_>>(), tables, "{what}: the same Delta tables");
+    for table in tables {
+        assert_eq!(remote.digest[table], local.digest[table], "{what}: rows of Delta table {table} (read by Python deltalake)");
+    }
+}
+
+/// The local run everything is compared with: local files, local lake, SQLite store.
+fn local_run(dir: &Path) -> Answers {
+    let lake_dir = dir.join("local");
+    let lake = lake_dir.to_str().unwrap();
+    let bags: Vec<String> = sample_bags().iter().map(|b| b.to_string_lossy().into_owned()).collect();
+    let mut args = vec!["ingest", "--lake", lake];
+    args.extend(bags.iter().map(String::as_str));
+    run_ok(&args);
+    run_ok(&["batch", "--all", "--lake", lake]);
+    let store = scenes::meta::sqlite::SqliteStore::open(&lake_dir.join("_scenes/metadata.sqlite")).unwrap();
+    Answers {
+        scenes: without_origin(store.list_scenes().unwrap()),
+        bags: store.list_bags().unwrap().into_iter().map(|b| b.bag_file).collect(),
+        imu_counts: run_ok(&["query", "--lake", lake, "--format", "csv", IMU_SQL]),
+        scenes_table: run_ok(&["query", "--lake", lake, "--format", "csv", SCENES_SQL]),
+        digest: lake_digest(lake),
+    }
+}
+
+/// Uploads the sample drives to `s3://<bucket>/drives/2026-11-19/`.
+fn upload_samples(bucket: &str) -> Vec<String> {
+    sample_bags()
+        .iter()
+        .map(|bag| {
+            let uri = format!("s3://{bucket}/drives/2026-11-19/{}", bag.file_name().unwrap().to_string_lossy());
+            s3_tool(&["put", bag.to_str().unwrap(), &uri]);
+            uri
+        })
+        .collect()
+}
+
+/// Ingest from S3 into a lake on S3 and batch, with `config`; answers read back directly.
+fn s3_run(config: &Path, bag_prefix: &str, lake: &str, settings: &DynamoSettings) -> Answers {
+    let cfg = config.to_str().unwrap();
+    run_ok(&["--config", cfg, "init-store"]);
+    // A prefix ending in `/` means every bag below it.
+    let ingested = run_ok(&["--config", cfg, "--json", "ingest", "--lake", lake, bag_prefix]);
+    let ingested: serde_json::Value = serde_json::from_str(&ingested).unwrap();
+    assert_eq!(ingested["ingested"].as_array().unwrap().len(), sample_bags().len(), "{ingested}");
+    run_ok(&["--config", cfg, "batch", "--all", "--lake", lake]);
+    let store = DynamoStore::connect(settings.clone()).unwrap();
+    assert!(store.list_batches().unwrap().iter().all(|b| b.status == "done"));
+    for bag in store.list_bags().unwrap() {
+        assert!(bag.bag_file_prefix.starts_with("drives/2026-11-19/"), "bag items keep the S3 key: {}", bag.bag_file_prefix);
+        assert!(bag.bag_file_bucket.is_some(), "and the bucket");
+    }
+    Answers {
+        scenes: without_origin(store.list_scenes().unwrap()),
+        bags: store.list_bags().unwrap().into_iter().map(|b| b.bag_file).collect(),
+        imu_counts: run_ok(&["--config", cfg, "query", "--lake", lake, "--format", "csv", IMU_SQL]),
+        scenes_table: run_ok(&["--config", cfg, "query", "--lake", lake, "--format", "csv", SCENES_SQL]),
+        digest: lake_digest(lake),
+    }
+}
+
+#[test]
+fn ingest_from_s3_into_an_s3_lake_equals_the_local_run() {
+    let Some(ep) = endpoints() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let local = local_run(dir.path());
+    assert!(local.scenes.len() >= 10, "the sample drives have scenes");
+
+    let id = unique();
+    let (drives, lake_bucket) = (format!("drives-{id}"), format!("lake-{id}"));
+    s3_tool(&["mb", &drives, &lake_bucket]);
+    upload_samples(&drives);
+    let settings = dynamo_settings(&format!("s3e2e{id}"), &ep.dynamodb);
+    let config = write_config(dir.path(), &settings, &ep.dynamodb, &ep.s3);
+    let lake = format!("s3://{lake_bucket}/lake");
+    let remote = s3_run(&config, &format!("s3://{drives}/drives/2026-11-19/"), &lake, &settings);
+    assert_same(&remote, &local, "S3 + DynamoDB run vs local run");
+
+    // The lake is on S3 only: tables under the prefix, nothing written locally.
+    let keys = s3_tool(&["ls", &format!("s3://{lake_bucket}/lake/")]);
+    assert!(keys.contains("lake/topics/imu_data/_delta_log/00000000000000000000.json"), "{keys}");
+    assert!(keys.contains("lake/scenes/_delta_log/"), "{keys}");
+
+    // Athena DDL for the lake on S3 names its S3 locations.
+    let ddl = run_ok(&["--config", config.to_str().unwrap(), "catalog", "athena", "--lake", &lake]);
+    assert!(ddl.contains(&format!("LOCATION 's3://{lake_bucket}/lake/topics/imu_data/'")), "{ddl}");
+    assert!(ddl.contains(&format!("LOCATION 's3://{lake_bucket}/lake/scenes/'")), "{ddl}");
+}
+
+#[test]
+fn s3_and_dynamodb_faults_do_not_change_the_results() {
+    let Some(ep) = endpoints() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let local = local_run(dir.path());
+
+    let id = unique();
+    let (drives, lake_bucket) = (format!("fdrives-{id}"), format!("flake-{id}"));
+    s3_tool(&["mb", &drives, &lake_bucket]);
+    upload_samples(&drives);
+    let s3_stats = dir.path().join("s3-proxy.json");
+    let ddb_stats = dir.path().join("ddb-proxy.json");
+    let (mut s3_proxy, s3_url) = start_proxy(&ep.s3, &s3_stats, true);
+    let (mut ddb_proxy, ddb_url) = start_proxy(&ep.dynamodb, &ddb_stats, false);
+    let settings = dynamo_settings(&format!("s3flt{id}"), &ep.dynamodb);
+    let config = write_config(dir.path(), &settings, &ddb_url, &s3_url);
+    let lake = format!("s3://{lake_bucket}/lake");
+    let bag_uris: Vec<String> = sample_bags()
+        .iter()
+        .map(|b| format!("s3://{drives}/drives/2026-11-19/{}", b.file_name().unwrap().to_string_lossy()))
+        .collect();
+    let cfg = config.to_str().unwrap();
+    run_ok(&["--config", cfg, "init-store"]);
+    let mut args = vec!["--config", cfg, "ingest", "--lake", lake.as_str()];
+    args.extend(bag_uris.iter().map(String::as_str));
+    run_ok(&args);
+    let after_ingest: serde_json::Value = serde_json::from_slice(&std::fs::read(&s3_stats).unwrap()).unwrap();
+    run_ok(&["--config", cfg, "batch", "--all", "--lake", &lake]);
+    let query_cfg = write_config(dir.path(), &settings, &ep.dynamodb, &ep.s3);
+    let store = DynamoStore::connect(settings.clone()).unwrap();
+    let remote = Answers {
+        scenes: without_origin(store.list_scenes().unwrap()),
+        bags: store.list_bags().unwrap().into_iter().map(|b| b.bag_file).collect(),
+        imu_counts: run_ok(&["--config", cfg, "query", "--lake", &lake, "--format", "csv", IMU_SQL]),
+        scenes_table: run_ok(&["--config", query_cfg.to_str().unwrap(), "query", "--lake", &lake, "--format", "csv", SCENES_SQL]),
+        digest: lake_digest(&lake),
+    };
+    let _ = s3_proxy.kill();
+    let _ = ddb_proxy.kill();
+    let _ = s3_proxy.wait();
+    let _ = ddb_proxy.wait();
+    assert_same(&remote, &local, "run through injected faults vs local run");
+
+    let s3: serde_json::Value = serde_json::from_slice(&std::fs::read(&s3_stats).unwrap()).unwrap();
+    let ddb: serde_json::Value = serde_json::from_slice(&std::fs::read(&ddb_stats).unwrap()).unwrap();
+    eprintln!("S3 proxy: {s3}\nDynamoDB proxy: {ddb}");
+    for key in ["http_500", "http_503", "throttled"] {
+        assert!(s3[key].as_u64().unwrap() > 0, "S3 faults injected: {key}: {s3}");
+        assert!(ddb[key].as_u64().unwrap() > 0, "DynamoDB faults injected: {key}: {ddb}");
+    }
+    assert!(after_ingest["ranged_gets"].as_u64().unwrap() >= 2 * sample_bags().len() as u64, "{after_ingest}");
+}
+
+#[test]
+fn a_bag_on_s3_is_read_by_ranges_not_downloaded() {
+    let Some(ep) = endpoints() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A 60 s drive with 100 KB camera frames: ~60 MB in many chunks.
+    let bag = dir.path().join("camera_drive.bag");
+    run_ok(&["generate", bag.to_str().unwrap(), "--duration-s", "60", "--image-bytes", "100000", "--compression", "none"]);
+    let size = std::fs::metadata(&bag).unwrap().len();
+    let info: serde_json::Value = serde_json::from_str(&run_ok(&["--json", "info", bag.to_str().unwrap()])).unwrap();
+    let chunks = info[0]["chunks"].as_u64().unwrap();
+    assert!(chunks >= 20, "{info}");
+
+    let id = unique();
+    let bucket = format!("rng-{id}");
+    s3_tool(&["mb", &bucket]);
+    let uri = format!("s3://{bucket}/drives/camera_drive.bag");
+    s3_tool(&["put", bag.to_str().unwrap(), &uri]);
+    let stats = dir.path().join("s3-proxy.json");
+    let (mut proxy, proxy_url) = start_proxy(&ep.s3, &stats, true);
+    let settings = dynamo_settings(&format!("s3rng{id}"), &ep.dynamodb);
+    let config = write_config(dir.path(), &settings, &ep.dynamodb, &proxy_url);
+    let cfg = config.to_str().unwrap();
+    run_ok(&["--config", cfg, "init-store"]);
+    // The lake is local here, so every GET through the proxy is a read of the bag.
+    let lake_dir = dir.path().join("lake");
+    let remote = run_ok(&["--config", cfg, "--json", "ingest", "--lake", lake_dir.to_str().unwrap(), &uri]);
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let s3: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    eprintln!("bag {size} bytes, {chunks} chunks; S3 proxy: {s3}");
+    let gets = s3["gets"].as_u64().unwrap();
+    assert!(gets > chunks, "one GET per chunk plus header and index: {s3}");
+    assert_eq!(s3["ranged_gets"].as_u64().unwrap(), gets, "every GET asked for a range: {s3}");
+    assert!(s3["max_get_bytes"].as_u64().unwrap() < size / 10, "no GET fetched a large part of the bag: {s3}");
+    assert!(s3["get_bytes"].as_u64().unwrap() <= size + size / 20, "the bag was read about once: {s3}");
+    assert!(s3["http_503"].as_u64().unwrap() > 0, "faults were injected: {s3}");
+
+    // Same rows as ingesting the local file.
+    let local_lake = dir.path().join("local-lake");
+    let local = ingest_json(&bag, &local_lake, &[]);
+    let remote: serde_json::Value = serde_json::from_str(&remote).unwrap();
+    let counts = |report: &serde_json::Value| -> Vec<(String, u64)> {
+        report["ingested"][0]["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["topic"].as_str().unwrap().to_string(), t["messages_ingested"].as_u64().unwrap()))
+            .collect()
+    };
+    assert_eq!(counts(&remote), counts(&local));
+    // Every row, image bytes included, read back by Python deltalake.
+    let digest = |lake: &Path| -> serde_json::Value {
+        let mut d = lake_digest(lake.to_str().unwrap());
+        d.as_object_mut().unwrap().retain(|table, _| table.starts_with("topics/"));
+        d
+    };
+    assert_eq!(digest(&lake_dir), digest(&local_lake));
+}
+
+#[test]
+fn s3_inputs_that_cannot_be_read_get_clear_errors() {
+    let Some(ep) = endpoints() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let id = unique();
+    let bucket = format!("bad-{id}");
+    s3_tool(&["mb", &bucket]);
+    // A torn upload: the first half of a bag, so its index is missing.
+    let bag = std::fs::read(manifest_dir().join("sample-bags/drive_c.bag")).unwrap();
+    let torn = dir.path().join("torn.bag");
+    std::fs::write(&torn, &bag[..bag.len() / 2]).unwrap();
+    s3_tool(&["put", torn.to_str().unwrap(), &format!("s3://{bucket}/torn.bag")]);
+    let settings = dynamo_settings(&format!("s3bad{id}"), &ep.dynamodb);
+    let config = write_config(dir.path(), &settings, &ep.dynamodb, &ep.s3);
+    let cfg = config.to_str().unwrap();
+    let lake = format!("s3://{bucket}/lake");
+    run_ok(&["--config", cfg, "init-store"]);
+
+    let out = scenes(&["--config", cfg, "ingest", "--lake", &lake, &format!("s3://{bucket}/torn.bag")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("torn.bag") && err.contains("local copy"), "{err}");
+
+    let out = scenes(&["--config", cfg, "ingest", "--lake", &lake, &format!("s3://{bucket}/missing.bag")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("missing.bag") && err.contains("no such object"), "{err}");
+
+    // An S3 lake with the embedded store: refused, saying what to set.
+    let local_store_config = dir.path().join("local-store.json");
+    std::fs::write(&local_store_config, serde_json::json!({ "s3": { "endpoint_url": ep.s3 } }).to_string()).unwrap();
+    let out = scenes(&["--config", local_store_config.to_str().unwrap(), "batch", "--lake", &lake]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("dynamodb"), "{err}");
+}

@@ -1,0 +1,42 @@
+"""Small S3 chores for the tests, done with boto3 (an independent client) against the endpoint in
+$SCENES_TEST_S3_ENDPOINT: create buckets, upload files, list keys.
+
+usage: s3_tool.py mb BUCKET...
+       s3_tool.py put LOCAL_FILE s3://bucket/key
+       s3_tool.py ls s3://bucket/prefix        (prints key and size per line)
+"""
+import os
+import sys
+
+import boto3
+
+
+def client():
+    return boto3.client("s3", endpoint_url=os.environ["SCENES_TEST_S3_ENDPOINT"])
+
+
+def split(uri):
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return bucket, key
+
+
+def main():
+    command, args = sys.argv[1], sys.argv[2:]
+    s3 = client()
+    if command == "mb":
+        for bucket in args:
+            s3.create_bucket(Bucket=bucket)
+    elif command == "put":
+        bucket, key = split(args[1])
+        s3.upload_file(args[0], bucket, key)
+    elif command == "ls":
+        bucket, prefix = split(args[0])
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                print(obj["Key"], obj["Size"])
+    else:
+        sys.exit(f"unknown command {command}")
+
+
+if __name__ == "__main__":
+    main()
