@@ -31,7 +31,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Lake root directory (overrides `lake` in the config)
+    /// Lake root: a directory or s3://bucket/prefix/ (overrides `lake` in the config)
     #[arg(long, global = true, value_name = "URI")]
     pub lake: Option<String>,
 
@@ -68,7 +68,10 @@ pub enum Command {
     /// Every message is decoded with the definition stored in the bag. Re-ingesting a bag
     /// replaces its partition in every table (nothing is duplicated). BAG may be a ROS1 bag, an
     /// MCAP file (ROS 2, CDR or ROS1 messages), a directory (all *.bag and *.mcap inside, so a
-    /// rosbag2 folder works) or a quoted glob.
+    /// rosbag2 folder works), a quoted glob, or an object on S3: `s3://bucket/key.bag` (read by
+    /// ranged GETs, never downloaded whole) or `s3://bucket/prefix/` (every .bag/.mcap below it).
+    /// Credentials come from the standard AWS chain; see `s3` in config.json for endpoint and
+    /// region.
     Ingest(IngestArgs),
     /// Put every topic of ingested bags on one timeline of fixed ticks (table `synced`).
     ///
@@ -111,7 +114,7 @@ pub enum Command {
     InitStore,
     /// Print catalog DDL for the lake's tables.
     ///
-    /// `scenes catalog athena --location s3://my-lake/` prints CREATE DATABASE and one
+    /// `scenes catalog athena --lake s3://my-lake/` prints CREATE DATABASE and one
     /// CREATE EXTERNAL TABLE per Delta table (topic tables, synced, enriched, scenes) for Amazon
     /// Athena / Glue; run it in the Athena console or with `aws athena start-query-execution`.
     Catalog {
@@ -139,7 +142,7 @@ pub struct AthenaArgs {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Bag files, directories or globs
+    /// Bag files, directories, globs or s3:// URIs
     #[arg(required = true)]
     pub bags: Vec<String>,
 
