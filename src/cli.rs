@@ -406,6 +406,7 @@ fn info(bags: &[PathBuf], json: bool) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum BagInput {
     Local(PathBuf),
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     S3(String),
 }
 

@@ -224,7 +224,11 @@ impl Bag {
             stats: BTreeMap::new(),
             damage: ScanDamage::default(),
         };
-        match read_index(data, index_pos) {
+        // Checking each chunk header maps its pages (and, by the kernel's fault-around, up to
+        // 64 KiB around them): on a bag of thousands of chunks that is hundreds of MiB of
+        // resident memory, so they are dropped as soon as each header has been read.
+        let indexed = read_index(data, index_pos, |start, end| release_mapped(&bytes, start, end));
+        match indexed {
             Ok((connections, chunks)) => {
                 bag.connections = connections;
                 bag.chunks = chunks;
@@ -271,14 +275,7 @@ impl Bag {
 
     /// Drops the mapped pages of `start..end` from this process's resident memory.
     fn release_pages(&self, start: usize, end: usize) {
-        if let Bytes::Mapped(map) = &self.bytes {
-            if end <= map.len() && start < end {
-                // SAFETY: the map is a read-only shared file mapping: after MADV_DONTNEED, the
-                // next access faults the same bytes back in from the file, so slices into it
-                // held elsewhere keep their contents.
-                let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
-            }
-        }
+        release_mapped(&self.bytes, start, end);
     }
 
     pub fn is_indexed(&self) -> bool {
@@ -434,6 +431,26 @@ fn decompress_stored<'a>(chunk: &ChunkRef, stored: &'a [u8]) -> (std::borrow::Co
     (plain, problem)
 }
 
+/// Granularity of the kernel's fault-around: reading one page of a file mapping can map up to
+/// this many bytes around it.
+const FAULT_AROUND_BYTES: usize = 64 * 1024;
+
+/// Drops the pages of `start..end` of a mapped bag from resident memory, widened to the
+/// fault-around windows that contain them. They stay in the OS page cache. Does nothing for
+/// bags held in memory or read by ranges.
+fn release_mapped(bytes: &Bytes, start: usize, end: usize) {
+    if let Bytes::Mapped(map) = bytes {
+        let start = start / FAULT_AROUND_BYTES * FAULT_AROUND_BYTES;
+        let end = end.div_ceil(FAULT_AROUND_BYTES).saturating_mul(FAULT_AROUND_BYTES).min(map.len());
+        if start < end {
+            // SAFETY: the map is a read-only shared file mapping: after MADV_DONTNEED, the next
+            // access faults the same bytes back in from the file, so slices into it held
+            // elsewhere keep their contents.
+            let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
+        }
+    }
+}
+
 fn check_magic(path: &Path, data: &[u8]) -> Result<()> {
     if data.starts_with(MAGIC_V2) {
         return Ok(());
@@ -461,7 +478,9 @@ fn corrupt(path: &Path, offset: usize, problem: &str) -> Error {
 
 /// Reads the index section (connections and chunk infos) and checks that every chunk it points
 /// at is a complete chunk record. Any inconsistency is returned as the reason to scan instead.
-fn read_index(data: &[u8], index_pos: u64) -> Result<(Vec<Connection>, Vec<ChunkRef>), String> {
+/// `checked(start, end)` is called with the file range of each chunk header once it has been
+/// read, so the caller can drop those pages from a memory map at once.
+fn read_index(data: &[u8], index_pos: u64, mut checked: impl FnMut(usize, usize)) -> Result<(Vec<Connection>, Vec<ChunkRef>), String> {
     if index_pos == 0 {
         return Err("the bag has no index (index_pos is 0: still recording or never closed)".into());
     }
@@ -479,6 +498,7 @@ fn read_index(data: &[u8], index_pos: u64) -> Result<(Vec<Connection>, Vec<Chunk
         match read_record(data, at) {
             ReadOutcome::Record(rec) if rec.header.op() == Some(op::CHUNK) => {
                 let data_start = rec.end - rec.data.len();
+                checked(at, data_start);
                 let mut chunk = ChunkRef::from_record(info.chunk_pos, &rec.header, data_start, rec.end, false)
                     .map_err(|e| format!("chunk at byte {at}: {e}"))?;
                 chunk.start_time = Some(info.start_time);

@@ -19,8 +19,9 @@ use url::Url;
 
 use crate::error::{Error, Result};
 
-/// Part files larger than this are uploaded in several parts.
-const MULTIPART_THRESHOLD: usize = 64 * 1024 * 1024;
+/// Part files larger than this are uploaded in several parts of `MULTIPART_PART` bytes.
+const MULTIPART_THRESHOLD: usize = 32 * 1024 * 1024;
+const MULTIPART_PART: usize = 16 * 1024 * 1024;
 
 /// An object store and what is needed to reach it again (Delta opens tables by URL + options).
 #[derive(Clone)]
@@ -339,11 +340,11 @@ async fn put_object(store: &dyn ObjectStore, path: &ObjectPath, bytes: Vec<u8>) 
         return Ok(());
     }
     let upload = store.put_multipart(path).await?;
-    let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, 16 * 1024 * 1024);
+    let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART);
     let bytes = bytes::Bytes::from(bytes);
-    for start in (0..bytes.len()).step_by(16 * 1024 * 1024) {
+    for start in (0..bytes.len()).step_by(MULTIPART_PART) {
         writer.wait_for_capacity(4).await?;
-        writer.put(bytes.slice(start..(start + 16 * 1024 * 1024).min(bytes.len())));
+        writer.put(bytes.slice(start..(start + MULTIPART_PART).min(bytes.len())));
     }
     writer.finish().await?;
     Ok(())

@@ -3,7 +3,7 @@ $SCENES_TEST_S3_ENDPOINT: create buckets, upload files, list keys.
 
 usage: s3_tool.py mb BUCKET...
        s3_tool.py put LOCAL_FILE s3://bucket/key
-       s3_tool.py ls s3://bucket/prefix        (prints key and size per line)
+       s3_tool.py ls s3://bucket/prefix        (prints key, size and ETag per line)
 """
 import os
 import sys
@@ -33,7 +33,7 @@ def main():
         bucket, prefix = split(args[0])
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                print(obj["Key"], obj["Size"])
+                print(obj["Key"], obj["Size"], obj["ETag"])
     else:
         sys.exit(f"unknown command {command}")
 
