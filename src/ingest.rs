@@ -137,7 +137,9 @@ pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &Ingest
 /// when opening began, for the report's duration.
 pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
     let bag_file = bag_name(&bag.path);
+    tracing::debug!(bag = %bag_file, chunks = bag.chunks.len(), elapsed_s = started.elapsed().as_secs_f64(), "opened");
     let plan = runtime.block_on(plan_tables(&bag, lake, &opts.topics))?;
+    tracing::debug!(tables = plan.tables.len(), elapsed_s = started.elapsed().as_secs_f64(), "planned");
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let ranges = split_ranges(&bag.chunks, worker_count(opts.threads) * 4);
     let progress = progress_bar(opts.progress, &bag);
@@ -183,6 +185,7 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
         }
         damage.problems.extend(out.problems);
     }
+    tracing::debug!(elapsed_s = started.elapsed().as_secs_f64(), "decoded and wrote part files");
     pause_point("ingest:parts-written");
     // One atomic Delta commit per table: a reader sees each table's partition either before or
     // after this run, never half of it. A run killed here leaves uncommitted part files that no
@@ -194,6 +197,7 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
         runtime.block_on(delta::replace_partition(&table.dir, &table.name, &schema, &bag_file, &files, opts.delete_replaced_files))?;
         pause_point(&format!("ingest:committed-{}", i + 1));
     }
+    tracing::debug!(elapsed_s = started.elapsed().as_secs_f64(), "committed every table");
     let report = build_report(&bag, &bag_file, &plan, &counters, damage, started.elapsed().as_secs_f64());
     // The bag record comes last: batches only see a bag once all its tables are written.
     store.put_bag(&bag_record(&bag, &report)?)?;

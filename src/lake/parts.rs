@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Type as PhysicalType, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -128,6 +128,17 @@ fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProper
         .set_statistics_truncate_length(Some(64))
         .set_column_index_truncate_length(Some(64))
         .set_created_by(format!("scenes {}", env!("CARGO_PKG_VERSION")));
+    // Dictionary encoding pays off for strings (frame ids, labels); for numbers — mostly
+    // measurements, nearly all distinct — it costs a hash per value before the writer gives it
+    // up (the largest single cost of writing small-message tables), so numeric leaves go
+    // straight to plain encoding and zstd.
+    if let Ok(descriptor) = parquet::arrow::ArrowSchemaConverter::new().convert(batch.schema().as_ref()) {
+        for leaf in descriptor.columns() {
+            if !matches!(leaf.physical_type(), PhysicalType::BYTE_ARRAY | PhysicalType::FIXED_LEN_BYTE_ARRAY) {
+                builder = builder.set_column_dictionary_enabled(leaf.path().clone(), false);
+            }
+        }
+    }
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         if field.data_type() == &DataType::Binary && !column.is_empty() {
             let values = column.as_binary::<i32>();
