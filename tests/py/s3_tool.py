@@ -9,6 +9,7 @@ import os
 import sys
 
 import boto3
+import boto3.s3.transfer
 
 
 def client():
@@ -28,7 +29,9 @@ def main():
             s3.create_bucket(Bucket=bucket)
     elif command == "put":
         bucket, key = split(args[1])
-        s3.upload_file(args[0], bucket, key)
+        part = int(os.environ.get("S3_TOOL_PART_MB", "8")) * 1024 * 1024
+        config = boto3.s3.transfer.TransferConfig(multipart_chunksize=part, multipart_threshold=part)
+        s3.upload_file(args[0], bucket, key, Config=config)
     elif command == "ls":
         bucket, prefix = split(args[0])
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
