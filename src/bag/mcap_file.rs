@@ -84,6 +84,46 @@ pub struct Channel {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Whether every length-prefixed field of a Schema or Channel record body fits in the body.
+fn lengths_fit(opcode: u8, body: &[u8]) -> bool {
+    let mut rest = body;
+    let mut skip = |n: usize, rest: &mut &[u8]| -> bool {
+        match rest.get(n..) {
+            Some(tail) => {
+                *rest = tail;
+                true
+            }
+            None => false,
+        }
+    };
+    let mut prefixed = |rest: &mut &[u8]| -> Option<usize> {
+        let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        *rest = &rest[4..];
+        (len <= rest.len()).then_some(len)
+    };
+    let mut string = |rest: &mut &[u8]| -> bool { prefixed(rest).is_some_and(|n| skip(n, rest)) };
+    match opcode {
+        // id u16, name, encoding, data (u32-prefixed bytes)
+        op::SCHEMA => skip(2, &mut rest) && string(&mut rest) && string(&mut rest) && string(&mut rest),
+        // id u16, schema id u16, topic, message encoding, metadata map (u32 byte length, then
+        // key/value strings)
+        op::CHANNEL => {
+            if !(skip(4, &mut rest) && string(&mut rest) && string(&mut rest)) {
+                return false;
+            }
+            let Some(map_len) = prefixed(&mut rest) else { return false };
+            let mut map = &rest[..map_len];
+            while !map.is_empty() {
+                if !(string(&mut map) && string(&mut map)) {
+                    return false;
+                }
+            }
+            true
+        }
+        _ => true,
+    }
+}
+
 /// Schemas and channels found so far.
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -95,6 +135,11 @@ impl Catalog {
     /// Records a Schema or Channel record body; other records are ignored.
     pub fn add(&mut self, opcode: u8, body: &[u8]) {
         if opcode != op::SCHEMA && opcode != op::CHANNEL {
+            return;
+        }
+        // The `mcap` parser reserves each string's declared length before reading it: a
+        // damaged length of 4 GB would allocate 4 GB (found by fuzzing). Check them first.
+        if !lengths_fit(opcode, body) {
             return;
         }
         match ::mcap::read::parse_record(opcode, body) {
@@ -299,4 +344,51 @@ fn chunk_ref(pos: usize, data: &[u8], body: &[u8], truncated: bool) -> Result<Ch
         outside_chunks: false,
         declared_stored_len: records_len,
     })
+}
+
+#[cfg(test)]
+mod length_tests {
+    use super::*;
+
+    fn string(s: &[u8]) -> Vec<u8> {
+        let mut v = (s.len() as u32).to_le_bytes().to_vec();
+        v.extend_from_slice(s);
+        v
+    }
+
+    fn channel(topic_len_override: Option<u32>, map: &[u8]) -> Vec<u8> {
+        let mut body = vec![1, 0, 0, 0];
+        let mut topic = string(b"/imu");
+        if let Some(len) = topic_len_override {
+            topic[..4].copy_from_slice(&len.to_le_bytes());
+        }
+        body.extend(topic);
+        body.extend(string(b"cdr"));
+        body.extend((map.len() as u32).to_le_bytes());
+        body.extend_from_slice(map);
+        body
+    }
+
+    #[test]
+    fn damaged_lengths_are_refused_before_parsing() {
+        let mut pair = string(b"k");
+        pair.extend(string(b"v"));
+        assert!(lengths_fit(op::CHANNEL, &channel(None, &pair)));
+        // A topic that declares 4 GB (the fuzzer's finding) and a map entry longer than the map.
+        assert!(!lengths_fit(op::CHANNEL, &channel(Some(u32::MAX - 240), &pair)));
+        let mut bad = string(b"k");
+        bad.extend(1000u32.to_le_bytes());
+        assert!(!lengths_fit(op::CHANNEL, &channel(None, &bad)));
+        let mut catalog = Catalog::default();
+        catalog.add(op::CHANNEL, &channel(Some(u32::MAX - 240), &pair));
+        assert!(catalog.channels.is_empty());
+        catalog.add(op::CHANNEL, &channel(None, &pair));
+        assert_eq!(catalog.channels[&1].topic, "/imu");
+        let mut schema = vec![1, 0];
+        schema.extend(string(b"pkg/Msg"));
+        schema.extend(string(b"ros2msg"));
+        schema.extend(string(b"int32 x"));
+        assert!(lengths_fit(op::SCHEMA, &schema));
+        assert!(!lengths_fit(op::SCHEMA, &schema[..schema.len() - 1]));
+    }
 }
