@@ -87,7 +87,7 @@ pub struct Channel {
 /// Whether every length-prefixed field of a Schema or Channel record body fits in the body.
 fn lengths_fit(opcode: u8, body: &[u8]) -> bool {
     let mut rest = body;
-    let mut skip = |n: usize, rest: &mut &[u8]| -> bool {
+    let skip = |n: usize, rest: &mut &[u8]| -> bool {
         match rest.get(n..) {
             Some(tail) => {
                 *rest = tail;
@@ -96,12 +96,12 @@ fn lengths_fit(opcode: u8, body: &[u8]) -> bool {
             None => false,
         }
     };
-    let mut prefixed = |rest: &mut &[u8]| -> Option<usize> {
+    let prefixed = |rest: &mut &[u8]| -> Option<usize> {
         let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
         *rest = &rest[4..];
         (len <= rest.len()).then_some(len)
     };
-    let mut string = |rest: &mut &[u8]| -> bool { prefixed(rest).is_some_and(|n| skip(n, rest)) };
+    let string = |rest: &mut &[u8]| -> bool { prefixed(rest).is_some_and(|n| skip(n, rest)) };
     match opcode {
         // id u16, name, encoding, data (u32-prefixed bytes)
         op::SCHEMA => skip(2, &mut rest) && string(&mut rest) && string(&mut rest) && string(&mut rest),
