@@ -7,11 +7,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::aws::{dynamo_settings, start_proxy, unique_id};
 use common::*;
 use scenes::meta::dynamo::{DynamoSettings, DynamoStore};
 use scenes::meta::{BagRecord, MetaStore, SceneRecord, TopicRecord};
@@ -28,20 +27,7 @@ fn endpoint() -> Option<String> {
 }
 
 fn settings(endpoint: &str) -> DynamoSettings {
-    let prefix = format!("t{}", uuid_like());
-    DynamoSettings {
-        bags_table: format!("{prefix}-bags"),
-        batches_table: format!("{prefix}-batches"),
-        scenes_table: format!("{prefix}-scenes"),
-        endpoint_url: Some(endpoint.to_string()),
-        region: Some("us-east-1".into()),
-        max_attempts: 10,
-    }
-}
-
-fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{:x}{:x}", nanos, std::process::id())
+    dynamo_settings(&format!("t{}", unique_id()), endpoint)
 }
 
 fn store(settings: &DynamoSettings) -> DynamoStore {
@@ -186,21 +172,6 @@ fn batch_of_a_dead_process_is_abandoned_and_its_bags_reclaimed() {
     assert_eq!(old.status, "abandoned");
 }
 
-/// Starts the fault-injecting proxy in front of `target`; returns it and its URL.
-fn start_proxy(target: &str, stats: &Path) -> (Child, String) {
-    let mut child = Command::new(python())
-        .arg(py_script("fault_proxy.py"))
-        .arg(target)
-        .arg(stats)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port = line.trim().strip_prefix("port ").expect("the proxy prints its port").to_string();
-    (child, format!("http://127.0.0.1:{port}"))
-}
-
 fn write_config(dir: &Path, settings: &DynamoSettings, endpoint: &str) -> std::path::PathBuf {
     let config = serde_json::json!({
         "metadata_store": {
@@ -216,12 +187,6 @@ fn write_config(dir: &Path, settings: &DynamoSettings, endpoint: &str) -> std::p
     let path = dir.join("config.json");
     std::fs::write(&path, config.to_string()).unwrap();
     path
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = scenes(args);
-    assert!(out.status.success(), "scenes {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -243,7 +208,7 @@ fn batch_with_dynamodb_through_injected_faults_equals_the_local_run() {
 
     // The same through the proxy, DynamoDB store.
     let stats = dir.path().join("proxy-stats.json");
-    let (mut proxy, proxy_url) = start_proxy(&endpoint, &stats);
+    let (mut proxy, proxy_url) = start_proxy(&endpoint, &stats, false);
     let settings = settings(&endpoint);
     let config = write_config(dir.path(), &settings, &proxy_url);
     let cfg = config.to_str().unwrap();

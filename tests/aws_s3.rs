@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use common::aws::{dynamo_settings, start_proxy, unique_id};
 use common::*;
 use scenes::meta::dynamo::{DynamoSettings, DynamoStore};
 use scenes::meta::MetaStore;
@@ -31,20 +31,9 @@ fn endpoints() -> Option<Endpoints> {
     }
 }
 
-fn unique() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{:x}{:x}", nanos % (1 << 40), std::process::id())
-}
-
 fn s3_tool(args: &[&str]) -> String {
     let out = Command::new(python()).arg(py_script("s3_tool.py")).args(args).output().unwrap();
     assert!(out.status.success(), "s3_tool.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = scenes(args);
-    assert!(out.status.success(), "scenes {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -61,17 +50,6 @@ fn lake_digest(lake: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn dynamo_settings(prefix: &str, endpoint: &str) -> DynamoSettings {
-    DynamoSettings {
-        bags_table: format!("{prefix}-bags"),
-        batches_table: format!("{prefix}-batches"),
-        scenes_table: format!("{prefix}-scenes"),
-        endpoint_url: Some(endpoint.to_string()),
-        region: Some("us-east-1".into()),
-        max_attempts: 10,
-    }
-}
-
 /// A config with the DynamoDB store and S3 endpoint given.
 fn write_config(dir: &Path, settings: &DynamoSettings, dynamodb: &str, s3: &str) -> PathBuf {
     let config = serde_json::json!({
@@ -86,23 +64,9 @@ fn write_config(dir: &Path, settings: &DynamoSettings, dynamodb: &str, s3: &str)
         },
         "s3": { "endpoint_url": s3, "region": "us-east-1", "max_attempts": 6 }
     });
-    let path = dir.join(format!("config-{}.json", unique()));
+    let path = dir.join(format!("config-{}.json", unique_id()));
     std::fs::write(&path, config.to_string()).unwrap();
     path
-}
-
-/// Starts tests/py/fault_proxy.py in front of `target` (`s3` mode or DynamoDB mode).
-fn start_proxy(target: &str, stats: &Path, s3: bool) -> (Child, String) {
-    let mut cmd = Command::new(python());
-    cmd.arg(py_script("fault_proxy.py")).arg(target).arg(stats);
-    if s3 {
-        cmd.arg("s3");
-    }
-    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port = line.trim().strip_prefix("port ").expect("the proxy prints its port").to_string();
-    (child, format!("http://127.0.0.1:{port}"))
 }
 
 /// What a run over the lake answered, to compare runs. Scene records keep where their bag came
@@ -205,7 +169,7 @@ fn ingest_from_s3_into_an_s3_lake_equals_the_local_run() {
     let local = local_run(dir.path());
     assert!(local.scenes.len() >= 10, "the sample drives have scenes");
 
-    let id = unique();
+    let id = unique_id();
     let (drives, lake_bucket) = (format!("drives-{id}"), format!("lake-{id}"));
     s3_tool(&["mb", &drives, &lake_bucket]);
     upload_samples(&drives);
@@ -232,7 +196,7 @@ fn s3_and_dynamodb_faults_do_not_change_the_results() {
     let dir = tempfile::tempdir().unwrap();
     let local = local_run(dir.path());
 
-    let id = unique();
+    let id = unique_id();
     let (drives, lake_bucket) = (format!("fdrives-{id}"), format!("flake-{id}"));
     s3_tool(&["mb", &drives, &lake_bucket]);
     upload_samples(&drives);
@@ -291,7 +255,7 @@ fn a_bag_on_s3_is_read_by_ranges_not_downloaded() {
     let chunks = info[0]["chunks"].as_u64().unwrap();
     assert!(chunks >= 20, "{info}");
 
-    let id = unique();
+    let id = unique_id();
     let bucket = format!("rng-{id}");
     s3_tool(&["mb", &bucket]);
     let uri = format!("s3://{bucket}/drives/camera_drive.bag");
@@ -349,7 +313,7 @@ fn a_bag_on_s3_is_read_by_ranges_not_downloaded() {
 #[test]
 fn large_lake_files_are_uploaded_in_parts() {
     let Some(ep) = endpoints() else { return };
-    let bucket = format!("mp-{}", unique());
+    let bucket = format!("mp-{}", unique_id());
     s3_tool(&["mb", &bucket]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let settings = scenes::config::S3Config {
@@ -372,7 +336,7 @@ fn large_lake_files_are_uploaded_in_parts() {
 fn s3_inputs_that_cannot_be_read_get_clear_errors() {
     let Some(ep) = endpoints() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let id = unique();
+    let id = unique_id();
     let bucket = format!("bad-{id}");
     s3_tool(&["mb", &bucket]);
     // A torn upload: the first half of a bag, so its index is missing.

@@ -286,29 +286,18 @@ impl TableLocation {
                     ParquetRecordBatchReaderBuilder::try_new(file)?.build()?
                 }
                 Place::Remote { remote, .. } => {
-                    let bytes = remote
-                        .store
-                        .get(&self.object_path(relative))
+                    let bytes = async { remote.store.get(&self.object_path(relative)).await?.bytes().await }
                         .await
-                        .map_err(|e| self.remote_error(relative, &e))?
-                        .bytes()
-                        .await
-                        .map_err(|e| self.remote_error(relative, &e))?;
-                    read_batches(ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?, &mut batches)?;
-                    continue;
+                        .map_err(|e| self.remote_error(relative, e))?;
+                    ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?
                 }
             };
-            read_batches(reader, &mut batches)?;
+            for batch in reader {
+                batches.push(batch?);
+            }
         }
         Ok(batches)
     }
-}
-
-fn read_batches(reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader, out: &mut Vec<RecordBatch>) -> Result<()> {
-    for batch in reader {
-        out.push(batch?);
-    }
-    Ok(())
 }
 
 /// The Arrow schema of a remote Parquet file, from a ranged GET of its tail (a second, longer

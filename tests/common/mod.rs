@@ -2,6 +2,8 @@
 //! `tests/run.sh` installs, the shared real-world bags, and reading tables back.
 #![allow(dead_code)]
 
+pub mod aws;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -132,4 +134,11 @@ pub fn partition_rows(table_dir: &Path, bag_file: &str) -> u64 {
             reader.metadata().file_metadata().num_rows() as u64
         })
         .sum()
+}
+
+/// Runs `scenes args`, asserts it succeeded and returns its stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = scenes(args);
+    assert!(out.status.success(), "scenes {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
