@@ -510,9 +510,11 @@ fn ingest(cli: &Cli, config: &Config, args: &IngestArgs) -> Result<()> {
         parquet: ParquetOptions {
             compression,
             max_row_group_rows: config.ingest.row_group_rows,
+            row_group_bytes: config.ingest.row_group_bytes,
             large_binary_bytes: config.ingest.large_binary_bytes,
         },
         flush_bytes: config.ingest.flush_bytes,
+        part_file_bytes: config.ingest.part_file_bytes,
         delete_replaced_files: config.ingest.delete_replaced_files,
         progress: !args.no_progress && !cli.quiet && !cli.json && std::io::stderr().is_terminal(),
     };

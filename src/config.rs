@@ -167,8 +167,12 @@ pub struct IngestConfig {
     pub parquet_compression: String,
     /// Rows per Parquet row group at most.
     pub row_group_rows: usize,
-    /// Decoded bytes held per table and worker before a part file is written.
+    /// Decoded bytes held per table and worker before they are handed to the Parquet writer.
     pub flush_bytes: usize,
+    /// Encoded bytes of a Parquet row group before it is written out.
+    pub row_group_bytes: usize,
+    /// A part file is closed, and the next one started, once it holds this many bytes.
+    pub part_file_bytes: usize,
     /// Binary columns whose values average at least this many bytes are stored uncompressed.
     pub large_binary_bytes: usize,
     /// Delete the files of a bag's previous ingest once the new one is committed.
@@ -182,7 +186,9 @@ impl Default for IngestConfig {
             threads: 0,
             parquet_compression: "zstd(1)".into(),
             row_group_rows: 256 * 1024,
-            flush_bytes: 64 << 20,
+            flush_bytes: 8 << 20,
+            row_group_bytes: 64 << 20,
+            part_file_bytes: 128 << 20,
             large_binary_bytes: 1024,
             delete_replaced_files: true,
         }
@@ -242,6 +248,12 @@ impl Config {
         }
         if self.ingest.flush_bytes < 1 << 16 {
             return bad("ingest.flush_bytes", "must be at least 65536".into());
+        }
+        if self.ingest.row_group_bytes < 1 << 16 {
+            return bad("ingest.row_group_bytes", "must be at least 65536".into());
+        }
+        if self.ingest.part_file_bytes < 1 << 20 {
+            return bad("ingest.part_file_bytes", "must be at least 1048576".into());
         }
         if self.batch.batch_size == 0 {
             return bad("batch.batch_size", "must be at least 1".into());

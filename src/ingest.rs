@@ -21,7 +21,7 @@ use crate::bag::{decompress_loaded, Bag, ChunkItem, ChunkRef, IndexState, ScanDa
 use crate::error::{Error, Result};
 use crate::failpoint::pause_point;
 use crate::lake::location::TableLocation;
-use crate::lake::parts::{write_part, ParquetOptions, PartFile};
+use crate::lake::parts::{ParquetOptions, PartFile, PartWriter};
 use crate::lake::{bag_name, delta, escape_partition_value, table_name, Lake};
 use crate::meta::{BagRecord, MetaStore, TopicRecord};
 use crate::msg::column::UTC;
@@ -38,8 +38,10 @@ pub struct IngestOptions {
     /// Worker threads; 0 = one per core.
     pub threads: usize,
     pub parquet: ParquetOptions,
-    /// Decoded bytes held per table and worker before a part file is written.
+    /// Decoded bytes held per table and worker before they go to the Parquet writer.
     pub flush_bytes: usize,
+    /// A part file is closed, and the next one started, once it reaches this many bytes.
+    pub part_file_bytes: usize,
     /// Show a progress bar.
     pub progress: bool,
     /// Delete the files of a replaced partition right after the commit (else keep them until a vacuum).
@@ -52,7 +54,8 @@ impl Default for IngestOptions {
             topics: Vec::new(),
             threads: 0,
             parquet: ParquetOptions::default(),
-            flush_bytes: 64 << 20,
+            flush_bytes: 8 << 20,
+            part_file_bytes: 128 << 20,
             progress: false,
             delete_replaced_files: true,
         }
@@ -415,7 +418,7 @@ impl RangeContext<'_> {
             problems: Vec::new(),
         };
         let mut batches: HashMap<usize, VariantBatch> = HashMap::new();
-        let mut seq = 0usize;
+        let mut parts = OpenParts::default();
         let mut unknown_conn = 0u64;
         for loaded in self.bag.read_chunks(chunks) {
             let loaded = loaded?;
@@ -449,7 +452,7 @@ impl RangeContext<'_> {
             }
             for (&v, batch) in batches.iter_mut() {
                 if batch.columns.heap_bytes() + batch.raw_bytes >= self.opts.flush_bytes {
-                    out.parts.push(self.flush(v, batch, &mut seq)?);
+                    self.flush(v, batch, &mut parts, &mut out)?;
                 }
             }
             drop(plain);
@@ -461,9 +464,14 @@ impl RangeContext<'_> {
         for v in keys {
             if let Some(batch) = batches.get_mut(&v) {
                 if !batch.log_time.is_empty() {
-                    out.parts.push(self.flush(v, batch, &mut seq)?);
+                    self.flush(v, batch, &mut parts, &mut out)?;
                 }
             }
+        }
+        let mut open: Vec<usize> = parts.writers.keys().copied().collect();
+        open.sort();
+        for v in open {
+            self.close_part(v, &mut parts, &mut out)?;
         }
         if unknown_conn > 0 {
             out.problems.push(format!("{unknown_conn} messages reference a connection id that has no connection record"));
@@ -471,21 +479,51 @@ impl RangeContext<'_> {
         Ok(out)
     }
 
-    fn flush(&self, v: usize, batch: &mut VariantBatch, seq: &mut usize) -> Result<(usize, PartFile, Fields)> {
-        let variant = &self.plan.variants[v];
-        let table = &self.plan.tables[variant.table];
-        let record_batch = finish_batch(variant, batch)?;
-        let relative = format!(
-            "bag_file={}/part-{}-{:05}-{:04}.parquet",
-            escape_partition_value(self.bag_file),
-            self.run_id,
-            self.range_index,
-            *seq
-        );
-        *seq += 1;
-        let part = write_part(&table.dir, &relative, &record_batch, &self.opts.parquet)?;
-        Ok((variant.table, part, record_batch.schema().fields().clone()))
+    /// Hands the rows accumulated in `batch` to the variant's open part file (starting one if
+    /// needed, or a new one if the columns changed), and closes the file once it is large enough.
+    fn flush(&self, v: usize, batch: &mut VariantBatch, parts: &mut OpenParts, out: &mut RangeOutput) -> Result<()> {
+        let record_batch = finish_batch(&self.plan.variants[v], batch)?;
+        if parts.writers.get(&v).is_some_and(|w| *w.schema() != *record_batch.schema()) {
+            self.close_part(v, parts, out)?;
+        }
+        let writer = match parts.writers.entry(v) {
+            std::collections::hash_map::Entry::Occupied(open) => open.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let table = &self.plan.tables[self.plan.variants[v].table];
+                let relative = format!(
+                    "bag_file={}/part-{}-{:05}-{:04}.parquet",
+                    escape_partition_value(self.bag_file),
+                    self.run_id,
+                    self.range_index,
+                    parts.next_seq
+                );
+                parts.next_seq += 1;
+                slot.insert(PartWriter::create(&table.dir, &relative, &record_batch, &self.opts.parquet)?)
+            }
+        };
+        writer.write(&record_batch)?;
+        if writer.size() >= self.opts.part_file_bytes {
+            self.close_part(v, parts, out)?;
+        }
+        Ok(())
     }
+
+    /// Finishes the variant's open part file, if any, and records it.
+    fn close_part(&self, v: usize, parts: &mut OpenParts, out: &mut RangeOutput) -> Result<()> {
+        if let Some(writer) = parts.writers.remove(&v) {
+            let fields = writer.schema().fields().clone();
+            let part = writer.finish()?;
+            out.parts.push((self.plan.variants[v].table, part, fields));
+        }
+        Ok(())
+    }
+}
+
+/// The part files a worker has open, one per variant, and the sequence number of the next.
+#[derive(Default)]
+struct OpenParts {
+    writers: HashMap<usize, PartWriter>,
+    next_seq: usize,
 }
 
 fn decode_into(batch: &mut VariantBatch, variant: &Variant, time: u64, data: &[u8], counters: &mut ConnCounters) {

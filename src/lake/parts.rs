@@ -1,12 +1,14 @@
 //! Writing Parquet part files: zstd (or the configured codec) for ordinary columns, no
 //! compression and no dictionary for large binary columns (JPEG and point clouds do not
-//! compress), page statistics on.
+//! compress), page statistics on. A [`PartWriter`] takes a part file batch by batch, so the
+//! decoded rows a worker holds stay small while its files and row groups stay large.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Type as PhysicalType, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -31,6 +33,8 @@ pub struct PartFile {
 pub struct ParquetOptions {
     pub compression: Compression,
     pub max_row_group_rows: usize,
+    /// A row group is written out once its encoded size reaches this many bytes.
+    pub row_group_bytes: usize,
     /// Binary columns whose average value is at least this many bytes are stored uncompressed.
     pub large_binary_bytes: usize,
 }
@@ -40,6 +44,7 @@ impl Default for ParquetOptions {
         ParquetOptions {
             compression: Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
             max_row_group_rows: 256 * 1024,
+            row_group_bytes: 64 << 20,
             large_binary_bytes: 1024,
         }
     }
@@ -67,56 +72,142 @@ pub fn parse_compression(name: &str) -> Result<Compression, String> {
 /// Writes `batch` as the part file `relative_path` of the table at `location`. Blocks: call it
 /// from worker threads, not from async code (use [`write_part_async`] there).
 pub fn write_part(location: &TableLocation, relative_path: &str, batch: &RecordBatch, opts: &ParquetOptions) -> Result<PartFile> {
-    if let Some(dir) = location.local_dir() {
-        return write_local_part(dir, relative_path, batch, opts);
-    }
-    let bytes = encode(batch, opts)?;
-    let part = part_file(relative_path, bytes.len() as u64, batch);
-    location.put_blocking(relative_path, bytes)?;
-    Ok(part)
+    let mut writer = PartWriter::create(location, relative_path, batch, opts)?;
+    writer.write(batch)?;
+    writer.finish()
 }
 
 /// [`write_part`] for async callers.
 pub async fn write_part_async(location: &TableLocation, relative_path: &str, batch: &RecordBatch, opts: &ParquetOptions) -> Result<PartFile> {
-    if let Some(dir) = location.local_dir() {
-        return write_local_part(dir, relative_path, batch, opts);
+    let mut writer = PartWriter::create(location, relative_path, batch, opts)?;
+    writer.write(batch)?;
+    let (part, bytes) = writer.finish_file()?;
+    if let Some(bytes) = bytes {
+        location.put(relative_path, bytes).await?;
     }
-    let bytes = encode(batch, opts)?;
-    let part = part_file(relative_path, bytes.len() as u64, batch);
-    location.put(relative_path, bytes).await?;
     Ok(part)
 }
 
-/// Writes straight to the file (no copy of the encoded bytes in memory).
-fn write_local_part(table_dir: &Path, relative_path: &str, batch: &RecordBatch, opts: &ParquetOptions) -> Result<PartFile> {
-    let path: PathBuf = table_dir.join(relative_path);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+/// Where a part file's bytes go while it is written: straight into the file of a local table,
+/// or into memory for an object store, which takes whole objects.
+enum Sink {
+    File(File),
+    Memory(Vec<u8>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(buf),
+            Sink::Memory(v) => v.write(buf),
+        }
     }
-    let props = writer_properties(batch, opts);
-    let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
-    writer.write(batch)?;
-    writer.close()?;
-    let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
-    Ok(part_file(relative_path, size, batch))
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Memory(_) => Ok(()),
+        }
+    }
 }
 
-/// The Parquet bytes of `batch`, for stores that take whole objects.
-fn encode(batch: &RecordBatch, opts: &ParquetOptions) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(writer_properties(batch, opts)))?;
-    writer.write(batch)?;
-    writer.close()?;
-    Ok(bytes)
+/// One part file being written: batches go in as they are decoded, a row group is written out
+/// whenever it reaches [`ParquetOptions::row_group_bytes`], [`PartWriter::finish`] writes the
+/// footer (and uploads the file to an object store).
+pub struct PartWriter {
+    location: TableLocation,
+    relative_path: String,
+    /// The local file, for error messages; `None` for an object store.
+    path: Option<PathBuf>,
+    writer: ArrowWriter<Sink>,
+    schema: SchemaRef,
+    row_group_bytes: usize,
+    rows: u64,
+    log_time_range: Option<(i64, i64)>,
 }
 
-fn part_file(relative_path: &str, size: u64, batch: &RecordBatch) -> PartFile {
-    PartFile {
-        relative_path: relative_path.to_string(),
-        size,
-        rows: batch.num_rows() as u64,
-        log_time_range: log_time_range(batch),
+impl PartWriter {
+    /// Starts the part file `relative_path` of the table at `location`. Column settings (which
+    /// binary columns stay uncompressed) are chosen from `first`, the first batch to be written.
+    pub fn create(location: &TableLocation, relative_path: &str, first: &RecordBatch, opts: &ParquetOptions) -> Result<PartWriter> {
+        let (sink, path) = match location.local_dir() {
+            Some(dir) => {
+                let path = dir.join(relative_path);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+                (Sink::File(file), Some(path))
+            }
+            None => (Sink::Memory(Vec::new()), None),
+        };
+        let writer = ArrowWriter::try_new(sink, first.schema(), Some(writer_properties(first, opts)))?;
+        Ok(PartWriter {
+            schema: first.schema(),
+            location: location.clone(),
+            relative_path: relative_path.to_string(),
+            path,
+            writer,
+            row_group_bytes: opts.row_group_bytes.max(1),
+            rows: 0,
+            log_time_range: None,
+        })
+    }
+
+    /// The schema every batch of this file must have.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Bytes of the file so far, including the row group not yet written out.
+    pub fn size(&self) -> usize {
+        self.writer.bytes_written() + self.writer.in_progress_size()
+    }
+
+    /// Appends `batch` (same schema as the file).
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer.write(batch)?;
+        self.rows += batch.num_rows() as u64;
+        self.log_time_range = match (self.log_time_range, log_time_range(batch)) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (a, b) => a.or(b),
+        };
+        if self.writer.in_progress_size() >= self.row_group_bytes {
+            self.writer.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the footer and, for an object store, uploads the file. Blocks: not for async code.
+    pub fn finish(self) -> Result<PartFile> {
+        let location = self.location.clone();
+        let relative_path = self.relative_path.clone();
+        let (part, bytes) = self.finish_file()?;
+        if let Some(bytes) = bytes {
+            location.put_blocking(&relative_path, bytes)?;
+        }
+        Ok(part)
+    }
+
+    /// Writes the footer; returns the part and, for an object store, the bytes still to upload.
+    fn finish_file(self) -> Result<(PartFile, Option<Vec<u8>>)> {
+        let sink = self.writer.into_inner()?;
+        let (size, bytes) = match sink {
+            Sink::File(mut file) => {
+                let path = self.path.as_deref().unwrap_or(std::path::Path::new(&self.relative_path));
+                file.flush().map_err(|e| Error::io(path, e))?;
+                let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+                (size, None)
+            }
+            Sink::Memory(bytes) => (bytes.len() as u64, Some(bytes)),
+        };
+        let part = PartFile {
+            relative_path: self.relative_path,
+            size,
+            rows: self.rows,
+            log_time_range: self.log_time_range,
+        };
+        Ok((part, bytes))
     }
 }
 
@@ -161,4 +252,64 @@ fn log_time_range(batch: &RecordBatch) -> Option<(i64, i64)> {
     let min = arrow::compute::min(values)?;
     let max = arrow::compute::max(values)?;
     Some((min, max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{BinaryArray, Int64Array, TimestampNanosecondArray};
+    use arrow::datatypes::{Field, Schema, TimeUnit};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use std::sync::Arc;
+
+    fn batch(first_time: i64, rows: usize, blob: usize) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("log_time", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), true),
+            Field::new("value", DataType::Int64, true),
+            Field::new("blob", DataType::Binary, true),
+        ]));
+        let times: Vec<i64> = (0..rows as i64).map(|i| first_time + i).collect();
+        let values: Vec<i64> = (0..rows as i64).collect();
+        let blobs: Vec<Vec<u8>> = (0..rows).map(|i| vec![(i % 251) as u8; blob]).collect();
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(TimestampNanosecondArray::from(times).with_timezone("UTC")),
+                Arc::new(Int64Array::from(values)),
+                Arc::new(BinaryArray::from_iter_values(blobs.iter())),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn part_writer_streams_batches_into_one_file_with_row_groups_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = TableLocation::local(dir.path()).unwrap();
+        let opts = ParquetOptions { row_group_bytes: 1 << 16, ..ParquetOptions::default() };
+        let batches = [batch(1_000, 100, 2_000), batch(5_000, 100, 2_000), batch(500, 50, 2_000)];
+        let mut writer = PartWriter::create(&location, "bag_file=a/part-0.parquet", &batches[0], &opts).unwrap();
+        for b in &batches {
+            writer.write(b).unwrap();
+        }
+        let part = writer.finish().unwrap();
+
+        assert_eq!(part.rows, 250);
+        assert_eq!(part.log_time_range, Some((500, 5_099)));
+        let path = dir.path().join("bag_file=a/part-0.parquet");
+        assert_eq!(part.size, std::fs::metadata(&path).unwrap().len());
+        let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let meta = reader.metadata();
+        assert_eq!(meta.file_metadata().num_rows(), 250);
+        // 200 KB of uncompressed blobs per batch, 64 KiB row groups: one row group per batch.
+        assert_eq!(meta.num_row_groups(), 3);
+    }
+
+    #[test]
+    fn write_part_writes_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = TableLocation::local(dir.path()).unwrap();
+        let part = write_part(&location, "p.parquet", &batch(7, 10, 4), &ParquetOptions::default()).unwrap();
+        assert_eq!((part.rows, part.log_time_range), (10, Some((7, 16))));
+    }
 }

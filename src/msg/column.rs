@@ -85,8 +85,10 @@ impl Bytes {
     }
 
     fn take(&mut self) -> (OffsetBuffer<i32>, arrow::buffer::Buffer) {
-        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
-        let data = std::mem::take(&mut self.data);
+        let mut fresh_offsets = Vec::with_capacity(self.offsets.len());
+        fresh_offsets.push(0);
+        let offsets = std::mem::replace(&mut self.offsets, fresh_offsets);
+        let data = take_reserving(&mut self.data);
         (
             OffsetBuffer::new(ScalarBuffer::from(offsets)),
             arrow::buffer::Buffer::from_vec(data),
@@ -110,6 +112,18 @@ macro_rules! extend_le {
         } else {
             $vec.extend(bytes.chunks_exact(W).map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or([0; W]))));
         }
+    }};
+}
+
+/// Reads one fixed-width primitive (the common case: a scalar field), without the iterator
+/// machinery of [`extend_le`].
+macro_rules! push_le {
+    ($vec:expr, $cur:expr, $t:ty) => {{
+        const W: usize = std::mem::size_of::<$t>();
+        $cur.align(W)?;
+        let big_endian = $cur.big_endian();
+        let bytes: [u8; W] = $cur.take(W)?.try_into().map_err(|_| DecodeError::Truncated)?;
+        $vec.push(if big_endian { <$t>::from_be_bytes(bytes) } else { <$t>::from_le_bytes(bytes) });
     }};
 }
 
@@ -193,14 +207,14 @@ impl Column {
             Column::Bool(v) => v.push(cur.u8()? != 0),
             Column::Int8(v) => v.push(cur.u8()? as i8),
             Column::UInt8(v) => v.push(cur.u8()?),
-            Column::Int16(v) => extend_le!(v, cur, 1usize, i16),
-            Column::UInt16(v) => extend_le!(v, cur, 1usize, u16),
-            Column::Int32(v) => extend_le!(v, cur, 1usize, i32),
-            Column::UInt32(v) => extend_le!(v, cur, 1usize, u32),
-            Column::Int64(v) => extend_le!(v, cur, 1usize, i64),
-            Column::UInt64(v) => extend_le!(v, cur, 1usize, u64),
-            Column::Float32(v) => extend_le!(v, cur, 1usize, f32),
-            Column::Float64(v) => extend_le!(v, cur, 1usize, f64),
+            Column::Int16(v) => push_le!(v, cur, i16),
+            Column::UInt16(v) => push_le!(v, cur, u16),
+            Column::Int32(v) => push_le!(v, cur, i32),
+            Column::UInt32(v) => push_le!(v, cur, u32),
+            Column::Int64(v) => push_le!(v, cur, i64),
+            Column::UInt64(v) => push_le!(v, cur, u64),
+            Column::Float32(v) => push_le!(v, cur, f32),
+            Column::Float64(v) => push_le!(v, cur, f64),
             Column::Time(v) => {
                 // ROS1 time: uint32 secs; ROS 2 builtin_interfaces/Time: int32 sec. Both: u32 ns.
                 let raw_sec = cur.u32()?;
@@ -338,19 +352,19 @@ impl Column {
     /// Moves the values out as an Arrow array, leaving the column empty and reusable.
     pub fn finish(&mut self) -> Result<ArrayRef, arrow::error::ArrowError> {
         Ok(match self {
-            Column::Bool(v) => Arc::new(BooleanArray::from(std::mem::take(v))),
-            Column::Int8(v) => Arc::new(Int8Array::from(std::mem::take(v))),
-            Column::UInt8(v) => Arc::new(UInt8Array::from(std::mem::take(v))),
-            Column::Int16(v) => Arc::new(Int16Array::from(std::mem::take(v))),
-            Column::UInt16(v) => Arc::new(UInt16Array::from(std::mem::take(v))),
-            Column::Int32(v) => Arc::new(Int32Array::from(std::mem::take(v))),
-            Column::UInt32(v) => Arc::new(UInt32Array::from(std::mem::take(v))),
-            Column::Int64(v) => Arc::new(Int64Array::from(std::mem::take(v))),
-            Column::UInt64(v) => Arc::new(UInt64Array::from(std::mem::take(v))),
-            Column::Float32(v) => Arc::new(Float32Array::from(std::mem::take(v))),
-            Column::Float64(v) => Arc::new(Float64Array::from(std::mem::take(v))),
-            Column::Time(v) => Arc::new(TimestampNanosecondArray::from(std::mem::take(v)).with_timezone(UTC)),
-            Column::Duration(v) => Arc::new(DurationNanosecondArray::from(std::mem::take(v))),
+            Column::Bool(v) => Arc::new(BooleanArray::from(take_reserving(v))),
+            Column::Int8(v) => Arc::new(Int8Array::from(take_reserving(v))),
+            Column::UInt8(v) => Arc::new(UInt8Array::from(take_reserving(v))),
+            Column::Int16(v) => Arc::new(Int16Array::from(take_reserving(v))),
+            Column::UInt16(v) => Arc::new(UInt16Array::from(take_reserving(v))),
+            Column::Int32(v) => Arc::new(Int32Array::from(take_reserving(v))),
+            Column::UInt32(v) => Arc::new(UInt32Array::from(take_reserving(v))),
+            Column::Int64(v) => Arc::new(Int64Array::from(take_reserving(v))),
+            Column::UInt64(v) => Arc::new(UInt64Array::from(take_reserving(v))),
+            Column::Float32(v) => Arc::new(Float32Array::from(take_reserving(v))),
+            Column::Float64(v) => Arc::new(Float64Array::from(take_reserving(v))),
+            Column::Time(v) => Arc::new(TimestampNanosecondArray::from(take_reserving(v)).with_timezone(UTC)),
+            Column::Duration(v) => Arc::new(DurationNanosecondArray::from(take_reserving(v))),
             Column::Utf8(b) => {
                 let (offsets, data) = b.take();
                 Arc::new(StringArray::try_new(offsets, data, None)?)
@@ -386,6 +400,13 @@ impl Column {
             }
         })
     }
+}
+
+/// Moves the values out and leaves an empty vector with the same capacity reserved: the next batch
+/// is usually as large, and growing from empty would copy it again at every doubling.
+fn take_reserving<T>(values: &mut Vec<T>) -> Vec<T> {
+    let reserved = Vec::with_capacity(values.len());
+    std::mem::replace(values, reserved)
 }
 
 fn struct_fields(names: &[String], children: &[Column]) -> Fields {
