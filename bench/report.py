@@ -7,6 +7,7 @@ import csv
 import os
 import platform
 import statistics
+from pathlib import Path
 import subprocess
 import sys
 from collections import defaultdict
@@ -84,7 +85,12 @@ def main():
     target("bz2: 2 threads vs 1 thread", one["wall"] / two["wall"] if one and two else None, 1.8)
     sd, sp = med.get(("sync_detect", "scenes_batch")), med.get(("sync_detect", "pyspark"))
     target("sync + detect: scenes batch vs PySpark (wall)", sp["wall"] / sd["wall"] if sd and sp else None, 50)
-    open(md_path, "w").write("\n".join(lines) + "\n\n![chart](bench/chart.png)\n")
+    lines += ["", "![chart](bench/chart.png)"]
+    # What limits each figure and what changed: written by hand after a run, kept across runs.
+    analysis = Path(__file__).with_name("ANALYSIS.md")
+    if analysis.exists():
+        lines += ["", analysis.read_text().rstrip()]
+    open(md_path, "w").write("\n".join(lines) + "\n")
 
     fig, ax = plt.subplots(figsize=(10, 5))
     cases = sorted({c for c, _ in med if c.startswith("small30min")})

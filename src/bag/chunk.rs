@@ -122,7 +122,10 @@ pub fn decompress<'a>(chunk: &ChunkRef, stored: &'a [u8]) -> (Cow<'a, [u8]>, Opt
     match chunk.compression {
         Compression::None => (Cow::Borrowed(stored), None),
         Compression::Bz2 => read_all(bzip2::read::BzDecoder::new(stored).take(limit), capacity, "bz2"),
-        Compression::Lz4 => read_all(lz4_flex::frame::FrameDecoder::new(stored).take(limit), capacity, "lz4"),
+        Compression::Lz4 => match super::lz4_frame::decode(stored, capacity, usize::try_from(limit).unwrap_or(usize::MAX)) {
+            Some((plain, problem)) => (Cow::Owned(plain), problem),
+            None => read_all(lz4_flex::frame::FrameDecoder::new(stored).take(limit), capacity, "lz4"),
+        },
         Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(stored) {
             Ok(decoder) => read_all(decoder.take(limit), capacity, "zstd"),
             Err(e) => (Cow::Owned(Vec::new()), Some(format!("zstd decompression failed: {e}"))),

@@ -3,6 +3,7 @@
 //! is not (unindexed `.bag.active` files, torn uploads). Nothing in here panics on bad input.
 
 pub mod chunk;
+mod lz4_frame;
 pub mod mcap_file;
 pub mod ranged;
 pub mod record;
