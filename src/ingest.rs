@@ -435,12 +435,7 @@ impl RangeContext<'_> {
                     }
                     continue;
                 };
-                let batch = batches.entry(v).or_insert_with(|| VariantBatch {
-                    columns: self.plan.variants[v].template.clone(),
-                    log_time: Vec::new(),
-                    raw: Vec::new(),
-                    raw_bytes: 0,
-                });
+                let batch = batches.entry(v).or_insert_with(|| self.new_batch(v, chunks));
                 let counters = out.counters.entry(conn).or_default();
                 decode_into(batch, &self.plan.variants[v], time, data, counters);
             }
@@ -477,6 +472,25 @@ impl RangeContext<'_> {
             out.problems.push(format!("{unknown_conn} messages reference a connection id that has no connection record"));
         }
         Ok(out)
+    }
+
+    /// Empty builders for variant `v`, with room reserved for the messages the index says the
+    /// range holds (up to one flush's worth).
+    fn new_batch(&self, v: usize, chunks: &[ChunkRef]) -> VariantBatch {
+        let expected: usize = chunks
+            .iter()
+            .flat_map(|c| c.counts.iter())
+            .filter(|(conn, _)| self.plan.conn_variant.get(conn) == Some(&v))
+            .map(|&(_, n)| n as usize)
+            .sum();
+        let mut columns = self.plan.variants[v].template.clone();
+        columns.reserve(expected, self.opts.flush_bytes);
+        VariantBatch {
+            columns,
+            log_time: Vec::with_capacity(expected.min(self.opts.flush_bytes / 8)),
+            raw: Vec::new(),
+            raw_bytes: 0,
+        }
     }
 
     /// Hands the rows accumulated in `batch` to the variant's open part file (starting one if

@@ -174,6 +174,47 @@ impl Column {
         }
     }
 
+    /// Bytes one value takes when its size does not depend on the message (lists count their
+    /// offset only; text and variable binary their offset only).
+    pub fn fixed_value_bytes(&self) -> usize {
+        match self {
+            Column::Bool(_) | Column::Int8(_) | Column::UInt8(_) => 1,
+            Column::Int16(_) | Column::UInt16(_) => 2,
+            Column::Int32(_) | Column::UInt32(_) | Column::Float32(_) => 4,
+            Column::Int64(_) | Column::UInt64(_) | Column::Float64(_) | Column::Time(_) | Column::Duration(_) => 8,
+            Column::Utf8(_) | Column::List { .. } => 4,
+            Column::Binary { fixed, .. } => 4 + fixed.unwrap_or(0),
+            Column::Struct { children, .. } => children.iter().map(Column::fixed_value_bytes).sum(),
+            Column::FixedList { size, child, .. } => size * child.fixed_value_bytes(),
+        }
+    }
+
+    /// Reserves room for `rows` more values, where their size is known in advance, so a batch
+    /// does not grow by repeated doubling (each a copy into fresh memory).
+    pub fn reserve(&mut self, rows: usize) {
+        match self {
+            Column::Bool(v) => v.reserve(rows),
+            Column::Int8(v) => v.reserve(rows),
+            Column::UInt8(v) => v.reserve(rows),
+            Column::Int16(v) => v.reserve(rows),
+            Column::UInt16(v) => v.reserve(rows),
+            Column::Int32(v) => v.reserve(rows),
+            Column::UInt32(v) => v.reserve(rows),
+            Column::Int64(v) | Column::Time(v) | Column::Duration(v) => v.reserve(rows),
+            Column::UInt64(v) => v.reserve(rows),
+            Column::Float32(v) => v.reserve(rows),
+            Column::Float64(v) => v.reserve(rows),
+            Column::Utf8(b) => b.offsets.reserve(rows),
+            Column::Binary { fixed, values } => {
+                values.offsets.reserve(rows);
+                values.data.reserve(rows * fixed.unwrap_or(0));
+            }
+            Column::Struct { children, .. } => children.iter_mut().for_each(|c| c.reserve(rows)),
+            Column::List { offsets, .. } => offsets.reserve(rows),
+            Column::FixedList { size, child, .. } => child.reserve(rows * *size),
+        }
+    }
+
     /// Arrow type of this column.
     pub fn data_type(&self) -> DataType {
         match self {

@@ -82,6 +82,13 @@ impl MessageColumns {
         self.columns.iter().map(Column::heap_bytes).sum()
     }
 
+    /// Reserves room for `rows` more messages, at most `max_bytes` of it (see [`Column::reserve`]).
+    pub fn reserve(&mut self, rows: usize, max_bytes: usize) {
+        let row_bytes: usize = self.columns.iter().map(Column::fixed_value_bytes).sum();
+        let rows = rows.min(max_bytes / row_bytes.max(1));
+        self.columns.iter_mut().for_each(|c| c.reserve(rows));
+    }
+
     /// Arrow fields of the message's top-level columns.
     pub fn fields(&self) -> Fields {
         self.names
