@@ -192,16 +192,25 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
     pause_point("ingest:parts-written");
     // One atomic Delta commit per table: a reader sees each table's partition either before or
     // after this run, never half of it. A run killed here leaves uncommitted part files that no
-    // reader sees; the next run commits its own. Tables are committed one at a time: doing
-    // them concurrently saved ~35 ms on a 0.5 s ingest, but the crash-safety test's Python
-    // `deltalake` reader then crashed once on a lake paused with commits still in flight.
+    // reader sees; the next run commits its own. The tables are independent, so their commits
+    // run concurrently (~35 ms less on a 30-min drive). An abort of the crash-safety test's
+    // Python reader once blamed on this was the `deltalake` package's own abort at interpreter
+    // exit (delta-rs#2184); the test helpers now leave without that teardown.
+    let mut commits = Vec::with_capacity(plan.tables.len());
+    let partition = bag_file.as_str();
     for (i, table) in plan.tables.iter().enumerate() {
         let fields = table_fields(&plan, table, &parts[i]);
         let schema = delta::table_schema(&fields)?;
         let files: Vec<PartFile> = parts[i].iter().map(|(p, _)| p.clone()).collect();
-        runtime.block_on(delta::replace_partition(&table.dir, &table.name, &schema, &bag_file, &files, opts.delete_replaced_files))?;
-        pause_point(&format!("ingest:committed-{}", i + 1));
+        commits.push(async move { delta::replace_partition(&table.dir, &table.name, &schema, partition, &files, opts.delete_replaced_files).await });
     }
+    let committed = std::sync::atomic::AtomicUsize::new(0);
+    runtime.block_on(futures::future::try_join_all(commits.into_iter().map(|commit| async {
+        commit.await?;
+        let n = committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        pause_point(&format!("ingest:committed-{n}"));
+        Ok::<_, Error>(())
+    })))?;
     tracing::debug!(elapsed_s = started.elapsed().as_secs_f64(), "committed every table");
     let report = build_report(&bag, &bag_file, &plan, &counters, damage, started.elapsed().as_secs_f64());
     // The bag record comes last: batches only see a bag once all its tables are written.

@@ -173,3 +173,22 @@ fn runs_killed_at_arbitrary_times_then_rerun_equal_a_clean_run() {
         assert_same_lake(&lake, &clean, &clean_digest, &format!("killed after {delay_ms} ms"));
     }
 }
+
+/// A kill while a table is being created can leave its `_delta_log/` without any commit (the
+/// directory alone, or with a temporary file). The re-run must create such tables, not refuse
+/// the lake.
+#[test]
+fn table_logs_without_commits_are_created_by_the_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = clean_lake(dir.path());
+    let clean_digest = digest(&clean);
+    let lake = dir.path().join("half-created");
+    for table in clean_digest.keys() {
+        let log = lake.join(table).join("_delta_log");
+        std::fs::create_dir_all(&log).unwrap();
+        std::fs::write(log.join("_commit_3f2a.json.tmp"), b"{\"commitInfo\":").unwrap();
+    }
+    run_ok(&as_strs(&ingest_args(&lake)));
+    run_ok(&as_strs(&batch_args(&lake)));
+    assert_same_lake(&lake, &clean, &clean_digest, "tables whose logs held no commit");
+}

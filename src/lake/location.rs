@@ -172,18 +172,37 @@ impl TableLocation {
         Ok(())
     }
 
-    /// Whether a Delta table exists here (its `_delta_log` has at least one entry).
+    /// Whether a Delta table exists here: its `_delta_log` holds at least one commit or
+    /// checkpoint. A log without either is what a process killed while creating the table leaves
+    /// behind; it counts as no table, so the next commit creates it.
     pub async fn has_delta_log(&self) -> Result<bool> {
         match &self.place {
-            Place::Local(dir) => Ok(dir.join("_delta_log").is_dir()),
+            Place::Local(dir) => {
+                let log = dir.join("_delta_log");
+                let entries = match std::fs::read_dir(&log) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                    Err(e) => return Err(Error::io(&log, e)),
+                };
+                for entry in entries {
+                    let entry = entry.map_err(|e| Error::io(&log, e))?;
+                    if is_log_version_file(&entry.file_name().to_string_lossy()) {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
             Place::Remote { remote, prefix } => {
                 let log = prefix.clone().join("_delta_log");
-                let first = remote.store.list(Some(&log)).next().await;
-                match first {
-                    None => Ok(false),
-                    Some(Ok(_)) => Ok(true),
-                    Some(Err(e)) => Err(self.remote_error("_delta_log/", e)),
+                // Listed in key order: the oldest commit or checkpoint comes first.
+                let mut listing = remote.store.list(Some(&log));
+                while let Some(item) = listing.next().await {
+                    let meta = item.map_err(|e| self.remote_error("_delta_log/", e))?;
+                    if meta.location.filename().is_some_and(is_log_version_file) {
+                        return Ok(true);
+                    }
                 }
+                Ok(false)
             }
         }
     }
@@ -345,4 +364,10 @@ pub async fn file_schemas(location: &TableLocation, files: &[(String, u64)]) -> 
         .buffered(16)
         .try_collect()
         .await
+}
+
+/// A commit (`00000000000000000012.json`) or checkpoint (`….checkpoint….parquet`) of a Delta log.
+fn is_log_version_file(name: &str) -> bool {
+    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+    digits == 20 && (&name[20..] == ".json" || name[20..].starts_with(".checkpoint"))
 }
