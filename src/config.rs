@@ -171,7 +171,8 @@ pub struct IngestConfig {
     pub flush_bytes: usize,
     /// Encoded bytes of a Parquet row group before it is written out.
     pub row_group_bytes: usize,
-    /// A part file is closed, and the next one started, once it holds this many bytes.
+    /// A part file is closed, and the next one started, once it holds this many bytes (on S3
+    /// at most `row_group_bytes`: a part stays in memory until it is uploaded).
     pub part_file_bytes: usize,
     /// Binary columns whose values average at least this many bytes are stored uncompressed.
     pub large_binary_bytes: usize,

@@ -525,10 +525,20 @@ impl RangeContext<'_> {
             }
         };
         writer.write(&record_batch)?;
-        if writer.size() >= self.opts.part_file_bytes {
+        if writer.size() >= self.part_file_limit(v) {
             self.close_part(v, parts, out)?;
         }
         Ok(())
+    }
+
+    /// Size at which a part file of variant `v` is closed. A part for an object store is held in
+    /// memory until it is uploaded whole, so there it is also bounded by one row group.
+    fn part_file_limit(&self, v: usize) -> usize {
+        let table = &self.plan.tables[self.plan.variants[v].table];
+        match table.dir.local_dir() {
+            Some(_) => self.opts.part_file_bytes,
+            None => self.opts.part_file_bytes.min(self.opts.parquet.row_group_bytes),
+        }
     }
 
     /// Finishes the variant's open part file, if any, and records it.

@@ -181,10 +181,9 @@ impl PartWriter {
     /// Writes the footer and, for an object store, uploads the file. Blocks: not for async code.
     pub fn finish(self) -> Result<PartFile> {
         let location = self.location.clone();
-        let relative_path = self.relative_path.clone();
         let (part, bytes) = self.finish_file()?;
         if let Some(bytes) = bytes {
-            location.put_blocking(&relative_path, bytes)?;
+            location.put_blocking(&part.relative_path, bytes)?;
         }
         Ok(part)
     }
