@@ -53,7 +53,7 @@ def main():
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}.",
+        f"Measured {datetime.fromtimestamp(os.path.getmtime(results), timezone.utc):%Y-%m-%d %H:%M} UTC (end of the run) on {machine()}.",
         "Medians of every run of a tool (column `runs`), tools alternating on the same bags, page cache warm,",
         "dirty pages written back (`sync`) before each run.",
         "Reproduce: `bash bench/run.sh` (generates the bags, installs the peers in `bench/.venv`).",
