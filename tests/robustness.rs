@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use common::*;
 use scenes::bag::{Bag, IndexState};
@@ -168,4 +169,28 @@ fn encrypted_bag() -> Vec<u8> {
     let mut bytes = b"#ROSBAG V2.0\n".to_vec();
     push_record(&mut bytes, &header, b"    ");
     bytes
+}
+
+/// Output that cannot be written (a full disk behind a redirect: `/dev/full`) is a one-line
+/// error, not a panic; a reader that closes the pipe early ends the run quietly.
+#[test]
+fn unwritable_stdout_is_an_error_not_a_panic() {
+    let bag = manifest_dir().join("sample-bags/drive_a.bag");
+    let full = std::fs::File::options().write(true).open("/dev/full").unwrap();
+    let out = Command::new(scenes_bin()).args(["info", bag.to_str().unwrap()]).stdout(full).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_no_panic(&out, "info > /dev/full");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot write to standard output") && err.contains("No space left"), "{err}");
+
+    let mut child = Command::new(scenes_bin())
+        .args(["info", bag.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away before the first line
+    let out = child.wait_with_output().unwrap();
+    assert_no_panic(&out, "info | (closed)");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
