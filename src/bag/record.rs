@@ -235,6 +235,20 @@ mod tests {
     }
 
     #[test]
+    fn headers_with_many_fields_keep_them_all_and_the_first_of_a_name_wins() {
+        let mut header = Vec::new();
+        for i in 0..12u32 {
+            push_field(&mut header, &format!("f{i}"), &i.to_le_bytes());
+        }
+        push_field(&mut header, "f3", &99u32.to_le_bytes());
+        let fields = Fields::parse(&header).unwrap();
+        for i in 0..12u32 {
+            assert_eq!(fields.u32(&format!("f{i}")).unwrap(), i);
+        }
+        assert!(fields.get("f12").is_none());
+    }
+
+    #[test]
     fn every_truncation_is_reported_not_panicking() {
         let mut header = Vec::new();
         push_field(&mut header, "op", &[op::CHUNK]);
