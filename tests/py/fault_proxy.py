@@ -45,11 +45,17 @@ S3_FAULTS = [
 ]
 
 
+def save():
+    """Writes the counters (call with LOCK held): every change is on disk before the answer
+    leaves, so a test that kills the proxy right after its client finished reads them all."""
+    with open(STATS_FILE, "w") as f:
+        json.dump(STATS, f)
+
+
 def bump(key, n=1):
     with LOCK:
         STATS[key] += n
-        with open(STATS_FILE, "w") as f:
-            json.dump(STATS, f)
+        save()
 
 
 class Proxy(BaseHTTPRequestHandler):
@@ -100,15 +106,16 @@ class Proxy(BaseHTTPRequestHandler):
         head_length = resp.getheader("Content-Length") if self.command == "HEAD" else None
         out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in ("transfer-encoding", "connection", "content-length")]
         conn.close()
-        bump("forwarded")
-        if self.command == "GET" and resp.status in (200, 206) and "?" not in self.path:
-            with LOCK:
+        with LOCK:
+            STATS["forwarded"] += 1
+            if self.command == "GET" and resp.status in (200, 206) and "?" not in self.path:
                 STATS["gets"] += 1
                 STATS["ranged_gets"] += 1 if "Range" in self.headers else 0
                 STATS["get_bytes"] += len(data)
                 STATS["max_get_bytes"] = max(STATS["max_get_bytes"], len(data))
-        if self.command == "PUT":
-            bump("puts")
+            if self.command == "PUT":
+                STATS["puts"] += 1
+            save()
         self._reply(resp.status, out_headers, data, head_length)
 
     def _handle(self):
