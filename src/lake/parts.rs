@@ -91,21 +91,21 @@ pub async fn write_part_async(location: &TableLocation, relative_path: &str, bat
 /// Where a part file's bytes go while it is written: straight into the file of a local table,
 /// or into memory for an object store, which takes whole objects.
 enum Sink {
-    File(File),
+    File(File, PathBuf),
     Memory(Vec<u8>),
 }
 
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
-            Sink::File(f) => f.write(buf),
+            Sink::File(f, _) => f.write(buf),
             Sink::Memory(v) => v.write(buf),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
-            Sink::File(f) => f.flush(),
+            Sink::File(f, _) => f.flush(),
             Sink::Memory(_) => Ok(()),
         }
     }
@@ -117,8 +117,6 @@ impl Write for Sink {
 pub struct PartWriter {
     location: TableLocation,
     relative_path: String,
-    /// The local file, for error messages; `None` for an object store.
-    path: Option<PathBuf>,
     writer: ArrowWriter<Sink>,
     schema: SchemaRef,
     row_group_bytes: usize,
@@ -130,23 +128,22 @@ impl PartWriter {
     /// Starts the part file `relative_path` of the table at `location`. Column settings (which
     /// binary columns stay uncompressed) are chosen from `first`, the first batch to be written.
     pub fn create(location: &TableLocation, relative_path: &str, first: &RecordBatch, opts: &ParquetOptions) -> Result<PartWriter> {
-        let (sink, path) = match location.local_dir() {
+        let sink = match location.local_dir() {
             Some(dir) => {
                 let path = dir.join(relative_path);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
                 let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-                (Sink::File(file), Some(path))
+                Sink::File(file, path)
             }
-            None => (Sink::Memory(Vec::new()), None),
+            None => Sink::Memory(Vec::new()),
         };
         let writer = ArrowWriter::try_new(sink, first.schema(), Some(writer_properties(first, opts)))?;
         Ok(PartWriter {
             schema: first.schema(),
             location: location.clone(),
             relative_path: relative_path.to_string(),
-            path,
             writer,
             row_group_bytes: opts.row_group_bytes.max(1),
             rows: 0,
@@ -192,10 +189,9 @@ impl PartWriter {
     fn finish_file(self) -> Result<(PartFile, Option<Vec<u8>>)> {
         let sink = self.writer.into_inner()?;
         let (size, bytes) = match sink {
-            Sink::File(mut file) => {
-                let path = self.path.as_deref().unwrap_or(std::path::Path::new(&self.relative_path));
-                file.flush().map_err(|e| Error::io(path, e))?;
-                let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+            Sink::File(mut file, path) => {
+                file.flush().map_err(|e| Error::io(&path, e))?;
+                let size = file.metadata().map_err(|e| Error::io(&path, e))?.len();
                 (size, None)
             }
             Sink::Memory(bytes) => (bytes.len() as u64, Some(bytes)),

@@ -175,7 +175,8 @@ impl Column {
     }
 
     /// Bytes one value takes when its size does not depend on the message (lists count their
-    /// offset only; text and variable binary their offset only).
+    /// offset only; text and variable binary their offset only). Saturates: nested fixed-size
+    /// arrays of a hostile definition can multiply past `usize`.
     pub fn fixed_value_bytes(&self) -> usize {
         match self {
             Column::Bool(_) | Column::Int8(_) | Column::UInt8(_) => 1,
@@ -183,14 +184,15 @@ impl Column {
             Column::Int32(_) | Column::UInt32(_) | Column::Float32(_) => 4,
             Column::Int64(_) | Column::UInt64(_) | Column::Float64(_) | Column::Time(_) | Column::Duration(_) => 8,
             Column::Utf8(_) | Column::List { .. } => 4,
-            Column::Binary { fixed, .. } => 4 + fixed.unwrap_or(0),
-            Column::Struct { children, .. } => children.iter().map(Column::fixed_value_bytes).sum(),
-            Column::FixedList { size, child, .. } => size * child.fixed_value_bytes(),
+            Column::Binary { fixed, .. } => fixed.unwrap_or(0).saturating_add(4),
+            Column::Struct { children, .. } => children.iter().fold(0, |sum, c| sum.saturating_add(c.fixed_value_bytes())),
+            Column::FixedList { size, child, .. } => size.saturating_mul(child.fixed_value_bytes()),
         }
     }
 
     /// Reserves room for `rows` more values, where their size is known in advance, so a batch
-    /// does not grow by repeated doubling (each a copy into fresh memory).
+    /// does not grow by repeated doubling (each a copy into fresh memory). The caller bounds
+    /// `rows` by [`Column::fixed_value_bytes`].
     pub fn reserve(&mut self, rows: usize) {
         match self {
             Column::Bool(v) => v.reserve(rows),
@@ -207,11 +209,11 @@ impl Column {
             Column::Utf8(b) => b.offsets.reserve(rows),
             Column::Binary { fixed, values } => {
                 values.offsets.reserve(rows);
-                values.data.reserve(rows * fixed.unwrap_or(0));
+                values.data.reserve(rows.saturating_mul(fixed.unwrap_or(0)));
             }
             Column::Struct { children, .. } => children.iter_mut().for_each(|c| c.reserve(rows)),
             Column::List { offsets, .. } => offsets.reserve(rows),
-            Column::FixedList { size, child, .. } => child.reserve(rows * *size),
+            Column::FixedList { size, child, .. } => child.reserve(rows.saturating_mul(*size)),
         }
     }
 

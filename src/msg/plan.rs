@@ -84,7 +84,7 @@ impl MessageColumns {
 
     /// Reserves room for `rows` more messages, at most `max_bytes` of it (see [`Column::reserve`]).
     pub fn reserve(&mut self, rows: usize, max_bytes: usize) {
-        let row_bytes: usize = self.columns.iter().map(Column::fixed_value_bytes).sum();
+        let row_bytes = self.columns.iter().fold(0usize, |sum, c| sum.saturating_add(c.fixed_value_bytes()));
         let rows = rows.min(max_bytes / row_bytes.max(1));
         self.columns.iter_mut().for_each(|c| c.reserve(rows));
     }
@@ -217,6 +217,16 @@ mod tests {
         b.extend_from_slice(&(frame.len() as u32).to_le_bytes());
         b.extend_from_slice(frame.as_bytes());
         b
+    }
+
+    #[test]
+    fn reserving_for_huge_nested_fixed_arrays_stays_bounded() {
+        // 2^31 x 2^31 float64 per message: the byte count overflows usize unless it saturates.
+        let def = "Inner[2147483647] outer\n====\nMSG: t/Inner\nfloat64[2147483647] values\n";
+        let reg = Registry::parse("t/Huge", def).unwrap();
+        let mut cols = MessageColumns::compile(&reg).unwrap();
+        cols.reserve(1_000_000, 8 << 20);
+        assert!(cols.heap_bytes() == 0 && cols.rows() == 0);
     }
 
     const DEF: &str = "Header header\nfloat64[2] xy\nuint8[] blob\n====\nMSG: std_msgs/Header\nuint32 seq\ntime stamp\nstring frame_id\n";
