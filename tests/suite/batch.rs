@@ -2,13 +2,11 @@
 //! exactly once), re-runs are idempotent, re-ingested bags are processed again, and scenes land
 //! in the `scenes` table and the metadata store; the reference rule's scenes are asserted too.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use scenes::meta::{sqlite::SqliteStore, MetaStore};
 
 fn six_bag_lake(dir: &Path) -> std::path::PathBuf {

@@ -1,9 +1,7 @@
 //! `scenes sync` on a sample drive: the tick range, inclusive latest-at semantics, ages, nulls
 //! before a topic's first message, blob topics left out, and idempotent re-runs.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn csv(lake: &std::path::Path, sql: &str) -> String {
     let out = scenes(&["query", "--lake", lake.to_str().unwrap(), "--format", "csv", sql]);

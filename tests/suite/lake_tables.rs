@@ -2,12 +2,10 @@
 //! selection, several connections per topic, non-UTF-8 strings, messages that do not match
 //! their definition, and the bag record in the metadata store.
 
-mod common;
-
 use std::path::Path;
 
 use arrow::array::{Array, AsArray};
-use common::*;
+use crate::common::*;
 use scenes::bag::writer::{BagWriter, ConnectionSpec};
 use scenes::bag::Compression;
 use scenes::meta::{sqlite::SqliteStore, MetaStore};

@@ -2,12 +2,10 @@
 //! lake (found by its `_delta_log`) has exactly one CREATE EXTERNAL TABLE at the right S3
 //! location with `'table_type' = 'DELTA'`, and nothing else is declared.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// (database, table) → location, from CREATE EXTERNAL TABLE statements; and the databases.
 fn parse_ddl(ddl: &str) -> (Vec<String>, BTreeMap<(String, String), String>) {

@@ -1,9 +1,7 @@
 //! `scenes info` against the inventory of ../shared/bags (counts found there by an independent
 //! reader) and on our sample bags, in text and JSON.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn info_matches_the_independent_inventory_of_real_bags() {

@@ -2,13 +2,11 @@
 //! points: each must return (no panic, no hang) now. Inputs live in
 //! `tests/fuzz-regressions/<target>/`, one file per finding, named after what it exposed.
 
-mod common;
-
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// Generous bound for one input in a debug build; the bugs these inputs caught ran for minutes.
 const HANG_LIMIT: Duration = Duration::from_secs(60);

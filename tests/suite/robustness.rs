@@ -1,12 +1,10 @@
 //! No panic on any input: every real bag (ROS1 and MCAP) and other file in ../shared/bags,
 //! every truncation of sample bags, unindexed bags, and files that are not ROS1 v2.0 bags.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use scenes::bag::{Bag, IndexState};
 use scenes::ingest::{ingest_bag, IngestOptions};
 use scenes::lake::Lake;

@@ -3,11 +3,9 @@
 //! open, and a chunk whose data is overwritten. The expected counts come from a minimal record
 //! walker written here, independent of the library's reader, run over the intact file.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// One top-level or in-chunk record: where it is, its op code and header fields.

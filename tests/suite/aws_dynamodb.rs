@@ -4,14 +4,12 @@
 //! injects 500/503/throttling answers and partial BatchWriteItem results — the scenes must equal
 //! those of a local run.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::aws::{dynamo_settings, start_proxy, unique_id};
-use common::*;
+use crate::common::aws::{dynamo_settings, start_proxy, unique_id};
+use crate::common::*;
 use scenes::meta::dynamo::{DynamoSettings, DynamoStore};
 use scenes::meta::{BagRecord, MetaStore, SceneRecord, TopicRecord};
 

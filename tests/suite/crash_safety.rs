@@ -4,15 +4,13 @@
 //! scenes and bag records from the metadata store). While a process is paused, a reader must
 //! see every table's bag partition either whole or absent.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const BAGS: [&str; 2] = ["sample-bags/drive_c.bag", "sample-bags/drive_d.bag"];

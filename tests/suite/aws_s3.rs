@@ -5,13 +5,11 @@
 //! by the Python `deltalake` package. The same again through a proxy injecting S3's and
 //! DynamoDB's 500/503/throttling answers must give identical results.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::aws::{dynamo_settings, start_proxy, unique_id};
-use common::*;
+use crate::common::aws::{dynamo_settings, start_proxy, unique_id};
+use crate::common::*;
 use scenes::meta::dynamo::{DynamoSettings, DynamoStore};
 use scenes::meta::MetaStore;
 

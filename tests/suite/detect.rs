@@ -2,9 +2,7 @@
 //! tick) under the default rule; the reference rule, kept for parity, differs on them because
 //! of the sidewalk walker beside the right adjacent lane line.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use scenes::detect::{detect_bag, DetectConfig};
 use scenes::lake::Lake;
 use scenes::sync::{sync_bag, SyncOptions};

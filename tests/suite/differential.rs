@@ -3,12 +3,10 @@
 //! tests/py/compare_with_rosbags.py), and the Delta tables are read back by the `deltalake`
 //! Python package and pyarrow.
 
-mod common;
-
 use std::fmt::Write as _;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 fn assert_all_match(bag: &Path, checks: &[TopicCheck]) {
     for c in checks {

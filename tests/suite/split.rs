@@ -1,11 +1,9 @@
 //! `scenes split`: outputs are valid bags that Python `rosbags` reads, and their messages,
 //! concatenated, equal the input's (order, topics, types, md5s, times and bytes).
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn split_and_check(bag: &str, args: &[&str], min_parts: usize) {
     let dir = tempfile::tempdir().unwrap();

@@ -4,12 +4,10 @@
 //! gives the same scenes as the ROS1 bag; torn MCAP files never panic and report what they
 //! recovered; a rosbag2 folder ingests all its files.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Ingests `mcap` into a fresh lake and compares it with the reference decoders. Returns the

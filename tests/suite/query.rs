@@ -1,12 +1,10 @@
 //! `scenes query`: SQL over every lake table with exact Parquet types, output formats, errors
 //! and the interactive shell.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 
 fn lake_with_samples() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -1,9 +1,7 @@
 //! Every example query of the README runs on the sample drives (ingested, then batched) and
 //! returns the number of rows its comment announces.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// (statement, expected rows) from the README's ```sql block.
 fn readme_queries() -> Vec<(String, usize)> {

@@ -1,9 +1,7 @@
 //! The deployment files stay in step with the code: the container's config is the project's
 //! config with the DynamoDB store, and it loads.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn container_config_is_the_project_config_with_the_dynamodb_store() {
