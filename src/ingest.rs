@@ -15,6 +15,7 @@ use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
 use indicatif::{ProgressBar, ProgressStyle};
 use md5::{Digest, Md5};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::bag::{decompress_loaded, Bag, ChunkItem, ChunkRef, IndexState, ScanDamage};
@@ -126,7 +127,7 @@ struct Plan {
     variants: Vec<Variant>,
     tables: Vec<TableTarget>,
     /// connection id → variant index.
-    conn_variant: HashMap<u32, usize>,
+    conn_variant: FxHashMap<u32, usize>,
     definition_errors: HashMap<String, String>,
 }
 
@@ -246,7 +247,7 @@ async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String]) -> Result<Plan> 
     let mut plan = Plan {
         variants: Vec::new(),
         tables: Vec::new(),
-        conn_variant: HashMap::new(),
+        conn_variant: FxHashMap::default(),
         definition_errors: HashMap::new(),
     };
     // Group connections into variants by (topic, Arrow fields).
@@ -396,7 +397,7 @@ fn split_ranges(chunks: &[ChunkRef], n: usize) -> Vec<&[ChunkRef]> {
 
 struct RangeOutput {
     parts: Vec<(usize, PartFile, Fields)>,
-    counters: HashMap<u32, ConnCounters>,
+    counters: FxHashMap<u32, ConnCounters>,
     problems: Vec<String>,
 }
 
@@ -423,10 +424,10 @@ impl RangeContext<'_> {
     fn process(&self, chunks: &[ChunkRef]) -> Result<RangeOutput> {
         let mut out = RangeOutput {
             parts: Vec::new(),
-            counters: HashMap::new(),
+            counters: FxHashMap::default(),
             problems: Vec::new(),
         };
-        let mut batches: HashMap<usize, VariantBatch> = HashMap::new();
+        let mut batches: FxHashMap<usize, VariantBatch> = FxHashMap::default();
         let mut parts = OpenParts::default();
         let mut unknown_conn = 0u64;
         for loaded in self.bag.read_chunks(chunks) {

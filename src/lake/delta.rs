@@ -141,8 +141,14 @@ pub async fn open_or_create(location: &TableLocation, name: &str, schema: &Struc
 /// The table is created when missing and its schema widened with new columns when needed.
 /// With `delete_replaced`, the data files the commit removed are deleted from disk afterwards.
 pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &StructType, bag: &str, parts: &[PartFile], delete_replaced: bool) -> Result<i64> {
-    let mut table = open_or_create(dir, name, schema).await?;
-    table.update_state().await?;
+    if !dir.has_delta_log().await? {
+        if let Some(version) = create_with_parts(dir, name, schema, bag, parts).await? {
+            return Ok(version);
+        }
+    }
+    // Loaded at its latest version; a writer committing in between is caught by the commit's
+    // conflict check.
+    let table = open_or_create(dir, name, schema).await?;
     let snapshot = table.snapshot()?;
     let mut actions = Vec::new();
     let current = snapshot.schema().as_ref().clone();
@@ -187,6 +193,33 @@ pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &StructT
         }
     }
     Ok(commit.version() as i64)
+}
+
+/// Creates the table at `dir` with `parts` as the first partition, all in its first commit (one
+/// log write instead of a create and then a replace). Returns `None` when another writer created
+/// the table first: the caller then replaces the partition in the existing table.
+async fn create_with_parts(dir: &TableLocation, name: &str, schema: &StructType, bag: &str, parts: &[PartFile]) -> Result<Option<i64>> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let adds = parts.iter().map(|part| Action::Add(add_action(part, bag, now)));
+    let table = deltalake::DeltaTableBuilder::from_url(table_url(dir)?)?
+        .with_storage_options(dir.storage_options())
+        .build()?;
+    let created = table
+        .create()
+        .with_table_name(name)
+        .with_columns(schema.fields().cloned())
+        .with_partition_columns([PARTITION_COLUMN])
+        .with_actions(adds)
+        .with_save_mode(SaveMode::ErrorIfExists)
+        .await;
+    match created {
+        Ok(table) => Ok(Some(table.version().map_or(0, |v| v as i64))),
+        Err(e) if dir.has_delta_log().await? => {
+            tracing::debug!(table = name, "another writer created the table first ({e}); replacing the partition in it");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn add_action(part: &PartFile, bag: &str, now: i64) -> Add {
@@ -250,4 +283,55 @@ pub async fn partition_files(location: &TableLocation, bag_file: &str) -> Result
         .collect();
     files.sort_by(|a, b| a.relative_path.cmp(&b.relative_path));
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::Field;
+
+    fn schema() -> StructType {
+        let fields: Fields = vec![Field::new("log_time", ArrowType::Int64, true)].into();
+        table_schema(&fields).unwrap()
+    }
+
+    fn part(name: &str, rows: u64) -> PartFile {
+        PartFile {
+            relative_path: format!("bag_file=a/{name}.parquet"),
+            size: 10,
+            rows,
+            log_time_range: Some((1, 2)),
+        }
+    }
+
+    async fn partition_paths(location: &TableLocation) -> Vec<String> {
+        let mut paths: Vec<String> = partition_files(location, "a").await.unwrap().into_iter().map(|f| f.relative_path).collect();
+        paths.sort();
+        paths
+    }
+
+    #[tokio::test]
+    async fn a_new_table_gets_its_first_partition_in_its_first_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = TableLocation::local(dir.path()).unwrap();
+        let version = replace_partition(&location, "t", &schema(), "a", &[part("p0", 3)], false).await.unwrap();
+        assert_eq!(version, 0);
+        assert_eq!(partition_paths(&location).await, vec!["bag_file=a/p0.parquet"]);
+
+        // The second ingest of the bag replaces the partition in the existing table.
+        let version = replace_partition(&location, "t", &schema(), "a", &[part("p1", 4)], false).await.unwrap();
+        assert_eq!(version, 1);
+        assert_eq!(partition_paths(&location).await, vec!["bag_file=a/p1.parquet"]);
+    }
+
+    #[tokio::test]
+    async fn creating_a_table_another_writer_created_first_leaves_it_to_the_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = TableLocation::local(dir.path()).unwrap();
+        replace_partition(&location, "t", &schema(), "a", &[part("p0", 3)], false).await.unwrap();
+        // What a writer that saw no table a moment ago does: its create must not succeed.
+        let created = create_with_parts(&location, "t", &schema(), "a", &[part("p1", 4)]).await.unwrap();
+        assert_eq!(created, None);
+        assert_eq!(partition_paths(&location).await, vec!["bag_file=a/p0.parquet"]);
+    }
 }
