@@ -14,6 +14,7 @@ use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{
     Action, Add, ArrayType, DataType, MetadataExt, PrimitiveType, StructField, StructType,
 };
+use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::DeltaTable;
 use url::Url;
@@ -120,21 +121,24 @@ pub async fn open_or_create(location: &TableLocation, name: &str, schema: &Struc
     if let Some(t) = open(location).await? {
         return Ok(t);
     }
-    let table = deltalake::DeltaTableBuilder::from_url(table_url(location)?)?
-        .with_storage_options(location.storage_options())
-        .build()?;
-    let created = table
-        .create()
-        .with_table_name(name)
-        .with_columns(schema.fields().cloned())
-        .with_partition_columns([PARTITION_COLUMN])
-        .with_save_mode(SaveMode::Ignore)
-        .await;
+    let created = create_builder(location, name, schema)?.with_save_mode(SaveMode::Ignore).await;
     match created {
         Ok(t) if t.version().is_some() => Ok(t),
         // Another process created it first (or Ignore returned an unloaded table): load it.
         _ => Ok(deltalake::open_table_with_storage_options(table_url(location)?, location.storage_options()).await?),
     }
+}
+
+/// The creation of the table at `location`: its name, `schema`, partitioned by `bag_file`.
+fn create_builder(location: &TableLocation, name: &str, schema: &StructType) -> Result<CreateBuilder> {
+    let table = deltalake::DeltaTableBuilder::from_url(table_url(location)?)?
+        .with_storage_options(location.storage_options())
+        .build()?;
+    Ok(table
+        .create()
+        .with_table_name(name)
+        .with_columns(schema.fields().cloned())
+        .with_partition_columns([PARTITION_COLUMN]))
 }
 
 /// Replaces the partition `bag_file = bag` of the table at `dir` with `parts`, in one commit.
@@ -201,14 +205,7 @@ pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &StructT
 async fn create_with_parts(dir: &TableLocation, name: &str, schema: &StructType, bag: &str, parts: &[PartFile]) -> Result<Option<i64>> {
     let now = chrono::Utc::now().timestamp_millis();
     let adds = parts.iter().map(|part| Action::Add(add_action(part, bag, now)));
-    let table = deltalake::DeltaTableBuilder::from_url(table_url(dir)?)?
-        .with_storage_options(dir.storage_options())
-        .build()?;
-    let created = table
-        .create()
-        .with_table_name(name)
-        .with_columns(schema.fields().cloned())
-        .with_partition_columns([PARTITION_COLUMN])
+    let created = create_builder(dir, name, schema)?
         .with_actions(adds)
         .with_save_mode(SaveMode::ErrorIfExists)
         .await;
