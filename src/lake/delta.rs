@@ -14,7 +14,6 @@ use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{
     Action, Add, ArrayType, DataType, MetadataExt, PrimitiveType, StructField, StructType,
 };
-use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::DeltaTable;
 use url::Url;
@@ -104,8 +103,12 @@ pub async fn open(location: &TableLocation) -> Result<Option<DeltaTable>> {
     if !location.has_delta_log().await? {
         return Ok(None);
     }
-    let table = deltalake::open_table_with_storage_options(table_url(location)?, location.storage_options()).await?;
-    Ok(Some(table))
+    Ok(Some(load(location).await?))
+}
+
+/// Loads the table at `location` at its latest version.
+async fn load(location: &TableLocation) -> Result<DeltaTable> {
+    Ok(deltalake::open_table_with_storage_options(table_url(location)?, location.storage_options()).await?)
 }
 
 /// Current schema of the table at `location`, if it exists.
@@ -116,43 +119,19 @@ pub async fn current_schema(location: &TableLocation) -> Result<Option<StructTyp
     })
 }
 
-/// Opens the table at `location`, creating it with `schema` (partitioned by `bag_file`) if needed.
-pub async fn open_or_create(location: &TableLocation, name: &str, schema: &StructType) -> Result<DeltaTable> {
-    if let Some(t) = open(location).await? {
-        return Ok(t);
-    }
-    let created = create_builder(location, name, schema)?.with_save_mode(SaveMode::Ignore).await;
-    match created {
-        Ok(t) if t.version().is_some() => Ok(t),
-        // Another process created it first (or Ignore returned an unloaded table): load it.
-        _ => Ok(deltalake::open_table_with_storage_options(table_url(location)?, location.storage_options()).await?),
-    }
-}
-
-/// The creation of the table at `location`: its name, `schema`, partitioned by `bag_file`.
-fn create_builder(location: &TableLocation, name: &str, schema: &StructType) -> Result<CreateBuilder> {
-    let table = deltalake::DeltaTableBuilder::from_url(table_url(location)?)?
-        .with_storage_options(location.storage_options())
-        .build()?;
-    Ok(table
-        .create()
-        .with_table_name(name)
-        .with_columns(schema.fields().cloned())
-        .with_partition_columns([PARTITION_COLUMN]))
-}
-
 /// Replaces the partition `bag_file = bag` of the table at `dir` with `parts`, in one commit.
 /// The table is created when missing and its schema widened with new columns when needed.
 /// With `delete_replaced`, the data files the commit removed are deleted from disk afterwards.
 pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &StructType, bag: &str, parts: &[PartFile], delete_replaced: bool) -> Result<i64> {
-    if !dir.has_delta_log().await? {
-        if let Some(version) = create_with_parts(dir, name, schema, bag, parts).await? {
-            return Ok(version);
+    // A writer committing after the load is caught by the commit's conflict check.
+    let table = if dir.has_delta_log().await? {
+        load(dir).await?
+    } else {
+        match create_with_parts(dir, name, schema, bag, parts).await? {
+            Some(version) => return Ok(version),
+            None => load(dir).await?,
         }
-    }
-    // Loaded at its latest version; a writer committing in between is caught by the commit's
-    // conflict check.
-    let table = open_or_create(dir, name, schema).await?;
+    };
     let snapshot = table.snapshot()?;
     let mut actions = Vec::new();
     let current = snapshot.schema().as_ref().clone();
@@ -205,7 +184,14 @@ pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &StructT
 async fn create_with_parts(dir: &TableLocation, name: &str, schema: &StructType, bag: &str, parts: &[PartFile]) -> Result<Option<i64>> {
     let now = chrono::Utc::now().timestamp_millis();
     let adds = parts.iter().map(|part| Action::Add(add_action(part, bag, now)));
-    let created = create_builder(dir, name, schema)?
+    let table = deltalake::DeltaTableBuilder::from_url(table_url(dir)?)?
+        .with_storage_options(dir.storage_options())
+        .build()?;
+    let created = table
+        .create()
+        .with_table_name(name)
+        .with_columns(schema.fields().cloned())
+        .with_partition_columns([PARTITION_COLUMN])
         .with_actions(adds)
         .with_save_mode(SaveMode::ErrorIfExists)
         .await;

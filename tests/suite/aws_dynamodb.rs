@@ -5,10 +5,9 @@
 //! those of a local run.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
-use crate::common::aws::{dynamo_settings, start_proxy, unique_id};
+use crate::common::aws::{dynamo_settings, start_proxy, unique_id, write_aws_config};
 use crate::common::*;
 use scenes::meta::dynamo::{DynamoSettings, DynamoStore};
 use scenes::meta::{BagRecord, MetaStore, SceneRecord, TopicRecord};
@@ -170,23 +169,6 @@ fn batch_of_a_dead_process_is_abandoned_and_its_bags_reclaimed() {
     assert_eq!(old.status, "abandoned");
 }
 
-fn write_config(dir: &Path, settings: &DynamoSettings, endpoint: &str) -> std::path::PathBuf {
-    let config = serde_json::json!({
-        "metadata_store": {
-            "kind": "dynamodb",
-            "bags_table": settings.bags_table,
-            "batches_table": settings.batches_table,
-            "scenes_table": settings.scenes_table,
-            "endpoint_url": endpoint,
-            "region": "us-east-1",
-            "max_attempts": 6
-        }
-    });
-    let path = dir.join("config.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
-}
-
 #[test]
 fn batch_with_dynamodb_through_injected_faults_equals_the_local_run() {
     let Some(endpoint) = endpoint() else { return };
@@ -208,7 +190,7 @@ fn batch_with_dynamodb_through_injected_faults_equals_the_local_run() {
     let stats = dir.path().join("proxy-stats.json");
     let (mut proxy, proxy_url) = start_proxy(&endpoint, &stats, false);
     let settings = settings(&endpoint);
-    let config = write_config(dir.path(), &settings, &proxy_url);
+    let config = write_aws_config(dir.path(), &settings, &proxy_url, None);
     let cfg = config.to_str().unwrap();
     let aws_lake = dir.path().join("aws");
     let lake = aws_lake.to_str().unwrap();

@@ -5,10 +5,10 @@
 //! by the Python `deltalake` package. The same again through a proxy injecting S3's and
 //! DynamoDB's 500/503/throttling answers must give identical results.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::common::aws::{dynamo_settings, start_proxy, unique_id};
+use crate::common::aws::{dynamo_settings, start_proxy, unique_id, write_aws_config};
 use crate::common::*;
 use scenes::meta::dynamo::{DynamoSettings, DynamoStore};
 use scenes::meta::MetaStore;
@@ -46,25 +46,6 @@ fn lake_digest(lake: &str) -> serde_json::Value {
         .unwrap();
     assert!(out.status.success(), "lake_digest.py {lake}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// A config with the DynamoDB store and S3 endpoint given.
-fn write_config(dir: &Path, settings: &DynamoSettings, dynamodb: &str, s3: &str) -> PathBuf {
-    let config = serde_json::json!({
-        "metadata_store": {
-            "kind": "dynamodb",
-            "bags_table": settings.bags_table,
-            "batches_table": settings.batches_table,
-            "scenes_table": settings.scenes_table,
-            "endpoint_url": dynamodb,
-            "region": "us-east-1",
-            "max_attempts": 6
-        },
-        "s3": { "endpoint_url": s3, "region": "us-east-1", "max_attempts": 6 }
-    });
-    let path = dir.join(format!("config-{}.json", unique_id()));
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
 }
 
 /// What a run over the lake answered, to compare runs. Scene records keep where their bag came
@@ -172,7 +153,7 @@ fn ingest_from_s3_into_an_s3_lake_equals_the_local_run() {
     s3_tool(&["mb", &drives, &lake_bucket]);
     upload_samples(&drives);
     let settings = dynamo_settings(&format!("s3e2e{id}"), &ep.dynamodb);
-    let config = write_config(dir.path(), &settings, &ep.dynamodb, &ep.s3);
+    let config = write_aws_config(dir.path(), &settings, &ep.dynamodb, Some(&ep.s3));
     let lake = format!("s3://{lake_bucket}/lake");
     let remote = s3_run(&config, &format!("s3://{drives}/drives/2026-11-19/"), &lake, &settings);
     assert_same(&remote, &local, "S3 + DynamoDB run vs local run");
@@ -203,7 +184,7 @@ fn s3_and_dynamodb_faults_do_not_change_the_results() {
     let (mut s3_proxy, s3_url) = start_proxy(&ep.s3, &s3_stats, true);
     let (mut ddb_proxy, ddb_url) = start_proxy(&ep.dynamodb, &ddb_stats, false);
     let settings = dynamo_settings(&format!("s3flt{id}"), &ep.dynamodb);
-    let config = write_config(dir.path(), &settings, &ddb_url, &s3_url);
+    let config = write_aws_config(dir.path(), &settings, &ddb_url, Some(&s3_url));
     let lake = format!("s3://{lake_bucket}/lake");
     let bag_uris: Vec<String> = sample_bags()
         .iter()
@@ -216,7 +197,7 @@ fn s3_and_dynamodb_faults_do_not_change_the_results() {
     run_ok(&args);
     let after_ingest: serde_json::Value = serde_json::from_slice(&std::fs::read(&s3_stats).unwrap()).unwrap();
     run_ok(&["--config", cfg, "batch", "--all", "--lake", &lake]);
-    let query_cfg = write_config(dir.path(), &settings, &ep.dynamodb, &ep.s3);
+    let query_cfg = write_aws_config(dir.path(), &settings, &ep.dynamodb, Some(&ep.s3));
     let store = DynamoStore::connect(settings.clone()).unwrap();
     let remote = Answers {
         scenes: without_origin(store.list_scenes().unwrap()),
@@ -261,7 +242,7 @@ fn a_bag_on_s3_is_read_by_ranges_not_downloaded() {
     let stats = dir.path().join("s3-proxy.json");
     let (mut proxy, proxy_url) = start_proxy(&ep.s3, &stats, true);
     let settings = dynamo_settings(&format!("s3rng{id}"), &ep.dynamodb);
-    let config = write_config(dir.path(), &settings, &ep.dynamodb, &proxy_url);
+    let config = write_aws_config(dir.path(), &settings, &ep.dynamodb, Some(&proxy_url));
     let cfg = config.to_str().unwrap();
     run_ok(&["--config", cfg, "init-store"]);
     // The lake is local here, so every GET through the proxy is a read of the bag.
@@ -300,7 +281,7 @@ fn a_bag_on_s3_is_read_by_ranges_not_downloaded() {
     assert_eq!(digest(&lake_dir), digest(&local_lake));
 
     // The same bag into a lake on S3 (direct, no proxy) reads back equal.
-    let direct = write_config(dir.path(), &settings, &ep.dynamodb, &ep.s3);
+    let direct = write_aws_config(dir.path(), &settings, &ep.dynamodb, Some(&ep.s3));
     let s3_lake = format!("s3://{bucket}/lake");
     run_ok(&["--config", direct.to_str().unwrap(), "ingest", "--lake", &s3_lake, &uri]);
     let mut remote_digest = lake_digest(&s3_lake);
@@ -343,7 +324,7 @@ fn s3_inputs_that_cannot_be_read_get_clear_errors() {
     std::fs::write(&torn, &bag[..bag.len() / 2]).unwrap();
     s3_tool(&["put", torn.to_str().unwrap(), &format!("s3://{bucket}/torn.bag")]);
     let settings = dynamo_settings(&format!("s3bad{id}"), &ep.dynamodb);
-    let config = write_config(dir.path(), &settings, &ep.dynamodb, &ep.s3);
+    let config = write_aws_config(dir.path(), &settings, &ep.dynamodb, Some(&ep.s3));
     let cfg = config.to_str().unwrap();
     let lake = format!("s3://{bucket}/lake");
     run_ok(&["--config", cfg, "init-store"]);

@@ -2,7 +2,7 @@
 //! DynamoDB settings of a test's own tables, and the fault-injecting proxy.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use scenes::meta::dynamo::DynamoSettings;
@@ -40,4 +40,26 @@ pub fn start_proxy(target: &str, stats: &Path, s3: bool) -> (Child, String) {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let port = line.trim().strip_prefix("port ").expect("the proxy prints its port").to_string();
     (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// Writes a config file into `dir` with the DynamoDB store at `dynamodb` and, when given, S3 at
+/// `s3` (both with retries, as through the fault proxy); returns its path.
+pub fn write_aws_config(dir: &Path, settings: &DynamoSettings, dynamodb: &str, s3: Option<&str>) -> PathBuf {
+    let mut config = serde_json::json!({
+        "metadata_store": {
+            "kind": "dynamodb",
+            "bags_table": settings.bags_table,
+            "batches_table": settings.batches_table,
+            "scenes_table": settings.scenes_table,
+            "endpoint_url": dynamodb,
+            "region": "us-east-1",
+            "max_attempts": 6
+        }
+    });
+    if let Some(s3) = s3 {
+        config["s3"] = serde_json::json!({ "endpoint_url": s3, "region": "us-east-1", "max_attempts": 6 });
+    }
+    let path = dir.join(format!("config-{}.json", unique_id()));
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
 }
