@@ -14,6 +14,7 @@ use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch, Timestamp
 use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
 use indicatif::{ProgressBar, ProgressStyle};
 use md5::{Digest, Md5};
+use futures::{StreamExt, TryStreamExt};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -27,6 +28,9 @@ use crate::lake::{bag_name, delta, escape_partition_value, table_name, Lake};
 use crate::meta::{BagRecord, MetaStore, TopicRecord};
 use crate::msg::column::UTC;
 use crate::msg::{Decoded, MessageColumns};
+
+/// Tables committed at the same time at the end of an ingest.
+const CONCURRENT_COMMITS: usize = 2;
 
 /// Column with the raw bytes of messages that held non-UTF-8 strings (null elsewhere).
 pub const RAW_MESSAGE_COLUMN: &str = "_raw_message";
@@ -194,9 +198,11 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
     // One atomic Delta commit per table: a reader sees each table's partition either before or
     // after this run, never half of it. A run killed here leaves uncommitted part files that no
     // reader sees; the next run commits its own. The tables are independent, so their commits
-    // run concurrently (~35 ms less on a 30-min drive). An abort of the crash-safety test's
-    // Python reader once blamed on this was the `deltalake` package's own abort at interpreter
-    // exit (delta-rs#2184); the test helpers now leave without that teardown.
+    // run concurrently, two at a time: each commit's file operations run on tokio's blocking
+    // threads, and every extra thread costs a fresh allocator segment that the kernel zeroes.
+    // An abort of the crash-safety test's Python reader once blamed on concurrent commits was
+    // the `deltalake` package's own abort at interpreter exit (delta-rs#2184); the test helpers
+    // now leave without that teardown.
     let mut commits = Vec::with_capacity(plan.tables.len());
     let partition = bag_file.as_str();
     for (i, table) in plan.tables.iter().enumerate() {
@@ -206,12 +212,13 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
         commits.push(async move { delta::replace_partition(&table.dir, &table.name, &schema, partition, &files, opts.delete_replaced_files).await });
     }
     let committed = std::sync::atomic::AtomicUsize::new(0);
-    runtime.block_on(futures::future::try_join_all(commits.into_iter().map(|commit| async {
+    let commits = futures::stream::iter(commits.into_iter().map(|commit| async {
         commit.await?;
         let n = committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         pause_point(&format!("ingest:committed-{n}"));
         Ok::<_, Error>(())
-    })))?;
+    }));
+    runtime.block_on(commits.buffer_unordered(CONCURRENT_COMMITS).try_collect::<Vec<()>>())?;
     tracing::debug!(elapsed_s = started.elapsed().as_secs_f64(), "committed every table");
     let report = build_report(&bag, &bag_file, &plan, &counters, damage, started.elapsed().as_secs_f64());
     // The bag record comes last: batches only see a bag once all its tables are written.
