@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch, TimestampNanosecondArray};
 use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
+use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use md5::{Digest, Md5};
-use futures::{StreamExt, TryStreamExt};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -203,22 +203,21 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
     // An abort of the crash-safety test's Python reader once blamed on concurrent commits was
     // the `deltalake` package's own abort at interpreter exit (delta-rs#2184); the test helpers
     // now leave without that teardown.
-    let mut commits = Vec::with_capacity(plan.tables.len());
     let partition = bag_file.as_str();
-    for (i, table) in plan.tables.iter().enumerate() {
-        let fields = table_fields(&plan, table, &parts[i]);
-        let schema = delta::table_schema(&fields)?;
-        let files: Vec<PartFile> = parts[i].iter().map(|(p, _)| p.clone()).collect();
-        commits.push(async move { delta::replace_partition(&table.dir, &table.name, &schema, partition, &files, opts.delete_replaced_files).await });
-    }
     let committed = std::sync::atomic::AtomicUsize::new(0);
-    let commits = futures::stream::iter(commits.into_iter().map(|commit| async {
-        commit.await?;
-        let n = committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        pause_point(&format!("ingest:committed-{n}"));
-        Ok::<_, Error>(())
-    }));
-    runtime.block_on(commits.buffer_unordered(CONCURRENT_COMMITS).try_collect::<Vec<()>>())?;
+    let mut commits = Vec::with_capacity(plan.tables.len());
+    for (i, table) in plan.tables.iter().enumerate() {
+        let schema = delta::table_schema(&table_fields(&plan, table, &parts[i]))?;
+        let files: Vec<PartFile> = parts[i].iter().map(|(p, _)| p.clone()).collect();
+        let committed = &committed;
+        commits.push(async move {
+            delta::replace_partition(&table.dir, &table.name, &schema, partition, &files, opts.delete_replaced_files).await?;
+            let n = committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            pause_point(&format!("ingest:committed-{n}"));
+            Ok::<_, Error>(())
+        });
+    }
+    runtime.block_on(futures::stream::iter(commits).buffer_unordered(CONCURRENT_COMMITS).try_collect::<()>())?;
     tracing::debug!(elapsed_s = started.elapsed().as_secs_f64(), "committed every table");
     let report = build_report(&bag, &bag_file, &plan, &counters, damage, started.elapsed().as_secs_f64());
     // The bag record comes last: batches only see a bag once all its tables are written.
