@@ -1,7 +1,8 @@
 //! Writing Parquet part files: zstd (or the configured codec) for ordinary columns, no
 //! compression and no dictionary for large binary columns (JPEG and point clouds do not
-//! compress), page statistics on. A [`PartWriter`] takes a part file batch by batch, so the
-//! decoded rows a worker holds stay small while its files and row groups stay large.
+//! compress), page statistics on every column outside lists. A [`PartWriter`] takes a part file
+//! batch by batch, so the decoded rows a worker holds stay small while its files and row groups
+//! stay large.
 
 use std::fs::File;
 use std::io::Write;
@@ -218,10 +219,17 @@ fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProper
     // measurements, nearly all distinct — it costs a hash per value before the writer gives it
     // up (the largest single cost of writing small-message tables), so numeric leaves go
     // straight to plain encoding and zstd.
+    //
+    // Values inside lists (covariance matrices, detected objects, lane points) get no min/max
+    // statistics: no query engine prunes files or pages on list elements, and computing them
+    // (with the level histograms that come along) costs a comparison per element.
     if let Ok(descriptor) = parquet::arrow::ArrowSchemaConverter::new().convert(batch.schema().as_ref()) {
         for leaf in descriptor.columns() {
             if !matches!(leaf.physical_type(), PhysicalType::BYTE_ARRAY | PhysicalType::FIXED_LEN_BYTE_ARRAY) {
                 builder = builder.set_column_dictionary_enabled(leaf.path().clone(), false);
+            }
+            if leaf.max_rep_level() > 0 {
+                builder = builder.set_column_statistics_enabled(leaf.path().clone(), EnabledStatistics::None);
             }
         }
     }
@@ -298,6 +306,32 @@ mod tests {
         assert_eq!(meta.file_metadata().num_rows(), 250);
         // 200 KB of uncompressed blobs per batch, 64 KiB row groups: one row group per batch.
         assert_eq!(meta.num_row_groups(), 3);
+    }
+
+    #[test]
+    fn list_elements_get_no_statistics_while_top_level_columns_keep_theirs() {
+        use arrow::array::ListArray;
+        use arrow::datatypes::Float64Type;
+        let dir = tempfile::tempdir().unwrap();
+        let location = TableLocation::local(dir.path()).unwrap();
+        let base = batch(100, 3, 4);
+        let covariance = ListArray::from_iter_primitive::<Float64Type, _, _>((0..3).map(|i| Some(vec![Some(i as f64); 9])));
+        let mut fields = base.schema().fields().to_vec();
+        fields.push(Arc::new(Field::new("covariance", covariance.data_type().clone(), true)));
+        let mut columns = base.columns().to_vec();
+        columns.push(Arc::new(covariance));
+        let with_list = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        write_part(&location, "p.parquet", &with_list, &ParquetOptions::default()).unwrap();
+
+        let reader = SerializedFileReader::new(File::open(dir.path().join("p.parquet")).unwrap()).unwrap();
+        let row_group = reader.metadata().row_group(0);
+        let stats_of = |name: &str| {
+            let column = row_group.columns().iter().find(|c| c.column_path().string().starts_with(name)).unwrap();
+            column.statistics().cloned()
+        };
+        let log_time = stats_of("log_time").expect("log_time keeps its statistics");
+        assert_eq!(log_time.min_bytes_opt(), Some(&100i64.to_le_bytes()[..]));
+        assert!(stats_of("covariance").is_none(), "list elements should carry no statistics");
     }
 
     #[test]
