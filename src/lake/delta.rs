@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use arrow::datatypes::{DataType as ArrowType, Fields, TimeUnit};
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{
-    Action, Add, ArrayType, DataType, MetadataExt, PrimitiveType, StructField, StructType,
+    new_metadata, Action, Add, ArrayType, DataType, MetadataExt, PrimitiveType, Protocol, StructField, StructType,
 };
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::DeltaTable;
@@ -181,22 +181,43 @@ pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &StructT
 /// Creates the table at `dir` with `parts` as the first partition, all in its first commit (one
 /// log write instead of a create and then a replace). Returns `None` when another writer created
 /// the table first: the caller then replaces the partition in the existing table.
+///
+/// The commit is written and nothing more: `deltalake`'s create operation reads the new table
+/// back twice after writing it (for the commit's post-commit step and for the table it returns),
+/// which was most of an ingest's commit time, and an ingest has no use for that table.
 async fn create_with_parts(dir: &TableLocation, name: &str, schema: &StructType, bag: &str, parts: &[PartFile]) -> Result<Option<i64>> {
-    let now = chrono::Utc::now().timestamp_millis();
-    let adds = parts.iter().map(|part| Action::Add(add_action(part, bag, now)));
     let table = deltalake::DeltaTableBuilder::from_url(table_url(dir)?)?
         .with_storage_options(dir.storage_options())
         .build()?;
-    let created = table
-        .create()
-        .with_table_name(name)
-        .with_columns(schema.fields().cloned())
-        .with_partition_columns([PARTITION_COLUMN])
-        .with_actions(adds)
-        .with_save_mode(SaveMode::ErrorIfExists)
+    // Reader 1 / writer 2: what `deltalake` gives a table with our column types and no features.
+    let protocol: Protocol = serde_json::from_value(serde_json::json!({ "minReaderVersion": 1, "minWriterVersion": 2 }))
+        .map_err(deltalake::DeltaTableError::from)?;
+    let metadata = new_metadata(schema, [PARTITION_COLUMN], std::iter::empty::<(String, String)>())
+        .and_then(|m| m.with_name(name.to_string()))
+        .map_err(deltalake::DeltaTableError::from)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut actions = vec![Action::Protocol(protocol.clone()), Action::Metadata(metadata.clone())];
+    actions.extend(parts.iter().map(|part| Action::Add(add_action(part, bag, now))));
+    let operation = DeltaOperation::Create {
+        mode: SaveMode::ErrorIfExists,
+        location: table.table_url().clone(),
+        protocol,
+        metadata,
+    };
+    // No retries: when version 0 exists another writer created the table, and our create must
+    // not become version 1 of theirs.
+    let committed = CommitBuilder::default()
+        .with_actions(actions)
+        .with_max_retries(0)
+        .build(None, table.log_store(), operation)
+        .into_prepared_commit_future()
         .await;
-    match created {
-        Ok(table) => Ok(Some(table.version().map_or(0, |v| v as i64))),
+    let committed = match committed {
+        Ok(prepared) => prepared.await,
+        Err(e) => Err(e),
+    };
+    match committed {
+        Ok(post_commit) => Ok(Some(post_commit.version as i64)),
         Err(e) if dir.has_delta_log().await? => {
             tracing::debug!(table = name, "another writer created the table first ({e}); replacing the partition in it");
             Ok(None)
