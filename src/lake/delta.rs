@@ -328,6 +328,26 @@ mod tests {
         assert_eq!(partition_paths(&location).await, vec!["bag_file=a/p1.parquet"]);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_writers_creating_the_same_table_at_once_both_land_their_partition() {
+        for round in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let location = TableLocation::local(dir.path()).unwrap();
+            let (a, b) = (location.clone(), location.clone());
+            let first = tokio::spawn(async move { replace_partition(&a, "t", &schema(), "a", &[part("p0", 3)], false).await });
+            let second = tokio::spawn(async move { replace_partition(&b, "t", &schema(), "b", &[part("q0", 4)], false).await });
+            let mut versions = vec![first.await.unwrap().unwrap(), second.await.unwrap().unwrap()];
+            versions.sort();
+            assert_eq!(versions, vec![0, 1], "round {round}");
+            // (`part` names every file under bag_file=a; the partition value says whose it is.)
+            let mut files: Vec<(Option<String>, String)> =
+                active_files(&location).await.unwrap().into_iter().map(|f| (f.bag_file, f.relative_path)).collect();
+            files.sort();
+            let expected = [("a", "bag_file=a/p0.parquet"), ("b", "bag_file=a/q0.parquet")];
+            assert_eq!(files, expected.map(|(bag, path)| (Some(bag.to_string()), path.to_string())), "round {round}");
+        }
+    }
+
     #[tokio::test]
     async fn creating_a_table_another_writer_created_first_leaves_it_to_the_replace() {
         let dir = tempfile::tempdir().unwrap();
