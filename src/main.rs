@@ -8,6 +8,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    keep_freed_memory_for_a_second();
     exit_cleanly_when_stdout_fails();
     let cli = scenes::cli::Cli::parse();
     match scenes::cli::run(cli) {
@@ -15,6 +16,30 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// mimalloc's `purge_delay` option (its index in the v2 line's `mi_option_e`; the sys crate has
+/// no constant for it) and its default in milliseconds.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+const MI_DEFAULT_PURGE_DELAY_MS: std::ffi::c_long = 10;
+
+/// Lets freed memory stay with the allocator for a second before it goes back to the kernel
+/// (mimalloc's default is 10 ms). Ingest frees a batch's column and page buffers and allocates
+/// the next ones a few milliseconds later; returned pages come back zero-filled by the kernel,
+/// which took a quarter of the CPU of ingesting a camera drive (bench/ANALYSIS.md). A
+/// `MIMALLOC_PURGE_DELAY` in the environment still wins.
+fn keep_freed_memory_for_a_second() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() || std::env::var_os("MIMALLOC_RESET_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: mimalloc's option calls take plain integers and read or write its option table;
+    // this runs on the main thread before any other thread exists.
+    unsafe {
+        // Only when the index really is purge_delay (it holds that option's default).
+        if libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) == MI_DEFAULT_PURGE_DELAY_MS {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
         }
     }
 }
