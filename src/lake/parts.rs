@@ -45,7 +45,7 @@ impl Default for ParquetOptions {
         ParquetOptions {
             compression: Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
             max_row_group_rows: 256 * 1024,
-            row_group_bytes: 64 << 20,
+            row_group_bytes: 16 << 20,
             large_binary_bytes: 1024,
         }
     }
