@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::bag::Compression;
 use crate::config::Config;
 use crate::ingest::{ingest_bag, IngestOptions, IngestReport};
-use crate::lake::parts::{parse_compression, ParquetOptions};
+use crate::lake::parts::ParquetOptions;
 use crate::lake::Lake;
 use crate::meta::sqlite::SqliteStore;
 use crate::meta::MetaStore;
@@ -502,17 +502,12 @@ fn ingest(cli: &Cli, config: &Config, args: &IngestArgs) -> Result<()> {
     let bags = expand_bags(&args.bags, config, &runtime)?;
     let lake = lake_at(cli, config, &runtime)?;
     let store = open_store(config, &lake)?;
-    let compression = parse_compression(&config.ingest.parquet_compression)
+    let parquet = ParquetOptions::from_config(&config.ingest)
         .map_err(|e| anyhow::anyhow!("config ingest.parquet_compression: {e}"))?;
     let opts = IngestOptions {
         topics: if args.topics.is_empty() { config.ingest.topics.clone() } else { args.topics.clone() },
         threads: args.threads.unwrap_or(config.ingest.threads),
-        parquet: ParquetOptions {
-            compression,
-            max_row_group_rows: config.ingest.row_group_rows,
-            row_group_bytes: config.ingest.row_group_bytes,
-            large_binary_bytes: config.ingest.large_binary_bytes,
-        },
+        parquet,
         flush_bytes: config.ingest.flush_bytes,
         part_file_bytes: config.ingest.part_file_bytes,
         delete_replaced_files: config.ingest.delete_replaced_files,

@@ -54,15 +54,17 @@ pub struct IngestOptions {
 }
 
 impl Default for IngestOptions {
+    /// The defaults of the config's `ingest` section, without a progress bar.
     fn default() -> Self {
+        let ingest = crate::config::IngestConfig::default();
         IngestOptions {
-            topics: Vec::new(),
-            threads: 0,
+            topics: ingest.topics,
+            threads: ingest.threads,
             parquet: ParquetOptions::default(),
-            flush_bytes: 8 << 20,
-            part_file_bytes: 128 << 20,
+            flush_bytes: ingest.flush_bytes,
+            part_file_bytes: ingest.part_file_bytes,
             progress: false,
-            delete_replaced_files: true,
+            delete_replaced_files: ingest.delete_replaced_files,
         }
     }
 }

@@ -206,16 +206,12 @@ async fn create_with_parts(dir: &TableLocation, name: &str, schema: &StructType,
     };
     // No retries: when version 0 exists another writer created the table, and our create must
     // not become version 1 of theirs.
-    let committed = CommitBuilder::default()
+    let commit = CommitBuilder::default()
         .with_actions(actions)
         .with_max_retries(0)
-        .build(None, table.log_store(), operation)
-        .into_prepared_commit_future()
-        .await;
-    let committed = match committed {
-        Ok(prepared) => prepared.await,
-        Err(e) => Err(e),
-    };
+        .build(None, table.log_store(), operation);
+    // Prepared, then written; not awaiting the post-commit step is what skips the read-backs.
+    let committed = async { commit.into_prepared_commit_future().await?.await }.await;
     match committed {
         Ok(post_commit) => Ok(Some(post_commit.version as i64)),
         Err(e) if dir.has_delta_log().await? => {

@@ -41,12 +41,27 @@ pub struct ParquetOptions {
 }
 
 impl Default for ParquetOptions {
+    /// The defaults of the config's `ingest` section (kept there, in one place).
     fn default() -> Self {
+        let ingest = crate::config::IngestConfig::default();
+        // The default codec name always parses; zstd at its default level otherwise.
+        let compression = parse_compression(&ingest.parquet_compression).unwrap_or(Compression::ZSTD(ZstdLevel::default()));
+        ParquetOptions::with_compression(compression, &ingest)
+    }
+}
+
+impl ParquetOptions {
+    /// The Parquet settings of an `ingest` config section; fails on an unknown codec name.
+    pub fn from_config(ingest: &crate::config::IngestConfig) -> Result<Self, String> {
+        Ok(ParquetOptions::with_compression(parse_compression(&ingest.parquet_compression)?, ingest))
+    }
+
+    fn with_compression(compression: Compression, ingest: &crate::config::IngestConfig) -> Self {
         ParquetOptions {
-            compression: Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
-            max_row_group_rows: 256 * 1024,
-            row_group_bytes: 16 << 20,
-            large_binary_bytes: 1024,
+            compression,
+            max_row_group_rows: ingest.row_group_rows,
+            row_group_bytes: ingest.row_group_bytes,
+            large_binary_bytes: ingest.large_binary_bytes,
         }
     }
 }
