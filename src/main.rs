@@ -3,7 +3,8 @@
 use clap::Parser;
 
 /// mimalloc instead of the system allocator: ingest allocates and frees column buffers of a few
-/// MB per chunk, which glibc hands back to the kernel and faults in again every time.
+/// MB per chunk, which glibc hands back to the kernel and faults in again every time. The
+/// `override` feature of `libmimalloc-sys` makes it serve the C code's `malloc` (zstd) as well.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -301,7 +301,12 @@ impl Column {
                     cur.u8()?;
                 }
                 for child in children.iter_mut() {
-                    child.decode(cur)?;
+                    // The commonest leaf (float64: points, vectors, quaternions) is read here
+                    // rather than through a call per field.
+                    match child {
+                        Column::Float64(v) => push_le!(v, cur, f64),
+                        other => other.decode(cur)?,
+                    }
                 }
                 *rows += 1;
             }
