@@ -169,9 +169,9 @@ pub struct IngestConfig {
     pub row_group_rows: usize,
     /// Decoded bytes held per table and worker before they are handed to the Parquet writer.
     pub flush_bytes: usize,
-    /// Encoded bytes of a Parquet row group before it is written out. 16 MiB by default: the
+    /// Encoded bytes of a Parquet row group before it is written out. 8 MiB by default: the
     /// row group in progress is held in memory per open part file, and on a camera drive larger
-    /// ones made the process touch more fresh memory without being faster (bench/ANALYSIS.md).
+    /// ones made the process touch more fresh memory and run slower (bench/ANALYSIS.md).
     pub row_group_bytes: usize,
     /// A part file is closed, and the next one started, once it holds this many bytes (on S3
     /// at most `row_group_bytes`: a part stays in memory until it is uploaded).
@@ -190,7 +190,7 @@ impl Default for IngestConfig {
             parquet_compression: "zstd(1)".into(),
             row_group_rows: 256 * 1024,
             flush_bytes: 8 << 20,
-            row_group_bytes: 16 << 20,
+            row_group_bytes: 8 << 20,
             part_file_bytes: 128 << 20,
             large_binary_bytes: 1024,
             delete_replaced_files: true,
