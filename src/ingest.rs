@@ -5,12 +5,14 @@
 //! table then gets one commit that replaces the bag's partition (so re-ingesting never
 //! duplicates rows and readers never see half a bag).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch, TimestampNanosecondArray};
+use arrow::buffer::Buffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,7 +25,7 @@ use crate::bag::{decompress_loaded, Bag, ChunkItem, ChunkRef, IndexState, ScanDa
 use crate::error::{Error, Result};
 use crate::failpoint::pause_point;
 use crate::lake::location::TableLocation;
-use crate::lake::parts::{ParquetOptions, PartFile, PartWriter};
+use crate::lake::parts::{storage_schema, ParquetOptions, PartFile, PartWriter};
 use crate::lake::{bag_name, delta, escape_partition_value, table_name, Lake};
 use crate::meta::{BagRecord, MetaStore, TopicRecord};
 use crate::msg::column::UTC;
@@ -349,7 +351,7 @@ fn log_time_type() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some(UTC.into()))
 }
 
-/// All columns a variant writes (before the optional raw column).
+/// All columns a variant writes (before the optional raw column), as they are stored.
 fn variant_fields(v: &Variant) -> Fields {
     let mut fields = vec![Field::new("log_time", log_time_type(), true)];
     if v.has_header_stamp {
@@ -359,7 +361,7 @@ fn variant_fields(v: &Variant) -> Fields {
     if v.raw_only {
         fields.push(Field::new(RAW_MESSAGE_COLUMN, DataType::Binary, true));
     }
-    fields.into()
+    storage_schema(&Schema::new(fields)).fields().clone()
 }
 
 fn union_fields(all: impl Iterator<Item = Fields>) -> Fields {
@@ -442,6 +444,11 @@ impl RangeContext<'_> {
             let loaded = loaded?;
             let chunk = loaded.chunk.as_ref();
             let (plain, problem) = decompress_loaded(&loaded);
+            // Large byte arrays of a chunk read in place (not decompressed) point into the bag.
+            let shared = match &plain {
+                Cow::Borrowed(bytes) => self.bag.share(bytes),
+                Cow::Owned(_) => None,
+            };
             let mut records = self.bag.records(&plain);
             for item in records.by_ref() {
                 let ChunkItem::Message { conn, time, data } = item else {
@@ -455,7 +462,7 @@ impl RangeContext<'_> {
                 };
                 let batch = batches.entry(v).or_insert_with(|| self.new_batch(v, chunks));
                 let counters = out.counters.entry(conn).or_default();
-                decode_into(batch, &self.plan.variants[v], time, data, counters);
+                decode_into(batch, &self.plan.variants[v], time, data, shared.as_ref(), counters);
             }
             // A damaged chunk of an indexed bag is reported too; scanned bags already list theirs.
             if self.bag.is_indexed() {
@@ -469,7 +476,11 @@ impl RangeContext<'_> {
                 }
             }
             drop(plain);
-            self.bag.release_chunk_pages(chunk);
+            // Pages that batches still point into are released once those are written.
+            let still_shared = batches.values_mut().fold(false, |any, b| b.columns.take_shared_use() | any);
+            if !still_shared {
+                self.bag.release_chunk_pages(chunk);
+            }
             self.progress.inc(chunk.stored_len() as u64);
         }
         let mut keys: Vec<usize> = batches.keys().copied().collect();
@@ -515,7 +526,7 @@ impl RangeContext<'_> {
     /// needed, or a new one if the columns changed), and closes the file once it is large enough.
     fn flush(&self, v: usize, batch: &mut VariantBatch, parts: &mut OpenParts, out: &mut RangeOutput) -> Result<()> {
         let record_batch = finish_batch(&self.plan.variants[v], batch)?;
-        if parts.writers.get(&v).is_some_and(|w| *w.schema() != *record_batch.schema()) {
+        if parts.writers.get(&v).is_some_and(|w| w.schema() != storage_schema(&record_batch.schema())) {
             self.close_part(v, parts, out)?;
         }
         let writer = match parts.writers.entry(v) {
@@ -534,6 +545,10 @@ impl RangeContext<'_> {
             }
         };
         writer.write(&record_batch)?;
+        // The writer has copied the values out; the bag pages they pointed at can go.
+        for column in record_batch.columns() {
+            release_shared_pages(self.bag, &column.to_data());
+        }
         if writer.size() >= self.part_file_limit(v) {
             self.close_part(v, parts, out)?;
         }
@@ -568,7 +583,16 @@ struct OpenParts {
     next_seq: usize,
 }
 
-fn decode_into(batch: &mut VariantBatch, variant: &Variant, time: u64, data: &[u8], counters: &mut ConnCounters) {
+/// Drops from resident memory the pages of the bag that `data` (or its children) points into.
+fn release_shared_pages(bag: &Bag, data: &arrow::array::ArrayData) {
+    if data.data_type() == &DataType::BinaryView {
+        // Buffer 0 holds the views; the others hold values (copied ones, or slices of the bag).
+        data.buffers().iter().skip(1).for_each(|b| bag.release_shared(b));
+    }
+    data.child_data().iter().for_each(|child| release_shared_pages(bag, child));
+}
+
+fn decode_into(batch: &mut VariantBatch, variant: &Variant, time: u64, data: &[u8], shared: Option<&Buffer>, counters: &mut ConnCounters) {
     let row = batch.log_time.len();
     if variant.raw_only {
         batch.raw.push((row, data.to_vec()));
@@ -577,7 +601,7 @@ fn decode_into(batch: &mut VariantBatch, variant: &Variant, time: u64, data: &[u
         counters.ok += 1;
         return;
     }
-    match batch.columns.decode(data) {
+    match batch.columns.decode_in(data, shared) {
         Ok(Decoded::Ok) => {
             batch.log_time.push(time as i64);
             counters.ok += 1;

@@ -11,6 +11,7 @@ pub mod writer;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -123,8 +124,10 @@ pub struct CutChunk {
 }
 
 enum Bytes {
-    Mapped(memmap2::Mmap),
-    Owned(Vec<u8>),
+    /// A memory-mapped file, and the same bytes as an Arrow buffer that keeps the map alive, so
+    /// columns can point into the file instead of copying large values (see [`Bag::share`]).
+    Mapped { map: Arc<memmap2::Mmap>, shared: arrow::buffer::Buffer },
+    Owned(arrow::buffer::Buffer),
     /// Read by byte ranges (an object in S3): only the index is held; chunks are fetched as
     /// they are read.
     Ranged(std::sync::Arc<dyn ranged::RangeReader>),
@@ -133,8 +136,7 @@ enum Bytes {
 impl AsRef<[u8]> for Bytes {
     fn as_ref(&self) -> &[u8] {
         match self {
-            Bytes::Mapped(m) => m,
-            Bytes::Owned(v) => v,
+            Bytes::Mapped { shared, .. } | Bytes::Owned(shared) => shared.as_slice(),
             Bytes::Ranged(_) => &[],
         }
     }
@@ -173,12 +175,12 @@ impl Bag {
             return Err(Error::NotABag { path });
         }
         let bytes = if meta.len() == 0 {
-            Bytes::Owned(Vec::new())
+            Bytes::Owned(arrow::buffer::Buffer::from_vec(Vec::<u8>::new()))
         } else {
             // SAFETY: the map is read-only. A file truncated by another process while we read it
             // can still fault; bags being written should be ingested after they are closed.
             let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
-            Bytes::Mapped(map)
+            mapped_bytes(map)
         };
         let bag = Self::from_bytes_inner(path, bytes)?;
         // Opening touched a page of every chunk (the index is checked against each chunk
@@ -189,7 +191,7 @@ impl Bag {
 
     /// Opens a bag held in memory (tests, fuzzing, objects fetched from a store).
     pub fn from_bytes(name: impl Into<PathBuf>, data: Vec<u8>) -> Result<Bag> {
-        Self::from_bytes_inner(name.into(), Bytes::Owned(data))
+        Self::from_bytes_inner(name.into(), Bytes::Owned(arrow::buffer::Buffer::from_vec(data)))
     }
 
     fn from_bytes_inner(path: PathBuf, bytes: Bytes) -> Result<Bag> {
@@ -218,7 +220,7 @@ impl Bag {
         let mut bag = Bag {
             path,
             format: BagFormat::Ros1,
-            bytes: Bytes::Owned(Vec::new()),
+            bytes: Bytes::Owned(arrow::buffer::Buffer::from_vec(Vec::<u8>::new())),
             connections: Vec::new(),
             chunks: Vec::new(),
             index: IndexState::Indexed,
@@ -257,6 +259,29 @@ impl Bag {
         match &self.bytes {
             Bytes::Ranged(reader) => reader.len(),
             _ => self.data().len() as u64,
+        }
+    }
+
+    /// `bytes` (a slice of this bag's file) as an Arrow buffer sharing the file's memory, so that
+    /// columns can refer to values in place. `None` for bags read by ranges, or when `bytes`
+    /// does not lie in the file (a decompressed chunk).
+    pub fn share(&self, bytes: &[u8]) -> Option<arrow::buffer::Buffer> {
+        let (Bytes::Mapped { shared, .. } | Bytes::Owned(shared)) = &self.bytes else {
+            return None;
+        };
+        let offset = (bytes.as_ptr() as usize).checked_sub(shared.as_ptr() as usize)?;
+        (offset.checked_add(bytes.len())? <= shared.len()).then(|| shared.slice_with_length(offset, bytes.len()))
+    }
+
+    /// Drops the pages under `buffer` from resident memory if it is a slice of this bag's map
+    /// (from [`Bag::share`]), as [`Bag::release_chunk_pages`] does for a chunk. Call it once the
+    /// values pointing there have been written out.
+    pub fn release_shared(&self, buffer: &arrow::buffer::Buffer) {
+        if let Bytes::Mapped { shared, .. } = &self.bytes {
+            let start = (buffer.as_ptr() as usize).wrapping_sub(shared.as_ptr() as usize);
+            if start < shared.len() {
+                self.release_pages(start, start.saturating_add(buffer.len()).min(shared.len()));
+            }
         }
     }
 
@@ -440,7 +465,7 @@ const FAULT_AROUND_BYTES: usize = 64 * 1024;
 /// fault-around windows that contain them. They stay in the OS page cache. Does nothing for
 /// bags held in memory or read by ranges.
 fn release_mapped(bytes: &Bytes, start: usize, end: usize) {
-    if let Bytes::Mapped(map) = bytes {
+    if let Bytes::Mapped { map, .. } = bytes {
         let start = start / FAULT_AROUND_BYTES * FAULT_AROUND_BYTES;
         let end = end.div_ceil(FAULT_AROUND_BYTES).saturating_mul(FAULT_AROUND_BYTES).min(map.len());
         if start < end {
@@ -450,6 +475,20 @@ fn release_mapped(bytes: &Bytes, start: usize, end: usize) {
             let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
         }
     }
+}
+
+/// A mapped file, with an Arrow buffer over its bytes that owns (a reference to) the map.
+fn mapped_bytes(map: memmap2::Mmap) -> Bytes {
+    let map = Arc::new(map);
+    let len = map.len();
+    let shared = match std::ptr::NonNull::new(map.as_ptr().cast_mut()) {
+        // SAFETY: the pointer is valid for `len` bytes for as long as the map lives, and the
+        // buffer holds an `Arc` of the map. The map is read-only; the bytes can only change if
+        // another process rewrites the file while we read it (the same caveat as the map).
+        Some(ptr) => unsafe { arrow::buffer::Buffer::from_custom_allocation(ptr, len, map.clone()) },
+        None => arrow::buffer::Buffer::from_vec(Vec::<u8>::new()),
+    };
+    Bytes::Mapped { map, shared }
 }
 
 fn check_magic(path: &Path, data: &[u8]) -> Result<()> {

@@ -7,9 +7,10 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, FieldRef, Fields, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Type as PhysicalType, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -155,9 +156,10 @@ impl PartWriter {
             }
             None => Sink::Memory(Vec::new()),
         };
-        let writer = ArrowWriter::try_new(sink, first.schema(), Some(writer_properties(first, opts)))?;
+        let schema = storage_schema(&first.schema());
+        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(writer_properties(first, opts)))?;
         Ok(PartWriter {
-            schema: first.schema(),
+            schema,
             location: location.clone(),
             relative_path: relative_path.to_string(),
             writer,
@@ -167,7 +169,7 @@ impl PartWriter {
         })
     }
 
-    /// The schema every batch of this file must have.
+    /// The schema of the file: batches written to it must have this [`storage_schema`].
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -177,7 +179,7 @@ impl PartWriter {
         self.writer.bytes_written() + self.writer.in_progress_size()
     }
 
-    /// Appends `batch` (same schema as the file).
+    /// Appends `batch` (of the file's schema, or one stored as it: see [`storage_schema`]).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.writer.write(batch)?;
         self.rows += batch.num_rows() as u64;
@@ -249,9 +251,13 @@ fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProper
         }
     }
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        if field.data_type() == &DataType::Binary && !column.is_empty() {
-            let values = column.as_binary::<i32>();
-            let avg = values.value_data().len() / column.len();
+        let value_bytes = match field.data_type() {
+            DataType::Binary => column.as_binary::<i32>().value_data().len(),
+            DataType::BinaryView => column.as_binary_view().views().iter().map(|&v| v as u32 as usize).sum(),
+            _ => continue,
+        };
+        if !column.is_empty() {
+            let avg = value_bytes / column.len();
             if avg >= opts.large_binary_bytes {
                 let path = ColumnPath::from(field.name().as_str());
                 builder = builder
@@ -262,6 +268,28 @@ fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProper
         }
     }
     builder.build()
+}
+
+/// The schema batches of `schema` are stored as in Parquet files and table schemas: byte-array
+/// views (an in-memory layout that lets large values point into the bag) become plain binary, so
+/// every reader sees `binary`. The Parquet writer accepts views for binary columns.
+pub fn storage_schema(schema: &Schema) -> SchemaRef {
+    let fields: Fields = schema.fields().iter().map(storage_field).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+fn storage_field(field: &FieldRef) -> FieldRef {
+    Arc::new(field.as_ref().clone().with_data_type(storage_type(field.data_type())))
+}
+
+fn storage_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::BinaryView => DataType::Binary,
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(storage_field).collect()),
+        DataType::List(item) => DataType::List(storage_field(item)),
+        DataType::FixedSizeList(item, size) => DataType::FixedSizeList(storage_field(item), *size),
+        other => other.clone(),
+    }
 }
 
 fn log_time_range(batch: &RecordBatch) -> Option<(i64, i64)> {

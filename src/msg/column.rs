@@ -14,6 +14,7 @@ use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 
 use super::cursor::{Cursor, DecodeError};
+use super::views::ByteViews;
 
 /// Name of the element field of list columns.
 pub const LIST_ITEM: &str = "item";
@@ -42,8 +43,11 @@ pub enum Column {
     /// UTF-8 text; values that were not valid UTF-8 are stored with replacement characters and
     /// flagged so the caller can keep the raw message.
     Utf8(Bytes),
-    /// `uint8[]`, `char[]` (and their fixed-size forms): raw bytes.
-    Binary { fixed: Option<usize>, values: Bytes },
+    /// `uint8[n]`, `char[n]`: raw bytes of a fixed length.
+    Binary { size: usize, values: Bytes },
+    /// `uint8[]`, `char[]`: raw bytes of any length (images, point clouds), large ones shared
+    /// with the chunk they were read from rather than copied.
+    ByteArray(ByteViews),
     Struct { names: Vec<String>, children: Vec<Column>, rows: usize },
     List { offsets: Vec<i32>, child: Box<Column> },
     FixedList { size: usize, child: Box<Column>, rows: usize },
@@ -144,6 +148,7 @@ impl Column {
             Column::Float64(v) => v.len(),
             Column::Utf8(b) => b.len(),
             Column::Binary { values, .. } => values.len(),
+            Column::ByteArray(views) => views.len(),
             Column::Struct { rows, .. } | Column::FixedList { rows, .. } => *rows,
             Column::List { offsets, .. } => offsets.len() - 1,
         }
@@ -168,6 +173,7 @@ impl Column {
             Column::UInt64(v) => v.len() * 8,
             Column::Float64(v) => v.len() * 8,
             Column::Utf8(b) | Column::Binary { values: b, .. } => b.data.len() + b.offsets.len() * 4,
+            Column::ByteArray(views) => views.heap_bytes(),
             Column::Struct { children, .. } => children.iter().map(Column::heap_bytes).sum(),
             Column::List { offsets, child } => offsets.len() * 4 + child.heap_bytes(),
             Column::FixedList { child, .. } => child.heap_bytes(),
@@ -184,7 +190,8 @@ impl Column {
             Column::Int32(_) | Column::UInt32(_) | Column::Float32(_) => 4,
             Column::Int64(_) | Column::UInt64(_) | Column::Float64(_) | Column::Time(_) | Column::Duration(_) => 8,
             Column::Utf8(_) | Column::List { .. } => 4,
-            Column::Binary { fixed, .. } => fixed.unwrap_or(0).saturating_add(4),
+            Column::Binary { size, .. } => size.saturating_add(4),
+            Column::ByteArray(_) => std::mem::size_of::<u128>(),
             Column::Struct { children, .. } => children.iter().fold(0, |sum, c| sum.saturating_add(c.fixed_value_bytes())),
             Column::FixedList { size, child, .. } => size.saturating_mul(child.fixed_value_bytes()),
         }
@@ -207,10 +214,11 @@ impl Column {
             Column::Float32(v) => v.reserve(rows),
             Column::Float64(v) => v.reserve(rows),
             Column::Utf8(b) => b.offsets.reserve(rows),
-            Column::Binary { fixed, values } => {
+            Column::Binary { size, values } => {
                 values.offsets.reserve(rows);
-                values.data.reserve(rows.saturating_mul(fixed.unwrap_or(0)));
+                values.data.reserve(rows.saturating_mul(*size));
             }
+            Column::ByteArray(views) => views.reserve(rows),
             Column::Struct { children, .. } => children.iter_mut().for_each(|c| c.reserve(rows)),
             Column::List { offsets, .. } => offsets.reserve(rows),
             Column::FixedList { size, child, .. } => child.reserve(rows.saturating_mul(*size)),
@@ -235,6 +243,8 @@ impl Column {
             Column::Duration(_) => DataType::Duration(TimeUnit::Nanosecond),
             Column::Utf8(_) => DataType::Utf8,
             Column::Binary { .. } => DataType::Binary,
+            // Stored in Parquet and table schemas as plain binary (`lake::parts::storage_schema`).
+            Column::ByteArray(_) => DataType::BinaryView,
             Column::Struct { names, children, .. } => DataType::Struct(struct_fields(names, children)),
             Column::List { child, .. } => DataType::List(Arc::new(Field::new(LIST_ITEM, child.data_type(), true))),
             Column::FixedList { size, child, .. } => {
@@ -287,13 +297,11 @@ impl Column {
                     }
                 }
             }
-            Column::Binary { fixed, values } => {
-                let len = match fixed {
-                    Some(n) => *n,
-                    None => cur.u32()? as usize,
-                };
+            Column::Binary { size, values } => values.push(cur.take(*size)?)?,
+            Column::ByteArray(views) => {
+                let len = cur.u32()? as usize;
                 let raw = cur.take(len)?;
-                values.push(raw)?;
+                cur.shared_used |= views.push(raw, cur.shared())?;
             }
             Column::Struct { children, rows, .. } => {
                 if children.is_empty() && cur.is_cdr() {
@@ -357,7 +365,7 @@ impl Column {
         match self {
             Column::Struct { children, .. } => children.iter().all(Column::may_be_zero_sized),
             Column::FixedList { size, child, .. } => *size == 0 || child.may_be_zero_sized(),
-            Column::Binary { fixed: Some(0), .. } => true,
+            Column::Binary { size: 0, .. } => true,
             _ => false,
         }
     }
@@ -377,6 +385,7 @@ impl Column {
             Column::Float32(v) => v.truncate(rows),
             Column::Float64(v) => v.truncate(rows),
             Column::Utf8(b) | Column::Binary { values: b, .. } => b.truncate(rows),
+            Column::ByteArray(views) => views.truncate(rows),
             Column::Struct { children, rows: n, .. } => {
                 for c in children.iter_mut() {
                     c.truncate(rows);
@@ -421,6 +430,7 @@ impl Column {
                 let (offsets, data) = values.take();
                 Arc::new(BinaryArray::try_new(offsets, data, None)?)
             }
+            Column::ByteArray(views) => views.finish()?,
             Column::Struct { names, children, rows } => {
                 let fields = struct_fields(names, children);
                 let arrays = children.iter_mut().map(Column::finish).collect::<Result<Vec<_>, _>>()?;
@@ -452,7 +462,7 @@ impl Column {
 
 /// Moves the values out and leaves an empty vector with the same capacity reserved: the next batch
 /// is usually as large, and growing from empty would copy it again at every doubling.
-fn take_reserving<T>(values: &mut Vec<T>) -> Vec<T> {
+pub(super) fn take_reserving<T>(values: &mut Vec<T>) -> Vec<T> {
     let reserved = Vec::with_capacity(values.len());
     std::mem::replace(values, reserved)
 }
@@ -464,3 +474,4 @@ fn struct_fields(names: &[String], children: &[Column]) -> Fields {
         .map(|(n, c)| Field::new(n, c.data_type(), true))
         .collect()
 }
+

@@ -58,6 +58,11 @@ pub struct Cursor<'a> {
     cdr: Option<Cdr>,
     /// Set when a string field was not valid UTF-8 (stored lossily; the raw message is kept).
     pub invalid_utf8: bool,
+    /// The buffer `buf` lies in, when it can be shared: large byte arrays then point into it
+    /// instead of being copied.
+    shared: Option<&'a arrow::buffer::Buffer>,
+    /// Set when a decoded value points into `shared`.
+    pub shared_used: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -68,7 +73,20 @@ impl<'a> Cursor<'a> {
             empty_elements: 0,
             cdr: None,
             invalid_utf8: false,
+            shared: None,
+            shared_used: false,
         }
+    }
+
+    /// Lets byte arrays refer to `shared`, the buffer this cursor's bytes lie in.
+    pub fn sharing(mut self, shared: Option<&'a arrow::buffer::Buffer>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// The buffer set by [`Cursor::sharing`].
+    pub fn shared(&self) -> Option<&'a arrow::buffer::Buffer> {
+        self.shared
     }
 
     /// A cursor over a CDR payload: reads the encapsulation header (plain CDR or XCDR2, big- or
@@ -93,6 +111,8 @@ impl<'a> Cursor<'a> {
                 max_align,
             }),
             invalid_utf8: false,
+            shared: None,
+            shared_used: false,
         })
     }
 

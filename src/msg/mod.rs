@@ -4,6 +4,7 @@ pub mod column;
 pub mod cursor;
 pub mod definition;
 pub mod plan;
+pub mod views;
 
 pub use cursor::DecodeError;
 pub use definition::Registry;

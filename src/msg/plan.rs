@@ -6,6 +6,7 @@ use arrow::datatypes::{Field, Fields};
 
 use super::column::{Bytes, Column};
 use super::cursor::{Cursor, DecodeError};
+use super::views::ByteViews;
 use super::definition::{Arity, FieldType, MessageDef, Primitive, Registry};
 use crate::error::{Error, Result};
 
@@ -17,6 +18,8 @@ pub struct MessageColumns {
     rows: usize,
     /// Messages are CDR (ROS 2) rather than ROS1-serialized.
     cdr: bool,
+    /// Some value decoded since [`MessageColumns::take_shared_use`] points into a shared buffer.
+    shared_used: bool,
 }
 
 /// The result of decoding one message.
@@ -40,6 +43,7 @@ impl MessageColumns {
             columns,
             rows: 0,
             cdr: false,
+            shared_used: false,
         })
     }
 
@@ -71,6 +75,7 @@ impl MessageColumns {
             columns: Vec::new(),
             rows: 0,
             cdr: false,
+            shared_used: false,
         }
     }
 
@@ -100,7 +105,14 @@ impl MessageColumns {
 
     /// Decodes one message. On any mismatch nothing is appended (the row is rolled back).
     pub fn decode(&mut self, bytes: &[u8]) -> Result<Decoded, DecodeError> {
-        let mut cur = if self.cdr { Cursor::cdr(bytes)? } else { Cursor::new(bytes) };
+        self.decode_in(bytes, None)
+    }
+
+    /// [`MessageColumns::decode`] for a message that lies in `shared`: large byte arrays then
+    /// refer to it instead of being copied (the arrays keep it alive).
+    pub fn decode_in(&mut self, bytes: &[u8], shared: Option<&arrow::buffer::Buffer>) -> Result<Decoded, DecodeError> {
+        let cur = if self.cdr { Cursor::cdr(bytes)? } else { Cursor::new(bytes) };
+        let mut cur = cur.sharing(shared);
         let mut result = Ok(());
         if self.cdr && self.columns.is_empty() {
             // An empty ROS 2 message still has its placeholder byte.
@@ -120,6 +132,7 @@ impl MessageColumns {
         match result {
             Ok(()) => {
                 self.rows += 1;
+                self.shared_used |= cur.shared_used;
                 Ok(if cur.invalid_utf8 { Decoded::LossyUtf8 } else { Decoded::Ok })
             }
             Err(e) => {
@@ -129,6 +142,12 @@ impl MessageColumns {
                 Err(e)
             }
         }
+    }
+
+    /// Whether a value decoded since the last call points into a buffer given to
+    /// [`MessageColumns::decode_in`] (which must then stay readable until the rows are written).
+    pub fn take_shared_use(&mut self) -> bool {
+        std::mem::take(&mut self.shared_used)
     }
 
     /// Moves the decoded rows out as arrays (one per top-level field).
@@ -141,12 +160,9 @@ impl MessageColumns {
 fn field_column(registry: &Registry, owner: &MessageDef, field: &super::definition::Field) -> Result<Column> {
     let element = || element_column(registry, owner, &field.ty);
     Ok(match (&field.ty, field.arity) {
-        (FieldType::Primitive(Primitive::UInt8), Arity::Variable) => Column::Binary {
-            fixed: None,
-            values: Bytes::default(),
-        },
-        (FieldType::Primitive(Primitive::UInt8), Arity::Fixed(n)) => Column::Binary {
-            fixed: Some(n),
+        (FieldType::Primitive(Primitive::UInt8), Arity::Variable) => Column::ByteArray(ByteViews::default()),
+        (FieldType::Primitive(Primitive::UInt8), Arity::Fixed(size)) => Column::Binary {
+            size,
             values: Bytes::default(),
         },
         (_, Arity::Single) => element()?,
