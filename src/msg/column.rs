@@ -43,10 +43,11 @@ pub enum Column {
     /// UTF-8 text; values that were not valid UTF-8 are stored with replacement characters and
     /// flagged so the caller can keep the raw message.
     Utf8(Bytes),
-    /// `uint8[n]`, `char[n]`: raw bytes of a fixed length.
-    Binary { size: usize, values: Bytes },
-    /// `uint8[]`, `char[]`: raw bytes of any length (images, point clouds), large ones shared
-    /// with the chunk they were read from rather than copied.
+    /// `uint8[]`, `char[]` (and their fixed-size forms) inside other fields: raw bytes.
+    Binary { fixed: Option<usize>, values: Bytes },
+    /// `uint8[]`, `char[]` as a message's own field (images, point clouds): raw bytes, large
+    /// values shared with the chunk they were read from rather than copied. (Only top-level
+    /// columns: the Parquet writer accepts views in place of binary there, not nested.)
     ByteArray(ByteViews),
     Struct { names: Vec<String>, children: Vec<Column>, rows: usize },
     List { offsets: Vec<i32>, child: Box<Column> },
@@ -190,7 +191,7 @@ impl Column {
             Column::Int32(_) | Column::UInt32(_) | Column::Float32(_) => 4,
             Column::Int64(_) | Column::UInt64(_) | Column::Float64(_) | Column::Time(_) | Column::Duration(_) => 8,
             Column::Utf8(_) | Column::List { .. } => 4,
-            Column::Binary { size, .. } => size.saturating_add(4),
+            Column::Binary { fixed, .. } => fixed.unwrap_or(0).saturating_add(4),
             Column::ByteArray(_) => std::mem::size_of::<u128>(),
             Column::Struct { children, .. } => children.iter().fold(0, |sum, c| sum.saturating_add(c.fixed_value_bytes())),
             Column::FixedList { size, child, .. } => size.saturating_mul(child.fixed_value_bytes()),
@@ -214,9 +215,9 @@ impl Column {
             Column::Float32(v) => v.reserve(rows),
             Column::Float64(v) => v.reserve(rows),
             Column::Utf8(b) => b.offsets.reserve(rows),
-            Column::Binary { size, values } => {
+            Column::Binary { fixed, values } => {
                 values.offsets.reserve(rows);
-                values.data.reserve(rows.saturating_mul(*size));
+                values.data.reserve(rows.saturating_mul(fixed.unwrap_or(0)));
             }
             Column::ByteArray(views) => views.reserve(rows),
             Column::Struct { children, .. } => children.iter_mut().for_each(|c| c.reserve(rows)),
@@ -297,7 +298,13 @@ impl Column {
                     }
                 }
             }
-            Column::Binary { size, values } => values.push(cur.take(*size)?)?,
+            Column::Binary { fixed, values } => {
+                let len = match fixed {
+                    Some(n) => *n,
+                    None => cur.u32()? as usize,
+                };
+                values.push(cur.take(len)?)?;
+            }
             Column::ByteArray(views) => {
                 let len = cur.u32()? as usize;
                 let raw = cur.take(len)?;
@@ -365,7 +372,7 @@ impl Column {
         match self {
             Column::Struct { children, .. } => children.iter().all(Column::may_be_zero_sized),
             Column::FixedList { size, child, .. } => *size == 0 || child.may_be_zero_sized(),
-            Column::Binary { size: 0, .. } => true,
+            Column::Binary { fixed: Some(0), .. } => true,
             _ => false,
         }
     }

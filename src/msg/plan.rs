@@ -36,7 +36,7 @@ impl MessageColumns {
         let columns = root
             .fields
             .iter()
-            .map(|f| field_column(registry, root, f))
+            .map(|f| top_level_column(registry, root, f))
             .collect::<Result<Vec<_>>>()?;
         Ok(MessageColumns {
             names: root.fields.iter().map(|f| f.name.clone()).collect(),
@@ -157,12 +157,24 @@ impl MessageColumns {
     }
 }
 
+/// The column of one field of the root message: as [`field_column`], except that a variable
+/// byte array (an image, a point cloud) may share the bag's memory.
+fn top_level_column(registry: &Registry, owner: &MessageDef, field: &super::definition::Field) -> Result<Column> {
+    match (&field.ty, field.arity) {
+        (FieldType::Primitive(Primitive::UInt8), Arity::Variable) => Ok(Column::ByteArray(ByteViews::default())),
+        _ => field_column(registry, owner, field),
+    }
+}
+
 fn field_column(registry: &Registry, owner: &MessageDef, field: &super::definition::Field) -> Result<Column> {
     let element = || element_column(registry, owner, &field.ty);
     Ok(match (&field.ty, field.arity) {
-        (FieldType::Primitive(Primitive::UInt8), Arity::Variable) => Column::ByteArray(ByteViews::default()),
-        (FieldType::Primitive(Primitive::UInt8), Arity::Fixed(size)) => Column::Binary {
-            size,
+        (FieldType::Primitive(Primitive::UInt8), Arity::Variable) => Column::Binary {
+            fixed: None,
+            values: Bytes::default(),
+        },
+        (FieldType::Primitive(Primitive::UInt8), Arity::Fixed(n)) => Column::Binary {
+            fixed: Some(n),
             values: Bytes::default(),
         },
         (_, Arity::Single) => element()?,
@@ -270,7 +282,38 @@ mod tests {
         assert_eq!(header.column(0).as_primitive::<UInt32Type>().value(1), 7);
         let xy = arrays[1].as_fixed_size_list();
         assert_eq!(xy.values().as_primitive::<Float64Type>().values().len(), 4);
-        assert_eq!(arrays[2].as_binary::<i32>().value(0), &[9, 8, 7]);
+        assert_eq!(arrays[2].as_binary_view().value(0), &[9, 8, 7]);
+    }
+
+    #[test]
+    fn top_level_byte_arrays_point_into_a_shared_message_and_nested_ones_are_copied() {
+        let def = "uint8[] data
+Inner inner
+====
+MSG: t/Inner
+uint8[] data
+";
+        let reg = Registry::parse("t/Outer", def).unwrap();
+        let mut cols = MessageColumns::compile(&reg).unwrap();
+        let payload: Vec<u8> = (0..40).collect();
+        let mut message = Vec::new();
+        for _ in 0..2 {
+            message.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            message.extend_from_slice(&payload);
+        }
+        let shared = arrow::buffer::Buffer::from_vec(message);
+        assert!(cols.decode_in(shared.as_slice(), Some(&shared)).is_ok());
+        assert!(cols.take_shared_use(), "the top-level array should point into the message");
+        assert!(!cols.take_shared_use(), "the flag is cleared once taken");
+        assert!(cols.decode(shared.as_slice()).is_ok());
+        assert!(!cols.take_shared_use(), "without a shared buffer the value is copied");
+        let arrays = cols.finish().unwrap();
+        let top = arrays[0].as_binary_view();
+        assert_eq!(top.value(0), payload.as_slice());
+        assert_eq!(top.value(1), payload.as_slice());
+        assert!(top.data_buffers().iter().any(|b| b.as_ptr() == shared.as_ptr()));
+        let nested = arrays[1].as_struct().column(0).as_binary::<i32>();
+        assert_eq!(nested.value(0), payload.as_slice());
     }
 
     #[test]
