@@ -444,12 +444,8 @@ impl RangeContext<'_> {
             let loaded = loaded?;
             let chunk = loaded.chunk.as_ref();
             let (plain, problem) = decompress_loaded(&loaded);
-            // Large byte arrays of a chunk read in place (not decompressed) point into the bag.
-            let shared = match &plain {
-                Cow::Borrowed(bytes) => self.bag.share(bytes),
-                Cow::Owned(_) => None,
-            };
-            let mut records = self.bag.records(&plain);
+            let plain = PlainChunk::new(self.bag, plain);
+            let mut records = self.bag.records(plain.bytes());
             for item in records.by_ref() {
                 let ChunkItem::Message { conn, time, data } = item else {
                     continue;
@@ -462,7 +458,7 @@ impl RangeContext<'_> {
                 };
                 let batch = batches.entry(v).or_insert_with(|| self.new_batch(v, chunks));
                 let counters = out.counters.entry(conn).or_default();
-                decode_into(batch, &self.plan.variants[v], time, data, shared.as_ref(), counters);
+                decode_into(batch, &self.plan.variants[v], time, data, plain.shared(), counters);
             }
             // A damaged chunk of an indexed bag is reported too; scanned bags already list theirs.
             if self.bag.is_indexed() {
@@ -475,12 +471,12 @@ impl RangeContext<'_> {
                     self.flush(v, batch, &mut parts, &mut out)?;
                 }
             }
-            drop(plain);
-            // Pages that batches still point into are released once those are written.
+            // Bag pages that batches still point into are released once those are written.
             let still_shared = batches.values_mut().fold(false, |any, b| b.columns.take_shared_use() | any);
-            if !still_shared {
+            if !(still_shared && matches!(plain, PlainChunk::InBag(_))) {
                 self.bag.release_chunk_pages(chunk);
             }
+            drop(plain);
             self.progress.inc(chunk.stored_len() as u64);
         }
         let mut keys: Vec<usize> = batches.keys().copied().collect();
@@ -581,6 +577,39 @@ impl RangeContext<'_> {
 struct OpenParts {
     writers: HashMap<usize, PartWriter>,
     next_seq: usize,
+}
+
+/// The plain bytes of one chunk, as an Arrow buffer when large byte arrays can point into them.
+enum PlainChunk<'a> {
+    /// Read in place from the bag (uncompressed): a slice of the bag's buffer.
+    InBag(Buffer),
+    /// Decompressed into memory of its own (moved into the buffer, not copied).
+    Decompressed(Buffer),
+    /// Bytes that cannot be shared (fetched by range from an object store).
+    Borrowed(&'a [u8]),
+}
+
+impl<'a> PlainChunk<'a> {
+    fn new(bag: &Bag, plain: Cow<'a, [u8]>) -> Self {
+        match plain {
+            Cow::Borrowed(bytes) => bag.share(bytes).map_or(PlainChunk::Borrowed(bytes), PlainChunk::InBag),
+            Cow::Owned(bytes) => PlainChunk::Decompressed(Buffer::from_vec(bytes)),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            PlainChunk::InBag(buffer) | PlainChunk::Decompressed(buffer) => buffer.as_slice(),
+            PlainChunk::Borrowed(bytes) => bytes,
+        }
+    }
+
+    fn shared(&self) -> Option<&Buffer> {
+        match self {
+            PlainChunk::InBag(buffer) | PlainChunk::Decompressed(buffer) => Some(buffer),
+            PlainChunk::Borrowed(_) => None,
+        }
+    }
 }
 
 /// Drops from resident memory the pages of the bag that `data` (or its children) points into.

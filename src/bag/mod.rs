@@ -538,9 +538,10 @@ fn read_index(data: &[u8], index_pos: u64, mut checked: impl FnMut(usize, usize)
         match read_record(data, at) {
             ReadOutcome::Record(rec) if rec.header.op() == Some(op::CHUNK) => {
                 let data_start = rec.end - rec.data.len();
+                let chunk = ChunkRef::from_record(info.chunk_pos, &rec.header, data_start, rec.end, false);
+                // Released only after the header's fields were parsed (which reads them again).
                 checked(at, data_start);
-                let mut chunk = ChunkRef::from_record(info.chunk_pos, &rec.header, data_start, rec.end, false)
-                    .map_err(|e| format!("chunk at byte {at}: {e}"))?;
+                let mut chunk = chunk.map_err(|e| format!("chunk at byte {at}: {e}"))?;
                 chunk.start_time = Some(info.start_time);
                 chunk.end_time = Some(info.end_time);
                 chunk.counts = info.counts;

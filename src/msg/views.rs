@@ -1,9 +1,8 @@
 //! Variable-length byte arrays (`uint8[]`, `char[]`: images, point clouds, blobs) collected as an
 //! Arrow `BinaryView` column. A value up to 12 bytes is stored inside its view; a longer one
-//! points into the buffer the message was read from when that buffer can be shared (a chunk of a
-//! memory-mapped bag), so a camera frame is not copied before the Parquet writer reads it, and
-//! is copied into the column's own buffer otherwise (decompressed chunks, which are freed as
-//! soon as they are decoded).
+//! points into the buffer the message was read from when the caller can share it (a chunk of a
+//! memory-mapped bag, or a decompressed chunk), so a camera frame is not copied before the
+//! Parquet writer reads it; otherwise it is copied into the column's own buffer.
 
 use std::sync::Arc;
 
@@ -28,8 +27,8 @@ pub struct ByteViews {
     copied: Vec<u8>,
     /// Buffers that views point into, in order: data buffer `i + 1` is `shared[i]`.
     shared: Vec<Buffer>,
-    /// Total bytes of the values held (what the batch would weigh if every value were copied).
-    value_bytes: usize,
+    /// Total length of the buffers in `shared`, which stay alive until the values are written.
+    shared_bytes: usize,
 }
 
 impl ByteViews {
@@ -51,7 +50,6 @@ impl ByteViews {
             make_view(value, COPIED_BUFFER, offset)
         };
         self.views.push(view);
-        self.value_bytes += value.len();
         Ok(shared)
     }
 
@@ -70,6 +68,7 @@ impl ByteViews {
             .is_some_and(|b| b.as_ptr() == source.as_ptr() && b.len() == source.len());
         if !is_latest {
             self.shared.push(source.clone());
+            self.shared_bytes += source.len();
         }
         let index = u32::try_from(self.shared.len()).ok()?;
         Some((index, offset))
@@ -83,10 +82,11 @@ impl ByteViews {
         self.views.is_empty()
     }
 
-    /// Bytes the batch accounts for: the views and every value, shared or not, so batches are
-    /// flushed at the same size whether or not their values were copied.
+    /// Bytes the values hold or keep alive: views, copies, and the whole of every buffer they
+    /// point into (a decompressed chunk stays in memory until its values are written), so a
+    /// batch that refers to many chunks is flushed as soon as one that copied them would be.
     pub fn heap_bytes(&self) -> usize {
-        self.views.len() * std::mem::size_of::<u128>() + self.value_bytes
+        self.views.len() * std::mem::size_of::<u128>() + self.copied.len() + self.shared_bytes
     }
 
     pub fn reserve(&mut self, rows: usize) {
@@ -108,7 +108,6 @@ impl ByteViews {
             self.copied.truncate(offset);
         }
         self.views.truncate(rows);
-        self.value_bytes = self.views.iter().map(|&v| view_len(v)).sum();
     }
 
     /// Moves the values out as an array, leaving the builder empty, with room for as many.
@@ -118,7 +117,7 @@ impl ByteViews {
         let mut buffers = Vec::with_capacity(self.shared.len() + 1);
         buffers.push(Buffer::from_vec(copied));
         buffers.append(&mut self.shared);
-        self.value_bytes = 0;
+        self.shared_bytes = 0;
         Ok(Arc::new(BinaryViewArray::try_new(ScalarBuffer::from(views), buffers, None)?))
     }
 }
@@ -173,7 +172,7 @@ mod tests {
         views.push(&[4; 40], None).unwrap();
         views.truncate(2);
         assert_eq!(views.copied.len(), 20);
-        assert_eq!(views.heap_bytes(), 2 * 16 + 23);
+        assert_eq!(views.heap_bytes(), 2 * 16 + 20, "the 3-byte value is inside its view");
         views.push(&[5; 15], None).unwrap();
         let array = views.finish().unwrap();
         assert_eq!(values(&array), vec![vec![1; 20], vec![2; 3], vec![5; 15]]);
@@ -187,6 +186,7 @@ mod tests {
         for source in [&a, &a, &b, &b, &a] {
             views.push(&source.as_slice()[10..40], Some(source)).unwrap();
         }
+        assert_eq!(views.heap_bytes(), 5 * 16 + 3 * 64, "each run keeps its whole source alive");
         let array = views.finish().unwrap();
         assert_eq!(array.as_binary_view().data_buffers().len(), 4);
         assert_eq!(array.len(), 5);
