@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StructArray, TimestampNanosecondArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StructArray, TimestampNanosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimestampNanosecondType};
 
 use crate::error::{Error, Result};
@@ -80,8 +80,19 @@ pub fn latest_at(sorted_times: &[i64], ticks: &[i64], max_staleness_ns: Option<i
 /// One topic's rows of one bag, in record order.
 struct TopicRows {
     table: String,
-    rows: StructArray,
+    /// The topic's rows in the batches they were read in (not concatenated: that would copy
+    /// every row, when only one per tick is kept), then one all-null row.
+    parts: Vec<ArrayRef>,
+    /// (part, row) of each message, in the order of `times`.
+    locations: Vec<(usize, usize)>,
     times: Vec<i64>,
+}
+
+impl TopicRows {
+    /// Where the all-null row is: picked for ticks that have no message.
+    fn null_row(&self) -> (usize, usize) {
+        (self.parts.len() - 1, 0)
+    }
 }
 
 fn is_blob_table(schema: &Schema) -> bool {
@@ -107,26 +118,31 @@ async fn read_topic(lake: &Lake, table: &str, bag_file: &str, source: TimeSource
     let Some(first) = batches.first() else {
         return Ok(None);
     };
-    let schema = first.schema();
-    let batch = arrow::compute::concat_batches(&schema, &batches)?;
     let time_column = match source {
-        TimeSource::HeaderStamp if batch.column_by_name("header_stamp").is_some() => "header_stamp",
+        TimeSource::HeaderStamp if first.column_by_name("header_stamp").is_some() => "header_stamp",
         _ => "log_time",
     };
-    let times: Vec<i64> = batch
-        .column_by_name(time_column)
-        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
-        .ok_or_else(|| Error::Lake {
-            location: table.to_string(),
-            problem: format!("no nanosecond timestamp column {time_column}"),
-        })?
-        .values()
-        .to_vec();
-    Ok(Some(TopicRows {
+    let mut rows = TopicRows {
         table: table.to_string(),
-        rows: StructArray::from(batch),
-        times,
-    }))
+        parts: Vec::with_capacity(batches.len() + 1),
+        locations: Vec::new(),
+        times: Vec::new(),
+    };
+    for (part, batch) in batches.into_iter().enumerate() {
+        let times = batch
+            .column_by_name(time_column)
+            .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+            .ok_or_else(|| Error::Lake {
+                location: table.to_string(),
+                problem: format!("no nanosecond timestamp column {time_column}"),
+            })?;
+        rows.times.extend_from_slice(times.values());
+        rows.locations.extend((0..batch.num_rows()).map(|row| (part, row)));
+        rows.parts.push(Arc::new(StructArray::from(batch)));
+    }
+    let row_type = rows.parts[0].data_type().clone();
+    rows.parts.push(arrow::array::new_null_array(&row_type, 1));
+    Ok(Some(rows))
 }
 
 /// Builds the synced rows of one bag.
@@ -153,7 +169,7 @@ pub async fn synced_batch(lake: &Lake, bag_file: &str, opts: &SyncOptions) -> Re
         let order = time_order(&topic.times);
         let sorted: Vec<i64> = order.iter().map(|&i| topic.times[i]).collect();
         let picks = latest_at(&sorted, &grid, opts.max_staleness_ns);
-        let indices = UInt32Array::from(picks.iter().map(|p| p.map(|i| order[i] as u32)).collect::<Vec<_>>());
+        let picked: Vec<(usize, usize)> = picks.iter().map(|p| p.map_or(topic.null_row(), |i| topic.locations[order[i]])).collect();
         let ages = Int64Array::from(
             picks
                 .iter()
@@ -161,7 +177,8 @@ pub async fn synced_batch(lake: &Lake, bag_file: &str, opts: &SyncOptions) -> Re
                 .map(|(p, tick)| p.map(|i| (tick - sorted[i]) / 1_000_000))
                 .collect::<Vec<_>>(),
         );
-        let taken = arrow::compute::take(&topic.rows, &indices, None)?;
+        let sources: Vec<&dyn Array> = topic.parts.iter().map(|a| a.as_ref()).collect();
+        let taken = arrow::compute::interleave(&sources, &picked)?;
         fields.push(Field::new(&topic.table, taken.data_type().clone(), true));
         columns.push(taken);
         fields.push(Field::new(format!("{}_age_ms", topic.table), DataType::Int64, true));

@@ -15,6 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rayon::prelude::*;
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -294,29 +295,34 @@ impl TableLocation {
         }
     }
 
-    /// All rows of the Parquet files `relative` (in order).
+    /// All rows of the Parquet files `relative` (in order). Local files are decoded in
+    /// parallel, one file per thread.
     pub async fn read_files(&self, files: &[String]) -> Result<Vec<RecordBatch>> {
+        let remote = match &self.place {
+            Place::Local(dir) => {
+                let per_file = files.par_iter().map(|relative| read_local_file(&dir.join(relative))).collect::<Result<Vec<_>>>()?;
+                return Ok(per_file.into_iter().flatten().collect());
+            }
+            Place::Remote { remote, .. } => remote,
+        };
         let mut batches = Vec::new();
         for relative in files {
-            let reader = match &self.place {
-                Place::Local(dir) => {
-                    let path = dir.join(relative);
-                    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-                    ParquetRecordBatchReaderBuilder::try_new(file)?.build()?
-                }
-                Place::Remote { remote, .. } => {
-                    let bytes = async { remote.store.get(&self.object_path(relative)).await?.bytes().await }
-                        .await
-                        .map_err(|e| self.remote_error(relative, e))?;
-                    ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?
-                }
-            };
-            for batch in reader {
+            let bytes = async { remote.store.get(&self.object_path(relative)).await?.bytes().await }
+                .await
+                .map_err(|e| self.remote_error(relative, e))?;
+            for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
                 batches.push(batch?);
             }
         }
         Ok(batches)
     }
+}
+
+/// All rows of one local Parquet file.
+fn read_local_file(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
 /// The Arrow schema of a remote Parquet file, from a ranged GET of its tail (a second, longer
