@@ -25,7 +25,7 @@ use crate::bag::{decompress_loaded, Bag, ChunkItem, ChunkRef, IndexState, ScanDa
 use crate::error::{Error, Result};
 use crate::failpoint::pause_point;
 use crate::lake::location::TableLocation;
-use crate::lake::parts::{storage_schema, ParquetOptions, PartFile, PartWriter};
+use crate::lake::parts::{storage_fields, storage_schema, ParquetOptions, PartFile, PartWriter};
 use crate::lake::{bag_name, delta, escape_partition_value, table_name, Lake};
 use crate::meta::{BagRecord, MetaStore, TopicRecord};
 use crate::msg::column::UTC;
@@ -361,7 +361,7 @@ fn variant_fields(v: &Variant) -> Fields {
     if v.raw_only {
         fields.push(Field::new(RAW_MESSAGE_COLUMN, DataType::Binary, true));
     }
-    storage_schema(&Schema::new(fields)).fields().clone()
+    storage_fields(&fields.into())
 }
 
 fn union_fields(all: impl Iterator<Item = Fields>) -> Fields {
@@ -541,9 +541,10 @@ impl RangeContext<'_> {
             }
         };
         writer.write(&record_batch)?;
-        // The writer has copied the values out; the bag pages they pointed at can go.
-        for column in record_batch.columns() {
-            release_shared_pages(self.bag, &column.to_data());
+        // The writer has copied the values out; the bag pages they pointed at can go. (Byte
+        // arrays are views only as a message's own fields, so only top-level columns.)
+        for views in record_batch.columns().iter().filter_map(|c| c.as_binary_view_opt()) {
+            views.data_buffers().iter().for_each(|b| self.bag.release_shared(b));
         }
         if writer.size() >= self.part_file_limit(v) {
             self.close_part(v, parts, out)?;
@@ -610,15 +611,6 @@ impl<'a> PlainChunk<'a> {
             PlainChunk::Borrowed(_) => None,
         }
     }
-}
-
-/// Drops from resident memory the pages of the bag that `data` (or its children) points into.
-fn release_shared_pages(bag: &Bag, data: &arrow::array::ArrayData) {
-    if data.data_type() == &DataType::BinaryView {
-        // Buffer 0 holds the views; the others hold values (copied ones, or slices of the bag).
-        data.buffers().iter().skip(1).for_each(|b| bag.release_shared(b));
-    }
-    data.child_data().iter().for_each(|child| release_shared_pages(bag, child));
 }
 
 fn decode_into(batch: &mut VariantBatch, variant: &Variant, time: u64, data: &[u8], shared: Option<&Buffer>, counters: &mut ConnCounters) {

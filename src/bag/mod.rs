@@ -269,8 +269,8 @@ impl Bag {
         let (Bytes::Mapped { shared, .. } | Bytes::Owned(shared)) = &self.bytes else {
             return None;
         };
-        let offset = (bytes.as_ptr() as usize).checked_sub(shared.as_ptr() as usize)?;
-        (offset.checked_add(bytes.len())? <= shared.len()).then(|| shared.slice_with_length(offset, bytes.len()))
+        let offset = offset_within(shared, bytes)?;
+        Some(shared.slice_with_length(offset, bytes.len()))
     }
 
     /// Drops the pages under `buffer` from resident memory if it is a slice of this bag's map
@@ -278,9 +278,8 @@ impl Bag {
     /// values pointing there have been written out.
     pub fn release_shared(&self, buffer: &arrow::buffer::Buffer) {
         if let Bytes::Mapped { shared, .. } = &self.bytes {
-            let start = (buffer.as_ptr() as usize).wrapping_sub(shared.as_ptr() as usize);
-            if start < shared.len() {
-                self.release_pages(start, start.saturating_add(buffer.len()).min(shared.len()));
+            if let Some(start) = offset_within(shared, buffer) {
+                self.release_pages(start, start + buffer.len());
             }
         }
     }
@@ -475,6 +474,12 @@ fn release_mapped(bytes: &Bytes, start: usize, end: usize) {
             let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
         }
     }
+}
+
+/// Where `part` starts inside `container`, if it lies wholly inside it (compared by address).
+pub(crate) fn offset_within(container: &[u8], part: &[u8]) -> Option<usize> {
+    let start = (part.as_ptr() as usize).checked_sub(container.as_ptr() as usize)?;
+    (start.checked_add(part.len())? <= container.len()).then_some(start)
 }
 
 /// A mapped file, with an Arrow buffer over its bytes that owns (a reference to) the map.

@@ -274,8 +274,12 @@ fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProper
 /// views (an in-memory layout that lets large values point into the bag) become plain binary, so
 /// every reader sees `binary`. The Parquet writer accepts views for binary columns.
 pub fn storage_schema(schema: &Schema) -> SchemaRef {
-    let fields: Fields = schema.fields().iter().map(storage_field).collect();
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+    Arc::new(Schema::new_with_metadata(storage_fields(schema.fields()), schema.metadata().clone()))
+}
+
+/// [`storage_schema`] for a list of fields.
+pub fn storage_fields(fields: &Fields) -> Fields {
+    fields.iter().map(storage_field).collect()
 }
 
 fn storage_field(field: &FieldRef) -> FieldRef {

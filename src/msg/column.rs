@@ -481,4 +481,3 @@ fn struct_fields(names: &[String], children: &[Column]) -> Fields {
         .map(|(n, c)| Field::new(n, c.data_type(), true))
         .collect()
 }
-
