@@ -168,6 +168,9 @@ pub struct IngestConfig {
     /// Rows per Parquet row group at most.
     pub row_group_rows: usize,
     /// Decoded bytes held per table and worker before they are handed to the Parquet writer.
+    /// 1 MiB by default: every buffer a batch grows into is memory the kernel must hand over
+    /// fresh, and 8 MiB batches made ingesting the 30-min drive 12 % slower (bench/ANALYSIS.md,
+    /// seventh round). Parquet pages and row groups do not depend on it.
     pub flush_bytes: usize,
     /// Encoded bytes of a Parquet row group before it is written out. 8 MiB by default: the
     /// row group in progress is held in memory per open part file, and on a camera drive larger
@@ -189,7 +192,7 @@ impl Default for IngestConfig {
             threads: 0,
             parquet_compression: "zstd(1)".into(),
             row_group_rows: 256 * 1024,
-            flush_bytes: 8 << 20,
+            flush_bytes: 1 << 20,
             row_group_bytes: 8 << 20,
             part_file_bytes: 128 << 20,
             large_binary_bytes: 1024,
