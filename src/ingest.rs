@@ -17,7 +17,6 @@ use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use md5::{Digest, Md5};
-use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -153,17 +152,24 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
     let plan = runtime.block_on(plan_tables(&bag, lake, &opts.topics))?;
     tracing::debug!(tables = plan.tables.len(), elapsed_s = started.elapsed().as_secs_f64(), "planned");
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let ranges = split_ranges(&bag.chunks, worker_count(opts.threads) * 4);
+    let workers = worker_count(opts.threads);
+    let ranges = split_ranges(&bag.chunks, workers * 4);
     let progress = progress_bar(opts.progress, &bag);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads)
+        .num_threads(workers)
         .build()
         .map_err(|e| Error::Usage(format!("cannot start worker threads: {e}")))?;
-    let outputs: Vec<Result<RangeOutput>> = pool.install(|| {
-        ranges
-            .par_iter()
-            .enumerate()
-            .map(|(i, range)| {
+    // Every worker takes the next range as soon as it is free. The ranges shrink from first to
+    // last, so the one still running when the others have finished is a small one.
+    let next_range = std::sync::atomic::AtomicUsize::new(0);
+    let mut outputs: Vec<(usize, Result<RangeOutput>)> = pool
+        .broadcast(|_| {
+            let mut done = Vec::new();
+            loop {
+                let i = next_range.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(range) = ranges.get(i) else {
+                    return done;
+                };
                 let ctx = RangeContext {
                     bag: &bag,
                     plan: &plan,
@@ -173,15 +179,18 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
                     opts,
                     progress: &progress,
                 };
-                ctx.process(range)
-            })
-            .collect()
-    });
+                done.push((i, ctx.process(range)));
+            }
+        })
+        .into_iter()
+        .flatten()
+        .collect();
+    outputs.sort_by_key(|(i, _)| *i);
     progress.finish_and_clear();
     let mut parts: Vec<Vec<(PartFile, Fields)>> = vec![Vec::new(); plan.tables.len()];
     let mut counters: HashMap<u32, ConnCounters> = HashMap::new();
     let mut damage = bag.damage.clone();
-    for out in outputs {
+    for (_, out) in outputs {
         let out = out?;
         for (table, part, fields) in out.parts {
             parts[table].push((part, fields));
@@ -382,21 +391,30 @@ fn table_fields(plan: &Plan, table: &TableTarget, parts: &[(PartFile, Fields)]) 
 }
 
 /// Splits chunks into at most `n` contiguous ranges of similar stored size.
+/// Splits `chunks` into at most `n` consecutive ranges of shrinking size: by stored bytes, range
+/// `k` (from 0) gets a share proportional to `n - k`, so the last range is about `2 / n²` of the
+/// bag. Workers take ranges in order, and the last one to finish then has little left to do.
+/// Each range writes its own part files, so `n` also bounds the files per table.
 fn split_ranges(chunks: &[ChunkRef], n: usize) -> Vec<&[ChunkRef]> {
     if chunks.is_empty() {
         return Vec::new();
     }
+    let n = n.max(1);
     let total: usize = chunks.iter().map(|c| c.stored_len().max(1)).sum();
-    let target = total.div_ceil(n.max(1));
+    let weights_total = n * (n + 1) / 2;
+    // Stored bytes at which range `k` ends: total × (n + (n-1) + … + (n-k)) / weights_total.
+    let end_of = |k: usize| -> usize {
+        let weights_so_far = (k + 1) * n - k * (k + 1) / 2;
+        ((total as u128 * weights_so_far as u128) / weights_total as u128) as usize
+    };
     let mut ranges = Vec::new();
     let mut start = 0;
     let mut acc = 0;
     for (i, c) in chunks.iter().enumerate() {
         acc += c.stored_len().max(1);
-        if acc >= target {
+        if acc >= end_of(ranges.len()) {
             ranges.push(&chunks[start..=i]);
             start = i + 1;
-            acc = 0;
         }
     }
     if start < chunks.len() {
@@ -780,4 +798,60 @@ fn bag_record(bag: &Bag, report: &IngestReport) -> Result<BagRecord> {
         ingested_at: chrono::Utc::now().to_rfc3339(),
         topics,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bag::chunk::Compression;
+
+    fn chunks(sizes: &[usize]) -> Vec<ChunkRef> {
+        let mut pos = 0;
+        sizes
+            .iter()
+            .map(|&len| {
+                let chunk = ChunkRef {
+                    pos: pos as u64,
+                    compression: Compression::None,
+                    uncompressed_size: len as u64,
+                    data_start: pos,
+                    data_end: pos + len,
+                    truncated: false,
+                    start_time: None,
+                    end_time: None,
+                    counts: Vec::new(),
+                    outside_chunks: false,
+                    declared_stored_len: len as u64,
+                };
+                pos += len;
+                chunk
+            })
+            .collect()
+    }
+
+    fn range_bytes(ranges: &[&[ChunkRef]]) -> Vec<usize> {
+        ranges.iter().map(|r| r.iter().map(ChunkRef::stored_len).sum()).collect()
+    }
+
+    #[test]
+    fn ranges_cover_every_chunk_once_in_order_and_shrink() {
+        let all = chunks(&[100; 360]);
+        let ranges = split_ranges(&all, 8);
+        assert_eq!(ranges.len(), 8);
+        let positions: Vec<u64> = ranges.iter().flat_map(|r| r.iter().map(|c| c.pos)).collect();
+        assert_eq!(positions, all.iter().map(|c| c.pos).collect::<Vec<_>>());
+        // Shares 8/36, 7/36, …, 1/36 of 36,000 bytes.
+        assert_eq!(range_bytes(&ranges), vec![8000, 7000, 6000, 5000, 4000, 3000, 2000, 1000]);
+    }
+
+    #[test]
+    fn a_few_large_chunks_give_fewer_ranges_none_empty() {
+        let all = chunks(&[1000, 10, 10, 5000, 10]);
+        let ranges = split_ranges(&all, 8);
+        assert!(ranges.len() <= 8);
+        assert!(ranges.iter().all(|r| !r.is_empty()));
+        assert_eq!(ranges.iter().map(|r| r.len()).sum::<usize>(), all.len());
+        assert!(split_ranges(&[], 8).is_empty());
+        assert_eq!(split_ranges(&all, 1).len(), 1);
+    }
 }
