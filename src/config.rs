@@ -169,7 +169,7 @@ pub struct IngestConfig {
     pub row_group_rows: usize,
     /// Decoded bytes held per table and worker before they are handed to the Parquet writer.
     /// 1 MiB by default: every buffer a batch grows into is memory the kernel must hand over
-    /// fresh, and 8 MiB batches made ingesting the 30-min drive 12 % slower (bench/ANALYSIS.md,
+    /// fresh, and 8 MiB batches made ingesting the 30-min drive about 15 % slower (bench/ANALYSIS.md,
     /// seventh round). Parquet pages and row groups do not depend on it.
     pub flush_bytes: usize,
     /// Encoded bytes of a Parquet row group before it is written out. 8 MiB by default: the

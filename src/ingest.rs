@@ -390,7 +390,6 @@ fn table_fields(plan: &Plan, table: &TableTarget, parts: &[(PartFile, Fields)]) 
     union_fields(planned.chain(parts.iter().map(|(_, f)| f.clone())))
 }
 
-/// Splits chunks into at most `n` contiguous ranges of similar stored size.
 /// Splits `chunks` into at most `n` consecutive ranges of shrinking size: by stored bytes, range
 /// `k` (from 0) gets a share proportional to `n - k`, so the last range is about `2 / n²` of the
 /// bag. Workers take ranges in order, and the last one to finish then has little left to do.
