@@ -181,6 +181,11 @@ pub struct IngestConfig {
     pub part_file_bytes: usize,
     /// Binary columns whose values average at least this many bytes are stored uncompressed.
     pub large_binary_bytes: usize,
+    /// A numeric column that zstd(1) shrinks by less than this fraction, on a sample of the
+    /// first batch of a part file, is stored uncompressed: noise-like measurements (IMU rates,
+    /// accelerations) barely compress, and compressing them anyway cost about 15 % of ingest
+    /// time on the 30-min drive (bench/ANALYSIS.md, eighth round). 0 compresses every column.
+    pub min_compression_gain: f64,
     /// Delete the files of a bag's previous ingest once the new one is committed.
     pub delete_replaced_files: bool,
 }
@@ -196,6 +201,7 @@ impl Default for IngestConfig {
             row_group_bytes: 8 << 20,
             part_file_bytes: 128 << 20,
             large_binary_bytes: 1024,
+            min_compression_gain: 0.1,
             delete_replaced_files: true,
         }
     }
@@ -248,6 +254,12 @@ impl Config {
         }
         if let Err(e) = crate::lake::parts::parse_compression(&self.ingest.parquet_compression) {
             return bad("ingest.parquet_compression", e);
+        }
+        if !(0.0..=1.0).contains(&self.ingest.min_compression_gain) {
+            return bad(
+                "ingest.min_compression_gain",
+                format!("{} is not a fraction; use a number from 0 (compress every column) to 1", self.ingest.min_compression_gain),
+            );
         }
         if self.ingest.row_group_rows == 0 {
             return bad("ingest.row_group_rows", "must be at least 1".into());

@@ -1,6 +1,7 @@
 //! Writing Parquet part files: zstd (or the configured codec) for ordinary columns, no
 //! compression and no dictionary for large binary columns (JPEG and point clouds do not
-//! compress), page statistics on every column outside lists. A [`PartWriter`] takes a part file
+//! compress) nor for numeric columns that a sample shows barely compress, page statistics on
+//! every column outside lists. A [`PartWriter`] takes a part file
 //! batch by batch, so the decoded rows a worker holds stay small while its files and row groups
 //! stay large.
 
@@ -9,7 +10,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::buffer::Buffer;
 use arrow::datatypes::{DataType, FieldRef, Fields, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Type as PhysicalType, ZstdLevel};
@@ -39,6 +41,8 @@ pub struct ParquetOptions {
     pub row_group_bytes: usize,
     /// Binary columns whose average value is at least this many bytes are stored uncompressed.
     pub large_binary_bytes: usize,
+    /// Numeric columns that zstd(1) shrinks by less than this fraction are stored uncompressed.
+    pub min_compression_gain: f64,
 }
 
 impl Default for ParquetOptions {
@@ -63,6 +67,7 @@ impl ParquetOptions {
             max_row_group_rows: ingest.row_group_rows,
             row_group_bytes: ingest.row_group_bytes,
             large_binary_bytes: ingest.large_binary_bytes,
+            min_compression_gain: ingest.min_compression_gain,
         }
     }
 }
@@ -237,11 +242,23 @@ fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProper
     // up (the largest single cost of writing small-message tables), so numeric leaves go
     // straight to plain encoding and zstd.
     //
+    // Numeric columns that zstd(1) barely shrinks (noise-like measurements) are stored
+    // uncompressed, judged on a sample of this first batch: compressing them cost more CPU
+    // than any other column for a few percent of their size.
+    //
     // Values inside lists (covariance matrices, detected objects, lane points) get no min/max
     // statistics: no query engine prunes files or pages on list elements, and computing them
     // (with the level histograms that come along) costs a comparison per element.
     if let Ok(descriptor) = parquet::arrow::ArrowSchemaConverter::new().convert(batch.schema().as_ref()) {
-        for leaf in descriptor.columns() {
+        // Leaf arrays line up with the descriptor's leaves; if some type ever made them
+        // differ, no column is judged and all keep the codec.
+        let leaves = Some(leaf_arrays(batch)).filter(|leaves| leaves.len() == descriptor.num_columns());
+        let mut sampler = CompressibilitySampler::new(opts);
+        for (i, leaf) in descriptor.columns().iter().enumerate() {
+            let values = leaves.as_ref().and_then(|leaves| leaves.get(i));
+            if values.is_some_and(|values| sampler.barely_compresses(values.as_ref())) {
+                builder = builder.set_column_compression(leaf.path().clone(), Compression::UNCOMPRESSED);
+            }
             if !matches!(leaf.physical_type(), PhysicalType::BYTE_ARRAY | PhysicalType::FIXED_LEN_BYTE_ARRAY) {
                 builder = builder.set_column_dictionary_enabled(leaf.path().clone(), false);
             }
@@ -268,6 +285,80 @@ fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProper
         }
     }
     builder.build()
+}
+
+/// The arrays holding the values of each Parquet leaf column of `batch`, in the order of the
+/// Parquet schema (depth first: struct fields in order, a list's items after the list).
+fn leaf_arrays(batch: &RecordBatch) -> Vec<ArrayRef> {
+    fn visit(array: &ArrayRef, out: &mut Vec<ArrayRef>) {
+        match array.data_type() {
+            DataType::Struct(_) => array.as_struct().columns().iter().for_each(|c| visit(c, out)),
+            DataType::List(_) => visit(array.as_list::<i32>().values(), out),
+            DataType::FixedSizeList(_, _) => visit(array.as_fixed_size_list().values(), out),
+            _ => out.push(array.clone()),
+        }
+    }
+    let mut out = Vec::new();
+    batch.columns().iter().for_each(|c| visit(c, &mut out));
+    out
+}
+
+/// Decides, from a sample of a column's values, whether compressing that column pays. Only
+/// fixed-width numeric columns are judged; strings and byte arrays keep the configured codec.
+struct CompressibilitySampler {
+    /// `None` when every column keeps the codec: no codec configured, or no gain required.
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    min_gain: f64,
+    scratch: Vec<u8>,
+}
+
+impl CompressibilitySampler {
+    /// Bytes of a column's values the sample takes (from the start of the batch).
+    const SAMPLE_BYTES: usize = 16 << 10;
+    /// Columns with fewer value bytes than this in the batch keep the codec (too small to judge,
+    /// and too small to matter).
+    const MIN_BYTES: usize = 4 << 10;
+
+    fn new(opts: &ParquetOptions) -> Self {
+        let judge = opts.compression != Compression::UNCOMPRESSED && opts.min_compression_gain > 0.0;
+        CompressibilitySampler {
+            // If zstd cannot make a context, every column simply keeps the codec.
+            compressor: judge.then(|| zstd::bulk::Compressor::new(1).ok()).flatten(),
+            min_gain: opts.min_compression_gain,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// True when zstd(1) shrinks a sample of `values` by less than the required gain.
+    fn barely_compresses(&mut self, values: &dyn Array) -> bool {
+        let Some(compressor) = self.compressor.as_mut() else { return false };
+        let Some(bytes) = fixed_width_value_bytes(values) else { return false };
+        if bytes.len() < Self::MIN_BYTES {
+            return false;
+        }
+        let sample = &bytes.as_slice()[..bytes.len().min(Self::SAMPLE_BYTES)];
+        self.scratch.clear();
+        self.scratch.reserve(zstd::zstd_safe::compress_bound(sample.len()));
+        match compressor.compress_to_buffer(sample, &mut self.scratch) {
+            Ok(compressed) => (compressed as f64) > (1.0 - self.min_gain) * sample.len() as f64,
+            Err(_) => false,
+        }
+    }
+}
+
+/// The value bytes of a fixed-width numeric array (integers, floats, times), as laid out in
+/// memory; `None` for booleans, strings, byte arrays and anything nested. The buffer shares the
+/// array's allocation.
+fn fixed_width_value_bytes(array: &dyn Array) -> Option<Buffer> {
+    let width = array.data_type().primitive_width()?;
+    if matches!(array.data_type(), DataType::Boolean) {
+        return None;
+    }
+    let data = array.to_data();
+    let buffer = data.buffers().first()?;
+    let start = data.offset().checked_mul(width)?;
+    let len = data.len().checked_mul(width)?;
+    (start.checked_add(len)? <= buffer.len()).then(|| buffer.slice_with_length(start, len))
 }
 
 /// The schema batches of `schema` are stored as in Parquet files and table schemas: byte-array
@@ -379,6 +470,64 @@ mod tests {
         let log_time = stats_of("log_time").expect("log_time keeps its statistics");
         assert_eq!(log_time.min_bytes_opt(), Some(&100i64.to_le_bytes()[..]));
         assert!(stats_of("covariance").is_none(), "list elements should carry no statistics");
+    }
+
+    /// A batch with a noise-like float column, a constant one, a counter, and a list of noise
+    /// inside a struct, 4,096 rows: enough for the sampler to judge every numeric column.
+    fn mixed_compressibility_batch() -> RecordBatch {
+        use arrow::array::{Float64Array, ListArray, StructArray};
+        use arrow::datatypes::Float64Type;
+        let rows = 4_096usize;
+        // A fixed-seed xorshift: full-entropy mantissas, like a real accelerometer's readings.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut noise = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let noisy = Float64Array::from_iter_values((0..rows).map(|_| noise()));
+        let constant = Float64Array::from_iter_values((0..rows).map(|_| 0.01));
+        let counter = Int64Array::from_iter_values(0..rows as i64);
+        let noisy_lists = ListArray::from_iter_primitive::<Float64Type, _, _>((0..rows).map(|_| Some(vec![Some(noise()), Some(noise())])));
+        let nested = StructArray::from(vec![(
+            Arc::new(Field::new("samples", noisy_lists.data_type().clone(), true)),
+            Arc::new(noisy_lists) as ArrayRef,
+        )]);
+        let schema = Schema::new(vec![
+            Field::new("noisy", DataType::Float64, false),
+            Field::new("constant", DataType::Float64, false),
+            Field::new("counter", DataType::Int64, false),
+            Field::new("nested", nested.data_type().clone(), false),
+        ]);
+        let columns: Vec<ArrayRef> = vec![Arc::new(noisy), Arc::new(constant), Arc::new(counter), Arc::new(nested)];
+        RecordBatch::try_new(Arc::new(schema), columns).unwrap()
+    }
+
+    fn codecs_written(opts: &ParquetOptions) -> Vec<(String, Compression)> {
+        let dir = tempfile::tempdir().unwrap();
+        let location = TableLocation::local(dir.path()).unwrap();
+        write_part(&location, "p.parquet", &mixed_compressibility_batch(), opts).unwrap();
+        let reader = SerializedFileReader::new(File::open(dir.path().join("p.parquet")).unwrap()).unwrap();
+        let row_group = reader.metadata().row_group(0);
+        row_group.columns().iter().map(|c| (c.column_path().string(), c.compression())).collect()
+    }
+
+    #[test]
+    fn columns_that_barely_compress_are_stored_uncompressed_and_the_rest_keep_the_codec() {
+        let zstd = Compression::ZSTD(ZstdLevel::try_new(1).unwrap());
+        let codecs = codecs_written(&ParquetOptions::default());
+        let expected = [
+            ("noisy", Compression::UNCOMPRESSED),
+            ("constant", zstd),
+            ("counter", zstd),
+            ("nested.samples.list.item", Compression::UNCOMPRESSED),
+        ];
+        assert_eq!(codecs, expected.map(|(path, codec)| (path.to_string(), codec)));
+
+        // A required gain of 0 compresses every column, noise included.
+        let every_column = codecs_written(&ParquetOptions { min_compression_gain: 0.0, ..ParquetOptions::default() });
+        assert!(every_column.iter().all(|(_, codec)| *codec == zstd), "{every_column:?}");
     }
 
     #[test]
