@@ -1,9 +1,8 @@
-//! Writing Parquet part files: zstd (or the configured codec) for ordinary columns, no
+//! Writing Parquet part files: zstd (or the configured codec) for ordinary columns; no
 //! compression and no dictionary for large binary columns (JPEG and point clouds do not
-//! compress) nor for numeric columns that a sample shows barely compress, page statistics on
-//! every column outside lists. A [`PartWriter`] takes a part file
-//! batch by batch, so the decoded rows a worker holds stay small while its files and row groups
-//! stay large.
+//! compress); no compression for numeric columns that a sample shows barely compress; page
+//! statistics on every column outside lists. A [`PartWriter`] takes a part file batch by batch,
+//! so the decoded rows a worker holds stay small while its files and row groups stay large.
 
 use std::fs::File;
 use std::io::Write;
@@ -243,8 +242,8 @@ fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProper
     // straight to plain encoding and zstd.
     //
     // Numeric columns that zstd(1) barely shrinks (noise-like measurements) are stored
-    // uncompressed, judged on a sample of this first batch: compressing them cost more CPU
-    // than any other column for a few percent of their size.
+    // uncompressed, judged on a sample of this first batch: compressing them spent CPU on
+    // every value to save a few percent of their size.
     //
     // Values inside lists (covariance matrices, detected objects, lane points) get no min/max
     // statistics: no query engine prunes files or pages on list elements, and computing them
