@@ -4,6 +4,7 @@
 //! statistics on every column outside lists. A [`PartWriter`] takes a part file batch by batch,
 //! so the decoded rows a worker holds stay small while its files and row groups stay large.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
@@ -252,7 +253,7 @@ fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProper
         // Leaf arrays line up with the descriptor's leaves; if some type ever made them
         // differ, no column is judged and all keep the codec.
         let leaves = Some(leaf_arrays(batch)).filter(|leaves| leaves.len() == descriptor.num_columns());
-        let mut sampler = CompressibilitySampler::new(opts);
+        let sampler = CompressibilitySampler::new(opts);
         for (i, leaf) in descriptor.columns().iter().enumerate() {
             let values = leaves.as_ref().and_then(|leaves| leaves.get(i));
             if values.is_some_and(|values| sampler.barely_compresses(values.as_ref())) {
@@ -305,43 +306,48 @@ fn leaf_arrays(batch: &RecordBatch) -> Vec<ArrayRef> {
 /// Decides, from a sample of a column's values, whether compressing that column pays. Only
 /// fixed-width numeric columns are judged; strings and byte arrays keep the configured codec.
 struct CompressibilitySampler {
-    /// `None` when every column keeps the codec: no codec configured, or no gain required.
-    compressor: Option<zstd::bulk::Compressor<'static>>,
-    min_gain: f64,
-    scratch: Vec<u8>,
+    /// Required gain, or `None` when every column keeps the codec (no codec configured, or no
+    /// gain required).
+    min_gain: Option<f64>,
+}
+
+thread_local! {
+    /// The zstd context and output buffer samples are compressed with, one per thread: making
+    /// a context costs more than compressing a sample, and part files are started often.
+    static SAMPLE_COMPRESSOR: RefCell<Option<(zstd::bulk::Compressor<'static>, Vec<u8>)>> = const { RefCell::new(None) };
 }
 
 impl CompressibilitySampler {
     /// Bytes of a column's values the sample takes (from the start of the batch).
-    const SAMPLE_BYTES: usize = 16 << 10;
+    const SAMPLE_BYTES: usize = 8 << 10;
     /// Columns with fewer value bytes than this in the batch keep the codec (too small to judge,
     /// and too small to matter).
     const MIN_BYTES: usize = 4 << 10;
 
     fn new(opts: &ParquetOptions) -> Self {
         let judge = opts.compression != Compression::UNCOMPRESSED && opts.min_compression_gain > 0.0;
-        CompressibilitySampler {
-            // If zstd cannot make a context, every column simply keeps the codec.
-            compressor: judge.then(|| zstd::bulk::Compressor::new(1).ok()).flatten(),
-            min_gain: opts.min_compression_gain,
-            scratch: Vec::new(),
-        }
+        CompressibilitySampler { min_gain: judge.then_some(opts.min_compression_gain) }
     }
 
     /// True when zstd(1) shrinks a sample of `values` by less than the required gain.
-    fn barely_compresses(&mut self, values: &dyn Array) -> bool {
-        let Some(compressor) = self.compressor.as_mut() else { return false };
+    fn barely_compresses(&self, values: &dyn Array) -> bool {
+        let Some(min_gain) = self.min_gain else { return false };
         let Some(bytes) = fixed_width_value_bytes(values) else { return false };
         if bytes.len() < Self::MIN_BYTES {
             return false;
         }
         let sample = &bytes.as_slice()[..bytes.len().min(Self::SAMPLE_BYTES)];
-        self.scratch.clear();
-        self.scratch.reserve(zstd::zstd_safe::compress_bound(sample.len()));
-        match compressor.compress_to_buffer(sample, &mut self.scratch) {
-            Ok(compressed) => (compressed as f64) > (1.0 - self.min_gain) * sample.len() as f64,
-            Err(_) => false,
-        }
+        let compressed = SAMPLE_COMPRESSOR.with_borrow_mut(|slot| {
+            if slot.is_none() {
+                // If zstd cannot make a context, the column simply keeps the codec.
+                *slot = zstd::bulk::Compressor::new(1).ok().map(|c| (c, Vec::new()));
+            }
+            let (compressor, out) = slot.as_mut()?;
+            out.clear();
+            out.reserve(zstd::zstd_safe::compress_bound(sample.len()));
+            compressor.compress_to_buffer(sample, out).ok()
+        });
+        compressed.is_some_and(|n| (n as f64) > (1.0 - min_gain) * sample.len() as f64)
     }
 }
 
