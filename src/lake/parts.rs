@@ -351,12 +351,13 @@ impl CompressibilitySampler {
     }
 }
 
-/// The value bytes of a fixed-width numeric array (integers, floats, times), as laid out in
-/// memory; `None` for booleans, strings, byte arrays and anything nested. The buffer shares the
-/// array's allocation.
+/// The value bytes of a fixed-width numeric array of 4- or 8-byte values (integers, floats,
+/// times), as laid out in memory; `None` for everything else. Narrower integers are left out:
+/// Parquet stores them as 4-byte integers whose padding compresses whatever the values are, so
+/// their bytes in memory do not tell. The buffer shares the array's allocation.
 fn fixed_width_value_bytes(array: &dyn Array) -> Option<Buffer> {
     let width = array.data_type().primitive_width()?;
-    if matches!(array.data_type(), DataType::Boolean) {
+    if width < 4 || matches!(array.data_type(), DataType::Boolean) {
         return None;
     }
     let data = array.to_data();
@@ -477,8 +478,9 @@ mod tests {
         assert!(stats_of("covariance").is_none(), "list elements should carry no statistics");
     }
 
-    /// A batch with a noise-like float column, a constant one, a counter, and a list of noise
-    /// inside a struct, 4,096 rows: enough for the sampler to judge every numeric column.
+    /// A batch with a noise-like float column, a constant one, a counter, random bytes, and a
+    /// list of noise inside a struct, 4,096 rows: enough for the sampler to judge the 4- and
+    /// 8-byte columns.
     fn mixed_compressibility_batch() -> RecordBatch {
         use arrow::array::{Float64Array, ListArray, StructArray};
         use arrow::datatypes::Float64Type;
@@ -494,6 +496,7 @@ mod tests {
         let noisy = Float64Array::from_iter_values((0..rows).map(|_| noise()));
         let constant = Float64Array::from_iter_values((0..rows).map(|_| 0.01));
         let counter = Int64Array::from_iter_values(0..rows as i64);
+        let random_bytes = arrow::array::UInt8Array::from_iter_values((0..rows).map(|_| (noise().to_bits() >> 20) as u8));
         let noisy_lists = ListArray::from_iter_primitive::<Float64Type, _, _>((0..rows).map(|_| Some(vec![Some(noise()), Some(noise())])));
         let nested = StructArray::from(vec![(
             Arc::new(Field::new("samples", noisy_lists.data_type().clone(), true)),
@@ -503,9 +506,11 @@ mod tests {
             Field::new("noisy", DataType::Float64, false),
             Field::new("constant", DataType::Float64, false),
             Field::new("counter", DataType::Int64, false),
+            Field::new("random_bytes", DataType::UInt8, false),
             Field::new("nested", nested.data_type().clone(), false),
         ]);
-        let columns: Vec<ArrayRef> = vec![Arc::new(noisy), Arc::new(constant), Arc::new(counter), Arc::new(nested)];
+        let columns: Vec<ArrayRef> =
+            vec![Arc::new(noisy), Arc::new(constant), Arc::new(counter), Arc::new(random_bytes), Arc::new(nested)];
         RecordBatch::try_new(Arc::new(schema), columns).unwrap()
     }
 
@@ -526,6 +531,8 @@ mod tests {
             ("noisy", Compression::UNCOMPRESSED),
             ("constant", zstd),
             ("counter", zstd),
+            // Random in memory, but stored as 4-byte integers that zstd shrinks anyway.
+            ("random_bytes", zstd),
             ("nested.samples.list.item", Compression::UNCOMPRESSED),
         ];
         assert_eq!(codecs, expected.map(|(path, codec)| (path.to_string(), codec)));
