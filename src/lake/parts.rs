@@ -304,7 +304,8 @@ fn leaf_arrays(batch: &RecordBatch) -> Vec<ArrayRef> {
 }
 
 /// Decides, from a sample of a column's values, whether compressing that column pays. Only
-/// fixed-width numeric columns are judged; strings and byte arrays keep the configured codec.
+/// numeric columns of 4- or 8-byte values are judged (see [`fixed_width_value_bytes`]); the
+/// others keep the configured codec.
 struct CompressibilitySampler {
     /// Required gain, or `None` when every column keeps the codec (no codec configured, or no
     /// gain required).
@@ -356,8 +357,9 @@ impl CompressibilitySampler {
 /// Parquet stores them as 4-byte integers whose padding compresses whatever the values are, so
 /// their bytes in memory do not tell. The buffer shares the array's allocation.
 fn fixed_width_value_bytes(array: &dyn Array) -> Option<Buffer> {
+    // Booleans, strings and byte arrays have no primitive width.
     let width = array.data_type().primitive_width()?;
-    if width < 4 || matches!(array.data_type(), DataType::Boolean) {
+    if width < 4 {
         return None;
     }
     let data = array.to_data();
