@@ -6,6 +6,8 @@ pub mod delta;
 #[cfg(feature = "lake")]
 pub mod location;
 #[cfg(feature = "lake")]
+mod fixed_lists;
+#[cfg(feature = "lake")]
 pub mod parts;
 #[cfg(feature = "aws")]
 pub mod s3;

@@ -13,11 +13,14 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::buffer::Buffer;
 use arrow::datatypes::{DataType, FieldRef, Fields, Schema, SchemaRef};
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
+use parquet::errors::ParquetError;
+use parquet::file::writer::SerializedFileWriter;
 use parquet::basic::{Compression, Type as PhysicalType, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use super::fixed_lists::{self, FixedListChunk};
 use super::location::TableLocation;
 use crate::error::{Error, Result};
 
@@ -139,9 +142,8 @@ impl Write for Sink {
 pub struct PartWriter {
     location: TableLocation,
     relative_path: String,
-    writer: ArrowWriter<Sink>,
+    writer: RowGroupWriter,
     schema: SchemaRef,
-    row_group_bytes: usize,
     rows: u64,
     log_time_range: Option<(i64, i64)>,
 }
@@ -162,13 +164,12 @@ impl PartWriter {
             None => Sink::Memory(Vec::new()),
         };
         let schema = storage_schema(&first.schema());
-        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(writer_properties(first, opts)))?;
+        let writer = RowGroupWriter::try_new(sink, schema.clone(), first, opts)?;
         Ok(PartWriter {
             schema,
             location: location.clone(),
             relative_path: relative_path.to_string(),
             writer,
-            row_group_bytes: opts.row_group_bytes.max(1),
             rows: 0,
             log_time_range: None,
         })
@@ -181,7 +182,7 @@ impl PartWriter {
 
     /// Bytes of the file so far, including the row group not yet written out.
     pub fn size(&self) -> usize {
-        self.writer.bytes_written() + self.writer.in_progress_size()
+        self.writer.size()
     }
 
     /// Appends `batch` (of the file's schema, or one stored as it: see [`storage_schema`]).
@@ -192,9 +193,6 @@ impl PartWriter {
             (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
             (a, b) => a.or(b),
         };
-        if self.writer.in_progress_size() >= self.row_group_bytes {
-            self.writer.flush()?;
-        }
         Ok(())
     }
 
@@ -210,7 +208,7 @@ impl PartWriter {
 
     /// Writes the footer; returns the part and, for an object store, the bytes still to upload.
     fn finish_file(self) -> Result<(PartFile, Option<Vec<u8>>)> {
-        let sink = self.writer.into_inner()?;
+        let sink = self.writer.finish()?;
         let (size, bytes) = match sink {
             Sink::File(mut file, path) => {
                 file.flush().map_err(|e| Error::io(&path, e))?;
@@ -226,6 +224,183 @@ impl PartWriter {
             log_time_range: self.log_time_range,
         };
         Ok((part, bytes))
+    }
+}
+
+/// The Parquet file of a part, assembled row group by row group. Top-level fixed-size numeric
+/// lists (covariance matrices) are written by [`FixedListChunk`] straight from their values;
+/// every other column goes through the `parquet` crate's Arrow column writers. Both produce
+/// buffered column chunks that are spliced into the row group in schema order when it is full.
+struct RowGroupWriter {
+    file: SerializedFileWriter<Sink>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    /// Per top-level field: the codec its fixed-list chunks use, or `None` for the Arrow path.
+    fixed_lists: Vec<Option<Compression>>,
+    /// Index of each top-level field's first leaf column.
+    first_leaf: Vec<usize>,
+    page_bytes: usize,
+    max_rows: usize,
+    row_group_bytes: usize,
+    in_progress: Option<RowGroupInProgress>,
+}
+
+/// The column chunks of the row group being filled, one per leaf column.
+struct RowGroupInProgress {
+    columns: Vec<LeafWriter>,
+    rows: usize,
+}
+
+enum LeafWriter {
+    Arrow(ArrowColumnWriter),
+    FixedList(FixedListChunk),
+}
+
+impl LeafWriter {
+    fn encoded_bytes(&self) -> usize {
+        match self {
+            LeafWriter::Arrow(writer) => writer.get_estimated_total_bytes(),
+            LeafWriter::FixedList(chunk) => chunk.encoded_bytes(),
+        }
+    }
+}
+
+impl RowGroupWriter {
+    fn try_new(sink: Sink, schema: SchemaRef, first: &RecordBatch, opts: &ParquetOptions) -> Result<Self> {
+        let descriptor = parquet::arrow::ArrowSchemaConverter::new().convert(schema.as_ref())?;
+        let props = writer_properties(first, opts);
+        let mut first_leaf = vec![usize::MAX; schema.fields().len()];
+        for leaf in (0..descriptor.num_columns()).rev() {
+            first_leaf[descriptor.get_column_root_idx(leaf)] = leaf;
+        }
+        // Fixed-size numeric lists written by `FixedListChunk` with the codec chosen for them;
+        // the Arrow writer made for each of them (and dropped unused) is told to build no
+        // compressor.
+        let fixed_lists: Vec<Option<Compression>> = schema
+            .fields()
+            .iter()
+            .zip(&first_leaf)
+            .map(|(field, &leaf)| {
+                let path = descriptor.columns().get(leaf)?.path().clone();
+                let codec = props.compression(&path);
+                let supported = matches!(codec, Compression::UNCOMPRESSED | Compression::ZSTD(_));
+                (fixed_lists::is_fixed_numeric_list(field) && supported).then_some(codec)
+            })
+            .collect();
+        let mut builder = props.into_builder();
+        for (codec, &leaf) in fixed_lists.iter().zip(&first_leaf) {
+            if let (Some(_), Some(column)) = (codec, descriptor.columns().get(leaf)) {
+                builder = builder.set_column_compression(column.path().clone(), Compression::UNCOMPRESSED);
+            }
+        }
+        let mut props = builder.build();
+        parquet::arrow::add_encoded_arrow_schema_to_metadata(schema.as_ref(), &mut props);
+        let page_bytes = props.data_page_size_limit();
+        let file = SerializedFileWriter::new(sink, descriptor.root_schema_ptr(), Arc::new(props))?;
+        let factory = ArrowRowGroupWriterFactory::new(&file, schema.clone());
+        Ok(RowGroupWriter {
+            file,
+            factory,
+            schema,
+            fixed_lists,
+            first_leaf,
+            page_bytes,
+            max_rows: opts.max_row_group_rows.max(1),
+            row_group_bytes: opts.row_group_bytes.max(1),
+            in_progress: None,
+        })
+    }
+
+    /// Bytes written to the file plus the encoded size of the row group being filled.
+    fn size(&self) -> usize {
+        self.file.bytes_written() + self.in_progress_bytes()
+    }
+
+    fn in_progress_bytes(&self) -> usize {
+        self.in_progress
+            .as_ref()
+            .map_or(0, |group| group.columns.iter().map(LeafWriter::encoded_bytes).sum())
+    }
+
+    /// Adds `batch` to the row group being filled, starting a new one whenever the current one
+    /// reaches the row or byte limit.
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut start = 0;
+        while start < batch.num_rows() {
+            if self.in_progress.is_none() {
+                self.in_progress = Some(self.start_row_group()?);
+            }
+            let buffered = self.in_progress.as_ref().map_or(0, |group| group.rows);
+            let rows = (batch.num_rows() - start).min(self.max_rows.saturating_sub(buffered).max(1));
+            self.write_rows(&batch.slice(start, rows))?;
+            start += rows;
+            let full_rows = self.in_progress.as_ref().is_some_and(|group| group.rows >= self.max_rows);
+            if full_rows || self.in_progress_bytes() >= self.row_group_bytes {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start_row_group(&self) -> Result<RowGroupInProgress> {
+        let index = self.file.flushed_row_groups().len();
+        let mut columns: Vec<LeafWriter> =
+            self.factory.create_column_writers(index)?.into_iter().map(LeafWriter::Arrow).collect();
+        let leaves = self.file.schema_descr();
+        for ((field, codec), &leaf) in self.schema.fields().iter().zip(&self.fixed_lists).zip(&self.first_leaf) {
+            if let (Some(codec), Some(slot)) = (codec, columns.get_mut(leaf)) {
+                *slot = LeafWriter::FixedList(FixedListChunk::new(leaves.column(leaf), field, *codec, self.page_bytes)?);
+            }
+        }
+        Ok(RowGroupInProgress { columns, rows: 0 })
+    }
+
+    fn write_rows(&mut self, batch: &RecordBatch) -> Result<()> {
+        let Some(group) = self.in_progress.as_mut() else { return Ok(()) };
+        for ((field, column), &first_leaf) in self.schema.fields().iter().zip(batch.columns()).zip(&self.first_leaf) {
+            match group.columns.get_mut(first_leaf) {
+                Some(LeafWriter::FixedList(chunk)) => chunk.write(column)?,
+                _ => {
+                    for (leaf, writer) in compute_leaves(field, column)?.iter().zip(&mut group.columns[first_leaf..]) {
+                        match writer {
+                            LeafWriter::Arrow(writer) => writer.write(leaf)?,
+                            LeafWriter::FixedList(_) => {
+                                return Err(Error::Parquet(ParquetError::General(format!(
+                                    "column {} of {} is out of line with the file's leaf columns",
+                                    field.name(),
+                                    self.schema
+                                ))));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        group.rows += batch.num_rows();
+        Ok(())
+    }
+
+    /// Writes the row group being filled (if any) to the file.
+    fn flush(&mut self) -> Result<()> {
+        let Some(group) = self.in_progress.take() else { return Ok(()) };
+        let mut row_group = self.file.next_row_group()?;
+        for column in group.columns {
+            match column {
+                LeafWriter::Arrow(writer) => writer.close()?.append_to_row_group(&mut row_group)?,
+                LeafWriter::FixedList(chunk) => {
+                    let (bytes, close) = chunk.close()?;
+                    row_group.append_column(&bytes, close)?;
+                }
+            }
+        }
+        row_group.close()?;
+        Ok(())
+    }
+
+    /// Writes the last row group and the footer; returns the sink.
+    fn finish(mut self) -> Result<Sink> {
+        self.flush()?;
+        Ok(self.file.into_inner()?)
     }
 }
 
@@ -356,7 +531,7 @@ impl CompressibilitySampler {
 /// times), as laid out in memory; `None` for everything else. Narrower integers are left out:
 /// Parquet stores them as 4-byte integers whose padding compresses whatever the values are, so
 /// their bytes in memory do not tell. The buffer shares the array's allocation.
-fn fixed_width_value_bytes(array: &dyn Array) -> Option<Buffer> {
+pub(super) fn fixed_width_value_bytes(array: &dyn Array) -> Option<Buffer> {
     // Booleans, strings and byte arrays have no primitive width.
     let width = array.data_type().primitive_width()?;
     if width < 4 {
