@@ -6,7 +6,7 @@ pub mod delta;
 #[cfg(feature = "lake")]
 pub mod location;
 #[cfg(feature = "lake")]
-mod fixed_lists;
+mod numeric_columns;
 #[cfg(feature = "lake")]
 pub mod parts;
 #[cfg(feature = "aws")]

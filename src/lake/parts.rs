@@ -20,7 +20,7 @@ use parquet::basic::{Compression, Type as PhysicalType, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use super::fixed_lists::{self, FixedListChunk};
+use super::numeric_columns::{self, NumericChunk, NumericLeaf};
 use super::location::TableLocation;
 use crate::error::{Error, Result};
 
@@ -227,22 +227,32 @@ impl PartWriter {
     }
 }
 
-/// The Parquet file of a part, assembled row group by row group. Top-level fixed-size numeric
-/// lists (covariance matrices) are written by [`FixedListChunk`] straight from their values;
-/// every other column goes through the `parquet` crate's Arrow column writers. Both produce
-/// buffered column chunks that are spliced into the row group in schema order when it is full.
+/// The Parquet file of a part, assembled row group by row group. Columns of 4- and 8-byte
+/// numbers (outside variable-length lists) are written by [`NumericChunk`] straight from their
+/// values; every other column goes through the `parquet` crate's Arrow column writers. Both
+/// produce buffered column chunks that are spliced into the row group in schema order when it
+/// is full.
 struct RowGroupWriter {
     file: SerializedFileWriter<Sink>,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
-    /// Per top-level field: the codec its fixed-list chunks use, or `None` for the Arrow path.
-    fixed_lists: Vec<Option<Compression>>,
+    /// Per top-level field, per leaf column: how [`NumericChunk`] writes it, or `None` for the
+    /// Arrow path.
+    plans: Vec<Vec<Option<NumericPlan>>>,
     /// Index of each top-level field's first leaf column.
     first_leaf: Vec<usize>,
     page_bytes: usize,
     max_rows: usize,
     row_group_bytes: usize,
     in_progress: Option<RowGroupInProgress>,
+}
+
+/// A leaf column written by [`NumericChunk`], with the codec and statistics chosen for it.
+#[derive(Clone)]
+struct NumericPlan {
+    leaf: NumericLeaf,
+    codec: Compression,
+    statistics: bool,
 }
 
 /// The column chunks of the row group being filled, one per leaf column.
@@ -253,14 +263,14 @@ struct RowGroupInProgress {
 
 enum LeafWriter {
     Arrow(ArrowColumnWriter),
-    FixedList(FixedListChunk),
+    Numeric(NumericChunk),
 }
 
 impl LeafWriter {
     fn encoded_bytes(&self) -> usize {
         match self {
             LeafWriter::Arrow(writer) => writer.get_estimated_total_bytes(),
-            LeafWriter::FixedList(chunk) => chunk.encoded_bytes(),
+            LeafWriter::Numeric(chunk) => chunk.encoded_bytes(),
         }
     }
 }
@@ -270,27 +280,43 @@ impl RowGroupWriter {
         let descriptor = parquet::arrow::ArrowSchemaConverter::new().convert(schema.as_ref())?;
         let props = writer_properties(first, opts);
         let mut first_leaf = vec![usize::MAX; schema.fields().len()];
+        let mut leaf_counts = vec![0; schema.fields().len()];
         for leaf in (0..descriptor.num_columns()).rev() {
-            first_leaf[descriptor.get_column_root_idx(leaf)] = leaf;
+            let root = descriptor.get_column_root_idx(leaf);
+            first_leaf[root] = leaf;
+            leaf_counts[root] += 1;
         }
-        // Fixed-size numeric lists written by `FixedListChunk` with the codec chosen for them;
-        // the Arrow writer made for each of them (and dropped unused) is told to build no
-        // compressor.
-        let fixed_lists: Vec<Option<Compression>> = schema
+        let plans: Vec<Vec<Option<NumericPlan>>> = schema
             .fields()
             .iter()
-            .zip(&first_leaf)
-            .map(|(field, &leaf)| {
-                let path = descriptor.columns().get(leaf)?.path().clone();
-                let codec = props.compression(&path);
-                let supported = matches!(codec, Compression::UNCOMPRESSED | Compression::ZSTD(_));
-                (fixed_lists::is_fixed_numeric_list(field) && supported).then_some(codec)
+            .enumerate()
+            .map(|(i, field)| {
+                let leaves = numeric_columns::plan_field(field);
+                if leaves.len() != leaf_counts[i] {
+                    return vec![None; leaf_counts[i]];
+                }
+                leaves
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, leaf)| {
+                        let leaf = leaf?;
+                        let column = descriptor.columns().get(first_leaf[i] + k)?;
+                        let codec = props.compression(column.path());
+                        let supported = matches!(codec, Compression::UNCOMPRESSED | Compression::ZSTD(_));
+                        let statistics = props.statistics_enabled(column.path()) != EnabledStatistics::None;
+                        (supported && leaf.fits(column)).then_some(NumericPlan { leaf, codec, statistics })
+                    })
+                    .collect()
             })
             .collect();
+        // The numeric columns' codec is applied by their own writer; the Arrow writer made for
+        // each of them (and dropped unused) is told to build no compressor.
         let mut builder = props.into_builder();
-        for (codec, &leaf) in fixed_lists.iter().zip(&first_leaf) {
-            if let (Some(_), Some(column)) = (codec, descriptor.columns().get(leaf)) {
-                builder = builder.set_column_compression(column.path().clone(), Compression::UNCOMPRESSED);
+        for (field_plans, &first) in plans.iter().zip(&first_leaf) {
+            for (k, plan) in field_plans.iter().enumerate() {
+                if let (Some(_), Some(column)) = (plan, descriptor.columns().get(first + k)) {
+                    builder = builder.set_column_compression(column.path().clone(), Compression::UNCOMPRESSED);
+                }
             }
         }
         let mut props = builder.build();
@@ -302,7 +328,7 @@ impl RowGroupWriter {
             file,
             factory,
             schema,
-            fixed_lists,
+            plans,
             first_leaf,
             page_bytes,
             max_rows: opts.max_row_group_rows.max(1),
@@ -347,9 +373,12 @@ impl RowGroupWriter {
         let mut columns: Vec<LeafWriter> =
             self.factory.create_column_writers(index)?.into_iter().map(LeafWriter::Arrow).collect();
         let leaves = self.file.schema_descr();
-        for ((field, codec), &leaf) in self.schema.fields().iter().zip(&self.fixed_lists).zip(&self.first_leaf) {
-            if let (Some(codec), Some(slot)) = (codec, columns.get_mut(leaf)) {
-                *slot = LeafWriter::FixedList(FixedListChunk::new(leaves.column(leaf), field, *codec, self.page_bytes)?);
+        for (field_plans, &first) in self.plans.iter().zip(&self.first_leaf) {
+            for (k, plan) in field_plans.iter().enumerate() {
+                if let (Some(plan), Some(slot)) = (plan, columns.get_mut(first + k)) {
+                    let chunk = NumericChunk::new(leaves.column(first + k), plan.leaf.clone(), plan.codec, self.page_bytes, plan.statistics)?;
+                    *slot = LeafWriter::Numeric(chunk);
+                }
             }
         }
         Ok(RowGroupInProgress { columns, rows: 0 })
@@ -357,23 +386,41 @@ impl RowGroupWriter {
 
     fn write_rows(&mut self, batch: &RecordBatch) -> Result<()> {
         let Some(group) = self.in_progress.as_mut() else { return Ok(()) };
-        for ((field, column), &first_leaf) in self.schema.fields().iter().zip(batch.columns()).zip(&self.first_leaf) {
-            match group.columns.get_mut(first_leaf) {
-                Some(LeafWriter::FixedList(chunk)) => chunk.write(column)?,
-                _ => {
-                    for (leaf, writer) in compute_leaves(field, column)?.iter().zip(&mut group.columns[first_leaf..]) {
-                        match writer {
-                            LeafWriter::Arrow(writer) => writer.write(leaf)?,
-                            LeafWriter::FixedList(_) => {
-                                return Err(Error::Parquet(ParquetError::General(format!(
-                                    "column {} of {} is out of line with the file's leaf columns",
-                                    field.name(),
-                                    self.schema
-                                ))));
-                            }
-                        }
-                    }
+        for (i, (field, column)) in self.schema.fields().iter().zip(batch.columns()).enumerate() {
+            let (plans, first) = (&self.plans[i], self.first_leaf[i]);
+            let writers = &mut group.columns[first..first + plans.len()];
+            // Numeric leaves straight from their values.
+            for writer in writers.iter_mut() {
+                if let LeafWriter::Numeric(chunk) = writer {
+                    chunk.write(column)?;
                 }
+            }
+            // The other leaves through the Arrow writers, from the part of the field they lie in.
+            let arrow_leaves = if plans.iter().all(Option::is_none) {
+                compute_leaves(field, column)?
+            } else if plans.iter().any(Option::is_none) {
+                let mut keep = plans.iter().map(Option::is_none);
+                match numeric_columns::project(field, column, &mut keep)? {
+                    Some((part, array)) => compute_leaves(&part, &array)?,
+                    None => Vec::new(),
+                }
+            } else {
+                Vec::new()
+            };
+            let arrow_writers = writers.iter_mut().filter_map(|w| match w {
+                LeafWriter::Arrow(writer) => Some(writer),
+                LeafWriter::Numeric(_) => None,
+            });
+            let mut written = 0;
+            for (leaf, writer) in arrow_leaves.iter().zip(arrow_writers) {
+                writer.write(leaf)?;
+                written += 1;
+            }
+            if written != arrow_leaves.len() || written != plans.iter().filter(|p| p.is_none()).count() {
+                return Err(Error::Parquet(ParquetError::General(format!(
+                    "column {} has {written} leaves written by the Arrow writers, out of line with the file's schema",
+                    field.name()
+                ))));
             }
         }
         group.rows += batch.num_rows();
@@ -387,7 +434,7 @@ impl RowGroupWriter {
         for column in group.columns {
             match column {
                 LeafWriter::Arrow(writer) => writer.close()?.append_to_row_group(&mut row_group)?,
-                LeafWriter::FixedList(chunk) => {
+                LeafWriter::Numeric(chunk) => {
                     let (bytes, close) = chunk.close()?;
                     row_group.append_column(&bytes, close)?;
                 }

@@ -1,0 +1,951 @@
+//! Column chunks of 4- and 8-byte numbers written straight from the decoded values: numbers at
+//! the top of a message (`latitude`), inside nested messages (`header.stamp`, `orientation.x`)
+//! and in fixed-size arrays (covariance matrices: `float64[9]`).
+//!
+//! These columns are nearly all of the values of small-message drives, and the generic
+//! Arrow-to-Parquet path spends more on them than compression does: it builds a definition (and
+//! repetition) level per value, gathers every value through an index list into a temporary
+//! vector, copies it into a page buffer grown from empty, and keeps a zstd context per column
+//! chunk. Here the levels follow from the shape (one run when nothing is null; a fixed pattern
+//! per row for fixed-size arrays), the values are one contiguous slice of the decoded array, and
+//! one zstd context per thread compresses the page. Minimum and maximum per page and per chunk
+//! are computed as the `parquet` crate does (NaN skipped, signed zeros, unsigned order for
+//! unsigned types). The pages are ordinary version-1 data pages (PLAIN values, RLE levels);
+//! their headers and the column metadata are made by the `parquet` crate, and the chunk is
+//! spliced into the row group with `SerializedRowGroupWriter::append_column`, so readers see
+//! the same file structure as before.
+//!
+//! Everything else (strings, byte arrays, booleans, narrower integers, variable-length lists,
+//! codecs other than zstd and none) keeps the generic path.
+
+use std::cell::RefCell;
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Field, TimeUnit};
+use bytes::Bytes;
+use parquet::basic::{BoundaryOrder, Compression, Encoding, EncodingMask, PageType};
+use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{ColumnChunkMetaData, ColumnIndexBuilder, LevelHistogram, OffsetIndexBuilder, PageEncodingStats};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::statistics::{Statistics, ValueStatistics};
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::ColumnDescPtr;
+
+type Result<T> = std::result::Result<T, ParquetError>;
+
+/// The numeric types written here, by how Parquet stores and orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    I32,
+    U32,
+    I64,
+    U64,
+    F32,
+    F64,
+}
+
+impl Kind {
+    /// The kind of a leaf of `data_type`, when Parquet stores its values exactly as they lie in
+    /// memory (so PLAIN pages are the memory layout).
+    fn of(data_type: &DataType) -> Option<Kind> {
+        Some(match data_type {
+            DataType::Int32 => Kind::I32,
+            DataType::UInt32 => Kind::U32,
+            DataType::Int64
+            | DataType::Timestamp(TimeUnit::Millisecond | TimeUnit::Microsecond | TimeUnit::Nanosecond, _)
+            | DataType::Duration(TimeUnit::Nanosecond) => Kind::I64,
+            DataType::UInt64 => Kind::U64,
+            DataType::Float32 => Kind::F32,
+            DataType::Float64 => Kind::F64,
+            _ => return None,
+        })
+    }
+
+    fn width(self) -> usize {
+        match self {
+            Kind::I32 | Kind::U32 | Kind::F32 => 4,
+            Kind::I64 | Kind::U64 | Kind::F64 => 8,
+        }
+    }
+}
+
+/// How a numeric leaf sits in its top-level field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shape {
+    /// One value per row, under zero or more structs.
+    Flat,
+    /// The top-level field is a fixed-size list of `size` numbers.
+    FixedList { size: usize },
+}
+
+/// A leaf column written by [`NumericChunk`]: where it lies and what it holds.
+#[derive(Debug, Clone)]
+pub struct NumericLeaf {
+    /// Child indices from the top-level field down to the leaf (empty: the field itself).
+    child_path: Vec<usize>,
+    /// Whether each node from the top-level field down to the leaf is nullable (for a fixed-size
+    /// list: the list, then its item).
+    nullable: Vec<bool>,
+    shape: Shape,
+    kind: Kind,
+}
+
+impl NumericLeaf {
+    /// True when the Parquet column `descr` has the levels this leaf's shape writes.
+    pub fn fits(&self, descr: &ColumnDescPtr) -> bool {
+        let nullable = self.nullable.iter().filter(|&&n| n).count() as i16;
+        match self.shape {
+            Shape::Flat => descr.max_rep_level() == 0 && descr.max_def_level() == nullable,
+            // The repeated `list` group adds one definition level.
+            Shape::FixedList { .. } => descr.max_rep_level() == 1 && descr.max_def_level() == nullable + 1,
+        }
+    }
+}
+
+/// The leaf columns of `field` in Parquet order: `Some` for those [`NumericChunk`] writes,
+/// `None` for the others.
+pub fn plan_field(field: &Field) -> Vec<Option<NumericLeaf>> {
+    match field.data_type() {
+        DataType::FixedSizeList(item, size) if *size > 0 => match Kind::of(item.data_type()) {
+            Some(kind) => vec![Some(NumericLeaf {
+                child_path: Vec::new(),
+                nullable: vec![field.is_nullable(), item.is_nullable()],
+                shape: Shape::FixedList { size: *size as usize },
+                kind,
+            })],
+            None => vec![None; leaf_count(field.data_type())],
+        },
+        _ => {
+            let mut leaves = Vec::new();
+            plan_flat(field, &mut Vec::new(), &mut Vec::new(), &mut leaves);
+            leaves
+        }
+    }
+}
+
+fn plan_flat(field: &Field, child_path: &mut Vec<usize>, nullable: &mut Vec<bool>, out: &mut Vec<Option<NumericLeaf>>) {
+    nullable.push(field.is_nullable());
+    match field.data_type() {
+        DataType::Struct(children) => {
+            for (i, child) in children.iter().enumerate() {
+                child_path.push(i);
+                plan_flat(child, child_path, nullable, out);
+                child_path.pop();
+            }
+        }
+        other => match Kind::of(other) {
+            Some(kind) => out.push(Some(NumericLeaf {
+                child_path: child_path.clone(),
+                nullable: nullable.clone(),
+                shape: Shape::Flat,
+                kind,
+            })),
+            None => out.extend(std::iter::repeat_n(None, leaf_count(other))),
+        },
+    }
+    nullable.pop();
+}
+
+/// Number of Parquet leaf columns a field of `data_type` has.
+pub fn leaf_count(data_type: &DataType) -> usize {
+    match data_type {
+        DataType::Struct(children) => children.iter().map(|c| leaf_count(c.data_type())).sum(),
+        DataType::List(item) | DataType::LargeList(item) | DataType::FixedSizeList(item, _) | DataType::ListView(item) => {
+            leaf_count(item.data_type())
+        }
+        DataType::Map(entries, _) => leaf_count(entries.data_type()),
+        _ => 1,
+    }
+}
+
+/// The part of `array` (of `field`) that holds the leaves `keep` says yes to (consumed in leaf
+/// order), as a field and array of the same nesting; `None` when it holds none of them. Only
+/// structs are cut: any other subtree is kept or dropped whole, by its first leaf.
+pub fn project(field: &Field, array: &ArrayRef, keep: &mut impl Iterator<Item = bool>) -> Result<Option<(Field, ArrayRef)>> {
+    let DataType::Struct(children) = field.data_type() else {
+        let mut decisions = keep.take(leaf_count(field.data_type()));
+        let kept = decisions.next().unwrap_or(false);
+        decisions.for_each(drop);
+        return Ok(kept.then(|| (field.clone(), array.clone())));
+    };
+    let parts = array
+        .as_struct_opt()
+        .ok_or_else(|| ParquetError::General(format!("column {} is not a struct array", field.name())))?;
+    let mut fields = Vec::new();
+    let mut arrays = Vec::new();
+    for (child, child_array) in children.iter().zip(parts.columns()) {
+        if let Some((f, a)) = project(child, child_array, keep)? {
+            fields.push(f);
+            arrays.push(a);
+        }
+    }
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let fields = arrow::datatypes::Fields::from(fields);
+    let projected = arrow::array::StructArray::try_new(fields.clone(), arrays, parts.nulls().cloned())?;
+    Ok(Some((field.clone().with_data_type(DataType::Struct(fields)), std::sync::Arc::new(projected))))
+}
+
+thread_local! {
+    /// One zstd context per thread and level, reused by every chunk: making a context costs more
+    /// than compressing a page of constant values.
+    static PAGE_COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+    /// The uncompressed page being assembled (levels, then values), reused page after page.
+    static PAGE_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A value's place in its column's sort order (signed or unsigned integers, floats).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+enum Ordered {
+    Int(i128),
+    Float(f64),
+}
+
+/// Minimum and maximum of some values, in the column's order and as their PLAIN bytes.
+#[derive(Debug, Clone)]
+struct MinMax {
+    min: (Ordered, Vec<u8>),
+    max: (Ordered, Vec<u8>),
+}
+
+/// The minimum and maximum of `values` of `kind` (little-endian bytes), NaN skipped; `None`
+/// when there are none. Float zeros follow the Parquet rule: a minimum of zero is -0.0, a
+/// maximum of zero +0.0.
+fn min_max(kind: Kind, values: &[u8]) -> Option<MinMax> {
+    fn ints<T: LeBytes + Ord + Copy + Into<i128>>(values: &[u8]) -> Option<MinMax> {
+        let width = std::mem::size_of::<T>();
+        let mut lo: Option<T> = None;
+        let mut hi: Option<T> = None;
+        for chunk in values.chunks_exact(width) {
+            let v = T::from_le_slice(chunk);
+            lo = Some(lo.map_or(v, |l| l.min(v)));
+            hi = Some(hi.map_or(v, |h| h.max(v)));
+        }
+        let (lo, hi) = (lo?, hi?);
+        Some(MinMax {
+            min: (Ordered::Int(lo.into()), lo.to_le_vec()),
+            max: (Ordered::Int(hi.into()), hi.to_le_vec()),
+        })
+    }
+    fn floats<T: num_like::Float>(values: &[u8]) -> Option<MinMax> {
+        let width = std::mem::size_of::<T>();
+        let mut lo: Option<T> = None;
+        let mut hi: Option<T> = None;
+        for chunk in values.chunks_exact(width) {
+            let v = T::from_le_slice(chunk);
+            if v.is_nan_value() {
+                continue;
+            }
+            lo = Some(lo.map_or(v, |l| if v < l { v } else { l }));
+            hi = Some(hi.map_or(v, |h| if v > h { v } else { h }));
+        }
+        let (lo, hi) = (lo?.zero_as(true), hi?.zero_as(false));
+        Some(MinMax {
+            min: (Ordered::Float(lo.as_f64()), lo.to_le_vec()),
+            max: (Ordered::Float(hi.as_f64()), hi.to_le_vec()),
+        })
+    }
+    match kind {
+        Kind::I32 => ints::<i32>(values),
+        Kind::U32 => ints::<u32>(values),
+        Kind::I64 => ints::<i64>(values),
+        Kind::U64 => ints::<u64>(values),
+        Kind::F32 => floats::<f32>(values),
+        Kind::F64 => floats::<f64>(values),
+    }
+}
+
+/// Reading and writing the native types here from little-endian bytes.
+trait LeBytes: Sized {
+    fn from_le_slice(bytes: &[u8]) -> Self;
+    fn to_le_vec(self) -> Vec<u8>;
+}
+
+macro_rules! le_bytes {
+    ($($t:ty),*) => {$(
+        impl LeBytes for $t {
+            fn from_le_slice(bytes: &[u8]) -> Self {
+                let mut raw = [0u8; std::mem::size_of::<$t>()];
+                raw.copy_from_slice(bytes);
+                <$t>::from_le_bytes(raw)
+            }
+            fn to_le_vec(self) -> Vec<u8> {
+                self.to_le_bytes().to_vec()
+            }
+        }
+    )*};
+}
+le_bytes!(i32, u32, i64, u64, f32, f64);
+
+/// What statistics need of the two float types.
+mod num_like {
+    pub trait Float: Copy + PartialOrd + super::LeBytes {
+        fn is_nan_value(self) -> bool;
+        /// Zero with the sign Parquet statistics use: negative for a minimum, positive for a maximum.
+        fn zero_as(self, minimum: bool) -> Self;
+        fn as_f64(self) -> f64;
+    }
+    impl Float for f32 {
+        fn is_nan_value(self) -> bool {
+            self.is_nan()
+        }
+        fn zero_as(self, minimum: bool) -> Self {
+            if self == 0.0 { if minimum { -0.0 } else { 0.0 } } else { self }
+        }
+        fn as_f64(self) -> f64 {
+            self as f64
+        }
+    }
+    impl Float for f64 {
+        fn is_nan_value(self) -> bool {
+            self.is_nan()
+        }
+        fn zero_as(self, minimum: bool) -> Self {
+            if self == 0.0 { if minimum { -0.0 } else { 0.0 } } else { self }
+        }
+        fn as_f64(self) -> f64 {
+            self
+        }
+    }
+}
+
+/// The page index of a chunk being written: per-page minimum, maximum and null count, and
+/// whether the pages' bounds ascend or descend.
+struct PageStatistics {
+    index: ColumnIndexBuilder,
+    last: Option<MinMax>,
+    ascending: bool,
+    descending: bool,
+    chunk: Option<MinMax>,
+    nulls: i64,
+    /// How many values of the chunk have each definition level (for leaves that have levels).
+    definition_levels: Option<LevelHistogram>,
+}
+
+impl PageStatistics {
+    fn new(descr: &ColumnDescPtr) -> Self {
+        PageStatistics {
+            index: ColumnIndexBuilder::new(descr.physical_type()),
+            last: None,
+            ascending: true,
+            descending: true,
+            chunk: None,
+            nulls: 0,
+            definition_levels: LevelHistogram::try_new(descr.max_def_level()),
+        }
+    }
+
+    /// Adds a page's statistics: its bounds, rows, nulls and the histogram of its definition
+    /// levels.
+    fn add_page(&mut self, bounds: Option<MinMax>, rows: usize, nulls: usize, levels: Option<LevelHistogram>) {
+        self.nulls += nulls as i64;
+        if let (Some(chunk), Some(page)) = (self.definition_levels.as_mut(), levels.as_ref()) {
+            chunk.add(page);
+        }
+        self.add_bounds(bounds, rows, nulls);
+        self.index.append_histograms(&None, &levels);
+    }
+
+    fn add_bounds(&mut self, bounds: Option<MinMax>, rows: usize, nulls: usize) {
+        if nulls == rows {
+            if self.index.valid() {
+                self.index.append(true, Vec::new(), Vec::new(), nulls as i64);
+            }
+            return;
+        }
+        let Some(bounds) = bounds else {
+            // Only NaN: no bounds for this page, so no usable page index for the chunk.
+            self.index.to_invalid();
+            return;
+        };
+        if let Some(last) = &self.last {
+            self.ascending &= !(last.min.0 > bounds.min.0 || last.max.0 > bounds.max.0);
+            self.descending &= !(bounds.min.0 > last.min.0 || bounds.max.0 > last.max.0);
+        }
+        if self.index.valid() {
+            self.index.append(false, bounds.min.1.clone(), bounds.max.1.clone(), nulls as i64);
+        }
+        self.chunk = Some(match self.chunk.take() {
+            None => bounds.clone(),
+            Some(chunk) => MinMax {
+                min: if bounds.min.0 < chunk.min.0 { bounds.min.clone() } else { chunk.min },
+                max: if bounds.max.0 > chunk.max.0 { bounds.max.clone() } else { chunk.max },
+            },
+        });
+        self.last = Some(bounds);
+    }
+
+    /// The chunk's statistics and its column index (`None` when a page had no bounds).
+    fn finish(mut self, kind: Kind) -> Result<(Statistics, Option<LevelHistogram>, Option<ColumnIndexMetaData>)> {
+        let order = match (self.ascending, self.descending) {
+            (true, _) => BoundaryOrder::ASCENDING,
+            (false, true) => BoundaryOrder::DESCENDING,
+            (false, false) => BoundaryOrder::UNORDERED,
+        };
+        self.index.set_boundary_order(order);
+        let nulls = Some(self.nulls as u64);
+        let (lo, hi) = match &self.chunk {
+            Some(b) => (Some(b.min.1.as_slice()), Some(b.max.1.as_slice())),
+            None => (None, None),
+        };
+        // Unsigned columns keep only the typed min/max: the deprecated fields assume signed order.
+        let signed = !matches!(kind, Kind::U32 | Kind::U64);
+        fn typed<T: LeBytes + Clone>(lo: Option<&[u8]>, hi: Option<&[u8]>, nulls: Option<u64>, signed: bool) -> ValueStatistics<T> {
+            ValueStatistics::new(lo.map(T::from_le_slice), hi.map(T::from_le_slice), None, nulls, false)
+                .with_backwards_compatible_min_max(signed)
+        }
+        let statistics = match kind {
+            Kind::I32 | Kind::U32 => Statistics::Int32(typed(lo, hi, nulls, signed)),
+            Kind::I64 | Kind::U64 => Statistics::Int64(typed(lo, hi, nulls, signed)),
+            Kind::F32 => Statistics::Float(typed(lo, hi, nulls, signed)),
+            Kind::F64 => Statistics::Double(typed(lo, hi, nulls, signed)),
+        };
+        let index = if self.index.valid() { Some(self.index.build()?) } else { None };
+        Ok((statistics, self.definition_levels, index))
+    }
+}
+
+/// One column chunk of a numeric leaf being written: its pages so far, in memory.
+pub struct NumericChunk {
+    descr: ColumnDescPtr,
+    leaf: NumericLeaf,
+    codec: Compression,
+    /// Rows per page, from the target page size.
+    page_rows: usize,
+    pages: TrackedWrite<Vec<u8>>,
+    offset_index: OffsetIndexBuilder,
+    statistics: Option<PageStatistics>,
+    page_count: i32,
+    rows: u64,
+    level_count: i64,
+    uncompressed_bytes: i64,
+}
+
+impl NumericChunk {
+    /// A chunk for `leaf` (planned by [`plan_field`], checked with [`NumericLeaf::fits`]) in
+    /// the column `descr`. `codec` is zstd or none; `page_bytes` is the target size of a page's
+    /// values; `statistics` asks for page and chunk minimum and maximum.
+    pub fn new(descr: ColumnDescPtr, leaf: NumericLeaf, codec: Compression, page_bytes: usize, statistics: bool) -> Result<Self> {
+        if !matches!(codec, Compression::UNCOMPRESSED | Compression::ZSTD(_)) {
+            return Err(ParquetError::General(format!("codec {codec} is not written by the numeric column writer")));
+        }
+        if !leaf.fits(&descr) {
+            return Err(ParquetError::General(format!("column {} has levels its shape does not give", descr.path())));
+        }
+        let values_per_row = match leaf.shape {
+            Shape::Flat => 1,
+            Shape::FixedList { size } => size,
+        };
+        Ok(NumericChunk {
+            page_rows: (page_bytes / (values_per_row * leaf.kind.width())).max(1),
+            statistics: statistics.then(|| PageStatistics::new(&descr)),
+            descr,
+            leaf,
+            codec,
+            pages: TrackedWrite::new(Vec::new()),
+            offset_index: OffsetIndexBuilder::new(),
+            page_count: 0,
+            rows: 0,
+            level_count: 0,
+            uncompressed_bytes: 0,
+        })
+    }
+
+    /// Bytes of the pages written so far.
+    pub fn encoded_bytes(&self) -> usize {
+        self.pages.bytes_written()
+    }
+
+    /// Appends the rows of `column`, the top-level column this chunk's leaf lies in, cut into
+    /// pages.
+    pub fn write(&mut self, column: &ArrayRef) -> Result<()> {
+        let mut start = 0;
+        while start < column.len() {
+            let rows = self.page_rows.min(column.len() - start);
+            self.write_page(&column.slice(start, rows))?;
+            start += rows;
+        }
+        Ok(())
+    }
+
+    /// The arrays from the top-level column down to the leaf values.
+    fn path_arrays(&self, column: &ArrayRef) -> Result<Vec<ArrayRef>> {
+        let mut arrays = vec![column.clone()];
+        for &child in &self.leaf.child_path {
+            let parent = arrays.last().and_then(|a| a.as_struct_opt()).and_then(|s| s.columns().get(child).cloned());
+            let parent = parent.ok_or_else(|| ParquetError::General(format!("no struct child {child} on the way to {}", self.descr.path())))?;
+            arrays.push(parent);
+        }
+        if let Shape::FixedList { .. } = self.leaf.shape {
+            let list = column
+                .as_fixed_size_list_opt()
+                .ok_or_else(|| ParquetError::General(format!("expected a fixed-size list for {}", self.descr.path())))?;
+            arrays.push(list.values().slice(list.value_offset(0) as usize, list.len() * list.value_length() as usize));
+        }
+        Ok(arrays)
+    }
+
+    fn write_page(&mut self, column: &ArrayRef) -> Result<()> {
+        let rows = column.len();
+        let arrays = self.path_arrays(column)?;
+        let Some(values) = arrays.last() else { return Ok(()) };
+        let value_bytes = super::parts::fixed_width_value_bytes(values.as_ref())
+            .ok_or_else(|| ParquetError::General(format!("{} does not hold 4- or 8-byte numbers", self.descr.path())))?;
+        let has_nulls = arrays.iter().any(|a| a.null_count() > 0);
+        let width = self.leaf.kind.width();
+        let max_def = self.descr.max_def_level();
+        let mut levels = self.statistics.as_ref().and_then(|_| LevelHistogram::try_new(max_def));
+        let (body, level_count, uncompressed, present) = PAGE_SCRATCH.with_borrow_mut(|page| -> Result<_> {
+            page.clear();
+            let (level_count, values_start) = if has_nulls {
+                self.encode_with_nulls(&arrays, value_bytes.as_slice(), page, levels.as_mut())
+            } else {
+                let encoded = self.encode_without_nulls(rows, value_bytes.as_slice(), page);
+                if let Some(levels) = levels.as_mut() {
+                    levels.increment_by(max_def, encoded.0 as i64);
+                }
+                encoded
+            };
+            let present = &page[values_start..];
+            let bounds = self.statistics.as_ref().and_then(|_| min_max(self.leaf.kind, present));
+            let present_count = present.len() / width;
+            Ok((self.compress(page)?, level_count, page.len(), (bounds, present_count)))
+        })?;
+        let (bounds, present_count) = present;
+        if let Some(statistics) = self.statistics.as_mut() {
+            statistics.add_page(bounds, rows, level_count - present_count, levels);
+        }
+        let page = Page::DataPage {
+            buf: body,
+            num_values: u32::try_from(level_count).map_err(|_| ParquetError::General("page too large".into()))?,
+            encoding: Encoding::PLAIN,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let spec = SerializedPageWriter::new(&mut self.pages).write_page(CompressedPage::new(page, uncompressed))?;
+        self.offset_index.append_row_count(rows as i64);
+        self.offset_index.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
+        self.page_count += 1;
+        self.rows += rows as u64;
+        self.level_count += level_count as i64;
+        self.uncompressed_bytes += spec.uncompressed_size as i64;
+        Ok(())
+    }
+
+    /// Levels and values of `rows` rows in which nothing is null; returns the number of levels
+    /// and where the values start in `page`.
+    fn encode_without_nulls(&self, rows: usize, value_bytes: &[u8], page: &mut Vec<u8>) -> (usize, usize) {
+        let max_def = self.descr.max_def_level();
+        let levels = match self.leaf.shape {
+            Shape::Flat => {
+                if max_def > 0 {
+                    encode_levels(page, |out| rle_run(out, rows, max_def));
+                }
+                rows
+            }
+            Shape::FixedList { size } => {
+                encode_levels(page, |out| rep_levels_of_full_rows(out, rows, size));
+                encode_levels(page, |out| rle_run(out, rows * size, max_def));
+                rows * size
+            }
+        };
+        let start = page.len();
+        page.extend_from_slice(&value_bytes[..levels * self.leaf.kind.width()]);
+        (levels, start)
+    }
+
+    /// Levels and values of rows in which something on the way to the leaf is null: only
+    /// present values are stored. Returns the number of levels and where the values start.
+    fn encode_with_nulls(
+        &self,
+        arrays: &[ArrayRef],
+        value_bytes: &[u8],
+        page: &mut Vec<u8>,
+        histogram: Option<&mut LevelHistogram>,
+    ) -> (usize, usize) {
+        let width = self.leaf.kind.width();
+        let max_def = self.descr.max_def_level();
+        let mut rep = Vec::new();
+        let mut def = Vec::new();
+        let mut present = Vec::new();
+        // The definition level of slot `i` of the nodes `arrays` (one per nullable flag): how
+        // many nullable nodes from the top are present before the first null.
+        let depth = |nodes: &[ArrayRef], nullable: &[bool], i: usize| -> i16 {
+            let mut level = 0;
+            for (node, &is_nullable) in nodes.iter().zip(nullable) {
+                if node.is_null(i) {
+                    break;
+                }
+                level += i16::from(is_nullable);
+            }
+            level
+        };
+        match self.leaf.shape {
+            Shape::Flat => {
+                for row in 0..arrays[0].len() {
+                    let level = depth(arrays, &self.leaf.nullable, row);
+                    def.push(level);
+                    if level == max_def {
+                        present.push(row);
+                    }
+                }
+            }
+            Shape::FixedList { size } => {
+                let (list, items) = (&arrays[0], &arrays[arrays.len() - 1]);
+                let (list_nullable, item_nullable) = (self.leaf.nullable[0], self.leaf.nullable[1]);
+                for row in 0..list.len() {
+                    if list.is_null(row) {
+                        rep.push(0);
+                        def.push(0);
+                        continue;
+                    }
+                    for i in 0..size {
+                        let slot = row * size + i;
+                        rep.push(i16::from(i > 0));
+                        let item_present = !items.is_null(slot);
+                        def.push(i16::from(list_nullable) + 1 + i16::from(item_nullable && item_present));
+                        if item_present {
+                            present.push(slot);
+                        }
+                    }
+                }
+            }
+        }
+        if self.descr.max_rep_level() > 0 {
+            encode_levels(page, |out| rle_levels(out, &rep));
+        }
+        if max_def > 0 {
+            encode_levels(page, |out| rle_levels(out, &def));
+        }
+        if let Some(histogram) = histogram {
+            def.iter().for_each(|&level| histogram.increment_by(level, 1));
+        }
+        let start = page.len();
+        for i in present {
+            page.extend_from_slice(&value_bytes[i * width..(i + 1) * width]);
+        }
+        (def.len(), start)
+    }
+
+    /// The page body as stored: compressed with this chunk's codec, or as is.
+    fn compress(&self, page: &[u8]) -> Result<Bytes> {
+        let Compression::ZSTD(level) = self.codec else {
+            return Ok(Bytes::copy_from_slice(page));
+        };
+        let level = level.compression_level();
+        PAGE_COMPRESSOR.with_borrow_mut(|slot| {
+            if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+                let compressor = zstd::bulk::Compressor::new(level).map_err(|e| ParquetError::External(Box::new(e)))?;
+                *slot = Some((level, compressor));
+            }
+            let Some((_, compressor)) = slot.as_mut() else {
+                return Err(ParquetError::General("no zstd context".into()));
+            };
+            let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(page.len()));
+            compressor.compress_to_buffer(page, &mut out).map_err(|e| ParquetError::External(Box::new(e)))?;
+            Ok(Bytes::from(out))
+        })
+    }
+
+    /// The chunk's bytes and metadata, ready for `SerializedRowGroupWriter::append_column`.
+    pub fn close(self) -> Result<(Bytes, ColumnCloseResult)> {
+        let bytes = Bytes::from(self.pages.into_inner()?);
+        let mut metadata = ColumnChunkMetaData::builder(self.descr)
+            .set_compression(self.codec)
+            .set_encodings_mask(EncodingMask::new_from_encodings([Encoding::PLAIN, Encoding::RLE].iter()))
+            .set_total_compressed_size(bytes.len() as i64)
+            .set_total_uncompressed_size(self.uncompressed_bytes)
+            .set_num_values(self.level_count)
+            .set_data_page_offset(0);
+        if self.page_count > 0 {
+            metadata = metadata.set_page_encoding_stats(vec![PageEncodingStats {
+                page_type: PageType::DATA_PAGE,
+                encoding: Encoding::PLAIN,
+                count: self.page_count,
+            }]);
+        }
+        let mut column_index = None;
+        if let Some(statistics) = self.statistics {
+            let (chunk, definition_levels, index) = statistics.finish(self.leaf.kind)?;
+            metadata = metadata.set_statistics(chunk).set_definition_level_histogram(definition_levels);
+            column_index = index;
+        }
+        let close = ColumnCloseResult {
+            bytes_written: bytes.len() as u64,
+            rows_written: self.rows,
+            metadata: metadata.build()?,
+            bloom_filter: None,
+            column_index,
+            offset_index: Some(self.offset_index.build()),
+        };
+        Ok((bytes, close))
+    }
+}
+
+/// Appends one level stream of a version-1 page: its length (4 bytes, little-endian), then the
+/// RLE/bit-packed hybrid encoding `encode` appends.
+fn encode_levels(page: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) {
+    let start = page.len();
+    page.extend_from_slice(&[0; 4]);
+    encode(page);
+    let len = (page.len() - start - 4) as u32;
+    page[start..start + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// One RLE run: `count` times `level`. Levels here never exceed 255, so the value takes one byte.
+fn rle_run(out: &mut Vec<u8>, count: usize, level: i16) {
+    if count == 0 {
+        return;
+    }
+    let mut header = (count as u64) << 1;
+    while header >= 0x80 {
+        out.push((header as u8) | 0x80);
+        header >>= 7;
+    }
+    out.push(header as u8);
+    out.push(level as u8);
+}
+
+/// Repetition levels of `rows` non-null lists of `size` elements: each row is a 0 (new list)
+/// followed by `size - 1` ones.
+fn rep_levels_of_full_rows(out: &mut Vec<u8>, rows: usize, size: usize) {
+    if size == 1 {
+        rle_run(out, rows, 0);
+        return;
+    }
+    for _ in 0..rows {
+        rle_run(out, 1, 0);
+        rle_run(out, size - 1, 1);
+    }
+}
+
+/// Any sequence of levels, as RLE runs of equal values.
+fn rle_levels(out: &mut Vec<u8>, levels: &[i16]) {
+    let mut i = 0;
+    while i < levels.len() {
+        let run = levels[i..].iter().take_while(|&&l| l == levels[i]).count();
+        rle_run(out, run, levels[i]);
+        i += run;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::sync::Arc;
+
+    use arrow::array::{
+        FixedSizeListArray, Float32Array, Float64Array, Int32Array, RecordBatch, TimestampNanosecondArray, UInt32Array,
+    };
+    use arrow::compute::concat_batches;
+    use arrow::datatypes::{Field, Schema};
+    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+    use parquet::basic::ZstdLevel;
+
+    use super::*;
+    use crate::lake::location::TableLocation;
+    use crate::lake::parts::{ParquetOptions, PartWriter};
+
+    /// A fixed-size list column of `size` elements per row built from `values` (one per element),
+    /// with the lists in `null_rows` null.
+    fn fixed_list(item: Field, size: i32, values: ArrayRef, null_rows: &[usize]) -> (Field, ArrayRef) {
+        let rows = values.len() / size as usize;
+        let nulls = (!null_rows.is_empty())
+            .then(|| arrow::buffer::NullBuffer::from_iter((0..rows).map(|row| !null_rows.contains(&row))));
+        let item = Arc::new(item);
+        let array = FixedSizeListArray::try_new(item.clone(), size, values, nulls).unwrap();
+        (Field::new_fixed_size_list("x", item, size, true), Arc::new(array))
+    }
+
+    /// Rows of every kind of fixed-size list this writer takes, with enough covariance rows
+    /// (20,000 × 9 doubles = 1.44 MB) for more than one page.
+    fn batch(first_row: usize, rows: usize) -> RecordBatch {
+        let row = |i: usize| (first_row + i) as f64;
+        let constant = Float64Array::from_iter_values((0..rows * 9).map(|i| (i % 9) as f64 * 0.01));
+        let noise = Float64Array::from_iter_values((0..rows * 3).map(|i| (row(i / 3) * 7919.0 + i as f64).sin()));
+        let floats = Float32Array::from_iter((0..rows * 2).map(|i| (i % 5 != 3).then_some(i as f32)));
+        let ints = Int32Array::from_iter_values((0..rows * 4).map(|i| i as i32 - 7));
+        let unsigned = UInt32Array::from_iter_values((0..rows).map(|i| u32::MAX - i as u32));
+        let times = TimestampNanosecondArray::from_iter_values((0..rows * 2).map(|i| 1_700_000_000_000_000_000 + i as i64))
+            .with_timezone("UTC");
+        let every_seventh: Vec<usize> = (0..rows).filter(|r| (first_row + r) % 7 == 0).collect();
+        let columns = [
+            ("covariance", fixed_list(Field::new("item", DataType::Float64, true), 9, Arc::new(constant), &[])),
+            ("noisy", fixed_list(Field::new("item", DataType::Float64, false), 3, Arc::new(noise), &[])),
+            ("sparse", fixed_list(Field::new("item", DataType::Float32, true), 2, Arc::new(floats), &every_seventh)),
+            ("ints", fixed_list(Field::new("item", DataType::Int32, true), 4, Arc::new(ints), &every_seventh)),
+            ("single", fixed_list(Field::new("item", DataType::UInt32, true), 1, Arc::new(unsigned), &[])),
+            ("stamps", fixed_list(Field::new("item", times.data_type().clone(), true), 2, Arc::new(times), &[])),
+        ];
+        let mut fields: Vec<Field> = columns.iter().map(|(name, (field, _))| field.clone().with_name(*name)).collect();
+        let mut arrays: Vec<ArrayRef> = columns.into_iter().map(|(_, (_, array))| array).collect();
+        for (field, array) in flat_columns(first_row, rows) {
+            fields.push(field);
+            arrays.push(array);
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap()
+    }
+
+    /// Numbers at the top level and inside structs, next to a string in the same struct, with
+    /// nulls at every level, NaN, both zeros and unsigned values above `i32::MAX`.
+    fn flat_columns(first_row: usize, rows: usize) -> Vec<(Field, ArrayRef)> {
+        use arrow::array::{Int64Array, StringArray, StructArray};
+        let r = |i: usize| first_row + i;
+        let latitude = Float64Array::from_iter((0..rows).map(|i| match r(i) % 11 {
+            0 => None,
+            1 => Some(f64::NAN),
+            2 => Some(-0.0),
+            3 => Some(0.0),
+            _ => Some((r(i) as f64 * 0.37).sin()),
+        }));
+        let speed = Float32Array::from_iter_values((0..rows).map(|i| r(i) as f32 * 0.5 - 10.0));
+        let inner_fields = vec![Field::new("a", DataType::Int64, true), Field::new("b", DataType::Int32, false)];
+        let inner = StructArray::try_new(
+            inner_fields.clone().into(),
+            vec![
+                Arc::new(Int64Array::from_iter((0..rows).map(|i| (r(i) % 5 != 0).then_some(-(r(i) as i64))))),
+                Arc::new(Int32Array::from_iter_values((0..rows).map(|i| (r(i) % 97) as i32))),
+            ],
+            Some(arrow::buffer::NullBuffer::from_iter((0..rows).map(|i| r(i) % 13 != 0))),
+        )
+        .unwrap();
+        let stamp_type = DataType::Timestamp(arrow::datatypes::TimeUnit::Nanosecond, Some("UTC".into()));
+        let header_fields = vec![
+            Field::new("seq", DataType::UInt32, true),
+            Field::new("stamp", stamp_type.clone(), true),
+            Field::new("frame_id", DataType::Utf8, true),
+            Field::new("inner", DataType::Struct(inner_fields.into()), true),
+        ];
+        let header = StructArray::try_new(
+            header_fields.clone().into(),
+            vec![
+                Arc::new(UInt32Array::from_iter_values((0..rows).map(|i| if r(i) % 2 == 0 { u32::MAX - r(i) as u32 } else { r(i) as u32 }))),
+                Arc::new(TimestampNanosecondArray::from_iter_values((0..rows).map(|i| 1_000 * r(i) as i64)).with_timezone("UTC")),
+                Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("frame{}", r(i) % 3)))),
+                Arc::new(inner),
+            ],
+            Some(arrow::buffer::NullBuffer::from_iter((0..rows).map(|i| r(i) % 17 != 5))),
+        )
+        .unwrap();
+        vec![
+            (Field::new("latitude", DataType::Float64, true), Arc::new(latitude)),
+            (Field::new("speed", DataType::Float32, false), Arc::new(speed)),
+            (Field::new("header", DataType::Struct(header_fields.into()), true), Arc::new(header)),
+        ]
+    }
+
+    fn write(opts: &ParquetOptions, batches: &[RecordBatch]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let location = TableLocation::local(dir.path()).unwrap();
+        let mut writer = PartWriter::create(&location, "p.parquet", &batches[0], opts).unwrap();
+        for batch in batches {
+            writer.write(batch).unwrap();
+        }
+        writer.finish().unwrap();
+        let path = dir.path().join("p.parquet");
+        (dir, path)
+    }
+
+    fn read(path: &std::path::Path, selection: Option<RowSelection>) -> RecordBatch {
+        let options = ArrowReaderOptions::new().with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(File::open(path).unwrap(), options).unwrap();
+        if let Some(selection) = selection {
+            builder = builder.with_row_selection(selection);
+        }
+        let schema = builder.schema().clone();
+        let batches: Vec<RecordBatch> = builder.build().unwrap().map(|b| b.unwrap()).collect();
+        concat_batches(&schema, &batches).unwrap()
+    }
+
+    #[test]
+    fn numeric_columns_read_back_as_written_with_either_codec_across_pages_and_row_groups() {
+        let batches = [batch(0, 20_000), batch(20_000, 5_000), batch(25_000, 3)];
+        let expected = concat_batches(&batches[0].schema(), &batches).unwrap();
+        let zstd = Compression::ZSTD(ZstdLevel::try_new(1).unwrap());
+        for compression in [zstd, Compression::UNCOMPRESSED] {
+            let opts = ParquetOptions { compression, row_group_bytes: 1 << 20, ..ParquetOptions::default() };
+            let (_dir, path) = write(&opts, &batches);
+            assert_eq!(read(&path, None), expected, "{compression:?}");
+
+            let metadata = parquet::file::serialized_reader::SerializedFileReader::new(File::open(&path).unwrap())
+                .map(|reader| parquet::file::reader::FileReader::metadata(&reader).clone())
+                .unwrap();
+            assert!(metadata.num_row_groups() > 1, "small row groups expected");
+            let first = metadata.row_group(0);
+            let covariance = &first.columns()[0];
+            assert_eq!(covariance.column_path().string(), "covariance.list.item");
+            assert_eq!(covariance.compression(), compression);
+            assert!(covariance.statistics().is_none(), "list elements carry no statistics");
+            // The noise column is judged uncompressible whatever the codec.
+            assert_eq!(first.columns()[1].compression(), Compression::UNCOMPRESSED);
+
+            // A selection in the middle of the file goes through the offset index's page
+            // locations and first rows.
+            let selection = RowSelection::from(vec![RowSelector::skip(19_990), RowSelector::select(25)]);
+            assert_eq!(read(&path, Some(selection)), expected.slice(19_990, 25), "{compression:?}");
+        }
+    }
+
+    #[test]
+    fn the_same_rows_through_the_arrow_writer_read_back_identically() {
+        // Lists of other codecs take the generic path: the two must agree on every value.
+        let batches = [batch(3, 1_000)];
+        let opts = ParquetOptions { compression: Compression::SNAPPY, ..ParquetOptions::default() };
+        let (_dir, generic) = write(&opts, &batches);
+        let (_dir2, fixed) = write(&ParquetOptions::default(), &batches);
+        assert_eq!(read(&generic, None), read(&fixed, None));
+        assert_eq!(read(&fixed, None), batches[0]);
+    }
+
+    #[test]
+    fn statistics_and_page_index_match_the_arrow_writers() {
+        use parquet::file::reader::FileReader;
+        use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
+        // One page per column either way (1,000 rows), so the page indexes line up too.
+        let batches = [batch(0, 1_000)];
+        let generic_opts = ParquetOptions { compression: Compression::SNAPPY, ..ParquetOptions::default() };
+        let (_dir, generic) = write(&generic_opts, &batches);
+        let (_dir2, numeric) = write(&ParquetOptions::default(), &batches);
+        let metadata = |path: &std::path::Path| {
+            let options = ReadOptionsBuilder::new().with_page_index().build();
+            SerializedFileReader::new_with_options(File::open(path).unwrap(), options).unwrap().metadata().clone()
+        };
+        let (generic, numeric) = (metadata(&generic), metadata(&numeric));
+        let columns = generic.row_group(0).columns().iter().zip(numeric.row_group(0).columns());
+        for (i, (a, b)) in columns.enumerate() {
+            let path = a.column_path().string();
+            assert_eq!(a.statistics(), b.statistics(), "statistics of {path}");
+            assert_eq!(a.num_values(), b.num_values(), "values of {path}");
+            let index = |m: &parquet::file::metadata::ParquetMetaData| format!("{:?}", m.column_index().map(|c| &c[0][i]));
+            assert_eq!(index(&generic), index(&numeric), "column index of {path}");
+        }
+        // The flat columns were written by the numeric writer (zstd), the string by Arrow's.
+        let codec_of = |name: &str| {
+            let columns = numeric.row_group(0).columns();
+            columns.iter().find(|c| c.column_path().string() == name).map(|c| c.compression()).unwrap()
+        };
+        assert!(matches!(codec_of("header.seq"), Compression::ZSTD(_)));
+        assert!(matches!(codec_of("header.frame_id"), Compression::ZSTD(_)));
+        assert!(generic.row_group(0).columns()[0].statistics().is_none());
+        let seq = numeric.row_group(0).columns().iter().find(|c| c.column_path().string() == "header.seq").unwrap();
+        assert!(seq.statistics().is_some_and(|s| s.max_bytes_opt() == Some(&(u32::MAX).to_le_bytes()[..])));
+    }
+
+    #[test]
+    fn level_runs_encode_as_the_format_says() {
+        let mut out = Vec::new();
+        rle_run(&mut out, 200, 3);
+        // 200 << 1 = 400 = 0b1_1001_0000 as ULEB128: 0x90 0x03, then the value.
+        assert_eq!(out, [0x90, 0x03, 3]);
+        out.clear();
+        rle_levels(&mut out, &[0, 1, 1, 0]);
+        assert_eq!(out, [2, 0, 4, 1, 2, 0]);
+        let mut page = Vec::new();
+        encode_levels(&mut page, |out| rep_levels_of_full_rows(out, 2, 3));
+        assert_eq!(page, [8, 0, 0, 0, 2, 0, 4, 1, 2, 0, 4, 1]);
+    }
+}
