@@ -23,7 +23,7 @@ use std::cell::RefCell;
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Field, TimeUnit};
 use bytes::Bytes;
-use parquet::basic::{BoundaryOrder, Compression, Encoding, EncodingMask, PageType};
+use parquet::basic::{BoundaryOrder, Compression, Encoding, EncodingMask, PageType, Type as PhysicalType};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
@@ -95,6 +95,15 @@ pub struct NumericLeaf {
 impl NumericLeaf {
     /// True when the Parquet column `descr` has the levels this leaf's shape writes.
     pub fn fits(&self, descr: &ColumnDescPtr) -> bool {
+        let physical = match self.kind {
+            Kind::I32 | Kind::U32 => PhysicalType::INT32,
+            Kind::I64 | Kind::U64 => PhysicalType::INT64,
+            Kind::F32 => PhysicalType::FLOAT,
+            Kind::F64 => PhysicalType::DOUBLE,
+        };
+        if descr.physical_type() != physical {
+            return false;
+        }
         let nullable = self.nullable.iter().filter(|&&n| n).count() as i16;
         match self.shape {
             Shape::Flat => descr.max_rep_level() == 0 && descr.max_def_level() == nullable,

@@ -3,6 +3,8 @@
 //! compress); no compression for numeric columns that a sample shows barely compress; page
 //! statistics on every column outside lists. A [`PartWriter`] takes a part file batch by batch,
 //! so the decoded rows a worker holds stay small while its files and row groups stay large.
+//! Row groups are assembled here: numeric columns by [`NumericChunk`] (see
+//! [`super::numeric_columns`]), the others by the `parquet` crate's Arrow column writers.
 
 use std::cell::RefCell;
 use std::fs::File;
