@@ -417,6 +417,13 @@ impl PageStatistics {
     }
 }
 
+/// How large a data page may grow: the writer properties' data page size and row count limits.
+#[derive(Debug, Clone, Copy)]
+pub struct PageLimits {
+    pub bytes: usize,
+    pub rows: usize,
+}
+
 /// One column chunk of a numeric leaf being written: its pages so far, in memory.
 pub struct NumericChunk {
     descr: ColumnDescPtr,
@@ -435,9 +442,9 @@ pub struct NumericChunk {
 
 impl NumericChunk {
     /// A chunk for `leaf` (planned by [`plan_field`], checked with [`NumericLeaf::fits`]) in
-    /// the column `descr`. `codec` is zstd or none; `page_bytes` is the target size of a page's
-    /// values; `statistics` asks for page and chunk minimum and maximum.
-    pub fn new(descr: ColumnDescPtr, leaf: NumericLeaf, codec: Compression, page_bytes: usize, statistics: bool) -> Result<Self> {
+    /// the column `descr`. `codec` is zstd or none; a page holds at most `page.bytes` of values
+    /// and `page.rows` rows; `statistics` asks for page and chunk minimum and maximum.
+    pub fn new(descr: ColumnDescPtr, leaf: NumericLeaf, codec: Compression, page: PageLimits, statistics: bool) -> Result<Self> {
         if !matches!(codec, Compression::UNCOMPRESSED | Compression::ZSTD(_)) {
             return Err(ParquetError::General(format!("codec {codec} is not written by the numeric column writer")));
         }
@@ -449,7 +456,7 @@ impl NumericChunk {
             Shape::FixedList { size } => size,
         };
         Ok(NumericChunk {
-            page_rows: (page_bytes / (values_per_row * leaf.kind.width())).max(1),
+            page_rows: (page.bytes / (values_per_row * leaf.kind.width())).min(page.rows).max(1),
             statistics: statistics.then(|| PageStatistics::new(&descr)),
             descr,
             leaf,

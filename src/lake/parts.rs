@@ -22,7 +22,7 @@ use parquet::basic::{Compression, Type as PhysicalType, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use super::numeric_columns::{self, NumericChunk, NumericLeaf};
+use super::numeric_columns::{self, NumericChunk, NumericLeaf, PageLimits};
 use super::location::TableLocation;
 use crate::error::{Error, Result};
 
@@ -243,7 +243,7 @@ struct RowGroupWriter {
     plans: Vec<Vec<Option<NumericPlan>>>,
     /// Index of each top-level field's first leaf column.
     first_leaf: Vec<usize>,
-    page_bytes: usize,
+    page_limits: PageLimits,
     max_rows: usize,
     row_group_bytes: usize,
     in_progress: Option<RowGroupInProgress>,
@@ -323,7 +323,7 @@ impl RowGroupWriter {
         }
         let mut props = builder.build();
         parquet::arrow::add_encoded_arrow_schema_to_metadata(schema.as_ref(), &mut props);
-        let page_bytes = props.data_page_size_limit();
+        let page_limits = PageLimits { bytes: props.data_page_size_limit(), rows: props.data_page_row_count_limit() };
         let file = SerializedFileWriter::new(sink, descriptor.root_schema_ptr(), Arc::new(props))?;
         let factory = ArrowRowGroupWriterFactory::new(&file, schema.clone());
         Ok(RowGroupWriter {
@@ -332,7 +332,7 @@ impl RowGroupWriter {
             schema,
             plans,
             first_leaf,
-            page_bytes,
+            page_limits,
             max_rows: opts.max_row_group_rows.max(1),
             row_group_bytes: opts.row_group_bytes.max(1),
             in_progress: None,
@@ -378,7 +378,7 @@ impl RowGroupWriter {
         for (field_plans, &first) in self.plans.iter().zip(&self.first_leaf) {
             for (k, plan) in field_plans.iter().enumerate() {
                 if let (Some(plan), Some(slot)) = (plan, columns.get_mut(first + k)) {
-                    let chunk = NumericChunk::new(leaves.column(first + k), plan.leaf.clone(), plan.codec, self.page_bytes, plan.statistics)?;
+                    let chunk = NumericChunk::new(leaves.column(first + k), plan.leaf.clone(), plan.codec, self.page_limits, plan.statistics)?;
                     *slot = LeafWriter::Numeric(chunk);
                 }
             }

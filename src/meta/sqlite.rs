@@ -24,11 +24,12 @@ impl SqliteStore {
         }
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
         // In WAL mode, NORMAL syncs at checkpoints instead of at every commit: a killed process
         // loses nothing; a power cut can lose the last records, and a bag whose record is lost
-        // is ingested again (partitions are replaced, not appended).
+        // is ingested again (partitions are replaced, not appended). Set before the switch to
+        // WAL, which then syncs less when it creates the store.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
         // One transaction for the whole schema: one journal sync instead of one per table.
         conn.execute_batch(
             "BEGIN;
