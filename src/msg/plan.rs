@@ -379,4 +379,31 @@ uint8[] data
         assert_eq!(xs.value_length(1), 2);
         assert_eq!(xs.value(1).as_primitive::<arrow::datatypes::Int64Type>().values().to_vec(), vec![-3, 9]);
     }
+
+    #[test]
+    fn arrays_of_fixed_layout_structs_decode_field_by_field_and_roll_back_whole() {
+        use arrow::datatypes::{Float32Type, Int64Type, UInt8Type};
+        // A variable array of points: every field a fixed-width number, read in one pass.
+        let def = "Point[] points\nuint8 tail\n====\nMSG: t/Point\nfloat32 x\nuint8 k\nint64 t\n";
+        let mut cols = MessageColumns::compile(&Registry::parse("t/Path", def).unwrap()).unwrap();
+        let mut msg = 3u32.to_le_bytes().to_vec();
+        for i in 0..3u8 {
+            msg.extend_from_slice(&(i as f32 + 0.5).to_le_bytes());
+            msg.push(10 + i);
+            msg.extend_from_slice(&(-(i as i64) * 1_000).to_le_bytes());
+        }
+        msg.push(7);
+        assert!(cols.decode(&msg).is_ok());
+        // Cut inside the second point: nothing of it may stay behind.
+        assert_eq!(cols.decode(&msg[..4 + 13 + 5]).err(), Some(DecodeError::Truncated));
+        assert!(cols.decode(&msg).is_ok());
+        let arrays = cols.finish().unwrap();
+        let points = arrays[0].as_list::<i32>();
+        assert_eq!(points.value_offsets(), &[0, 3, 6]);
+        let fields = points.values().as_struct();
+        assert_eq!(fields.column(0).as_primitive::<Float32Type>().values().to_vec(), vec![0.5, 1.5, 2.5, 0.5, 1.5, 2.5]);
+        assert_eq!(fields.column(1).as_primitive::<UInt8Type>().values().to_vec(), vec![10, 11, 12, 10, 11, 12]);
+        assert_eq!(fields.column(2).as_primitive::<Int64Type>().values().to_vec(), vec![0, -1_000, -2_000, 0, -1_000, -2_000]);
+        assert_eq!(arrays[1].as_primitive::<UInt8Type>().values().to_vec(), vec![7, 7]);
+    }
 }
