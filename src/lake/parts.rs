@@ -6,7 +6,6 @@
 //! Row groups are assembled here: numeric columns by [`NumericChunk`] (see
 //! [`super::numeric_columns`]), the others by the `parquet` crate's Arrow column writers.
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
@@ -536,12 +535,6 @@ struct CompressibilitySampler {
     min_gain: Option<f64>,
 }
 
-thread_local! {
-    /// The zstd context and output buffer samples are compressed with, one per thread: making
-    /// a context costs more than compressing a sample, and part files are started often.
-    static SAMPLE_COMPRESSOR: RefCell<Option<(zstd::bulk::Compressor<'static>, Vec<u8>)>> = const { RefCell::new(None) };
-}
-
 impl CompressibilitySampler {
     /// Bytes of a column's values the sample takes (from the start of the batch).
     const SAMPLE_BYTES: usize = 8 << 10;
@@ -562,16 +555,8 @@ impl CompressibilitySampler {
             return false;
         }
         let sample = &bytes.as_slice()[..bytes.len().min(Self::SAMPLE_BYTES)];
-        let compressed = SAMPLE_COMPRESSOR.with_borrow_mut(|slot| {
-            if slot.is_none() {
-                // If zstd cannot make a context, the column simply keeps the codec.
-                *slot = zstd::bulk::Compressor::new(1).ok().map(|c| (c, Vec::new()));
-            }
-            let (compressor, out) = slot.as_mut()?;
-            out.clear();
-            out.reserve(zstd::zstd_safe::compress_bound(sample.len()));
-            compressor.compress_to_buffer(sample, out).ok()
-        });
+        // If zstd cannot make a context, the column simply keeps the codec.
+        let compressed = numeric_columns::zstd_compress(1, sample, &mut Vec::new()).ok();
         compressed.is_some_and(|n| (n as f64) > (1.0 - min_gain) * sample.len() as f64)
     }
 }

@@ -18,26 +18,30 @@
 //! Everything else (strings, byte arrays, booleans, narrower integers, variable-length lists,
 //! codecs other than zstd and none) keeps the generic path.
 
+mod levels;
+mod statistics;
+
 use std::cell::RefCell;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Field, TimeUnit};
 use bytes::Bytes;
-use parquet::basic::{BoundaryOrder, Compression, Encoding, EncodingMask, PageType, Type as PhysicalType};
+use parquet::basic::{Compression, Encoding, EncodingMask, PageType, Type as PhysicalType};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{ColumnChunkMetaData, ColumnIndexBuilder, LevelHistogram, OffsetIndexBuilder, PageEncodingStats};
-use parquet::file::page_index::column_index::ColumnIndexMetaData;
-use parquet::file::statistics::{Statistics, ValueStatistics};
+use parquet::file::metadata::{ColumnChunkMetaData, LevelHistogram, OffsetIndexBuilder, PageEncodingStats};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
+
+use levels::{encode_levels, rep_levels_of_full_rows, rle_levels, rle_run};
+use statistics::{min_max, PageStatistics};
 
 type Result<T> = std::result::Result<T, ParquetError>;
 
 /// The numeric types written here, by how Parquet stores and orders them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     I32,
     U32,
     I64,
@@ -199,222 +203,28 @@ pub fn project(field: &Field, array: &ArrayRef, keep: &mut impl Iterator<Item = 
 }
 
 thread_local! {
-    /// One zstd context per thread and level, reused by every chunk: making a context costs more
-    /// than compressing a page of constant values.
-    static PAGE_COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+    /// This thread's zstd contexts, one per level in use: making a context costs more than
+    /// compressing a page of constant values, or a sample.
+    static ZSTD_CONTEXTS: RefCell<Vec<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(Vec::new()) };
     /// The uncompressed page being assembled (levels, then values), reused page after page.
     static PAGE_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A value's place in its column's sort order (signed or unsigned integers, floats).
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
-enum Ordered {
-    Int(i128),
-    Float(f64),
-}
-
-/// Minimum and maximum of some values, in the column's order and as their PLAIN bytes.
-#[derive(Debug, Clone)]
-struct MinMax {
-    min: (Ordered, Vec<u8>),
-    max: (Ordered, Vec<u8>),
-}
-
-/// The minimum and maximum of `values` of `kind` (little-endian bytes), NaN skipped; `None`
-/// when there are none. Float zeros follow the Parquet rule: a minimum of zero is -0.0, a
-/// maximum of zero +0.0.
-fn min_max(kind: Kind, values: &[u8]) -> Option<MinMax> {
-    fn ints<T: LeBytes + Ord + Copy + Into<i128>>(values: &[u8]) -> Option<MinMax> {
-        let width = std::mem::size_of::<T>();
-        let mut lo: Option<T> = None;
-        let mut hi: Option<T> = None;
-        for chunk in values.chunks_exact(width) {
-            let v = T::from_le_slice(chunk);
-            lo = Some(lo.map_or(v, |l| l.min(v)));
-            hi = Some(hi.map_or(v, |h| h.max(v)));
-        }
-        let (lo, hi) = (lo?, hi?);
-        Some(MinMax {
-            min: (Ordered::Int(lo.into()), lo.to_le_vec()),
-            max: (Ordered::Int(hi.into()), hi.to_le_vec()),
-        })
-    }
-    fn floats<T: num_like::Float>(values: &[u8]) -> Option<MinMax> {
-        let width = std::mem::size_of::<T>();
-        let mut lo: Option<T> = None;
-        let mut hi: Option<T> = None;
-        for chunk in values.chunks_exact(width) {
-            let v = T::from_le_slice(chunk);
-            if v.is_nan_value() {
-                continue;
+/// Compresses `input` into `out` (appended) with this thread's zstd context at `level`; returns
+/// the compressed size. Used for pages here and for the compressibility samples of `parts`.
+pub(super) fn zstd_compress(level: i32, input: &[u8], out: &mut Vec<u8>) -> std::io::Result<usize> {
+    ZSTD_CONTEXTS.with_borrow_mut(|contexts| {
+        let index = match contexts.iter().position(|(l, _)| *l == level) {
+            Some(index) => index,
+            None => {
+                contexts.push((level, zstd::bulk::Compressor::new(level)?));
+                contexts.len() - 1
             }
-            lo = Some(lo.map_or(v, |l| if v < l { v } else { l }));
-            hi = Some(hi.map_or(v, |h| if v > h { v } else { h }));
-        }
-        let (lo, hi) = (lo?.zero_as(true), hi?.zero_as(false));
-        Some(MinMax {
-            min: (Ordered::Float(lo.as_f64()), lo.to_le_vec()),
-            max: (Ordered::Float(hi.as_f64()), hi.to_le_vec()),
-        })
-    }
-    match kind {
-        Kind::I32 => ints::<i32>(values),
-        Kind::U32 => ints::<u32>(values),
-        Kind::I64 => ints::<i64>(values),
-        Kind::U64 => ints::<u64>(values),
-        Kind::F32 => floats::<f32>(values),
-        Kind::F64 => floats::<f64>(values),
-    }
-}
-
-/// Reading and writing the native types here from little-endian bytes.
-trait LeBytes: Sized {
-    fn from_le_slice(bytes: &[u8]) -> Self;
-    fn to_le_vec(self) -> Vec<u8>;
-}
-
-macro_rules! le_bytes {
-    ($($t:ty),*) => {$(
-        impl LeBytes for $t {
-            fn from_le_slice(bytes: &[u8]) -> Self {
-                let mut raw = [0u8; std::mem::size_of::<$t>()];
-                raw.copy_from_slice(bytes);
-                <$t>::from_le_bytes(raw)
-            }
-            fn to_le_vec(self) -> Vec<u8> {
-                self.to_le_bytes().to_vec()
-            }
-        }
-    )*};
-}
-le_bytes!(i32, u32, i64, u64, f32, f64);
-
-/// What statistics need of the two float types.
-mod num_like {
-    pub trait Float: Copy + PartialOrd + super::LeBytes {
-        fn is_nan_value(self) -> bool;
-        /// Zero with the sign Parquet statistics use: negative for a minimum, positive for a maximum.
-        fn zero_as(self, minimum: bool) -> Self;
-        fn as_f64(self) -> f64;
-    }
-    impl Float for f32 {
-        fn is_nan_value(self) -> bool {
-            self.is_nan()
-        }
-        fn zero_as(self, minimum: bool) -> Self {
-            if self == 0.0 { if minimum { -0.0 } else { 0.0 } } else { self }
-        }
-        fn as_f64(self) -> f64 {
-            self as f64
-        }
-    }
-    impl Float for f64 {
-        fn is_nan_value(self) -> bool {
-            self.is_nan()
-        }
-        fn zero_as(self, minimum: bool) -> Self {
-            if self == 0.0 { if minimum { -0.0 } else { 0.0 } } else { self }
-        }
-        fn as_f64(self) -> f64 {
-            self
-        }
-    }
-}
-
-/// The page index of a chunk being written: per-page minimum, maximum and null count, and
-/// whether the pages' bounds ascend or descend.
-struct PageStatistics {
-    index: ColumnIndexBuilder,
-    last: Option<MinMax>,
-    ascending: bool,
-    descending: bool,
-    chunk: Option<MinMax>,
-    nulls: i64,
-    /// How many values of the chunk have each definition level (for leaves that have levels).
-    definition_levels: Option<LevelHistogram>,
-}
-
-impl PageStatistics {
-    fn new(descr: &ColumnDescPtr) -> Self {
-        PageStatistics {
-            index: ColumnIndexBuilder::new(descr.physical_type()),
-            last: None,
-            ascending: true,
-            descending: true,
-            chunk: None,
-            nulls: 0,
-            definition_levels: LevelHistogram::try_new(descr.max_def_level()),
-        }
-    }
-
-    /// Adds a page's statistics: its bounds, rows, nulls and the histogram of its definition
-    /// levels.
-    fn add_page(&mut self, bounds: Option<MinMax>, rows: usize, nulls: usize, levels: Option<LevelHistogram>) {
-        self.nulls += nulls as i64;
-        if let (Some(chunk), Some(page)) = (self.definition_levels.as_mut(), levels.as_ref()) {
-            chunk.add(page);
-        }
-        self.add_bounds(bounds, rows, nulls);
-        self.index.append_histograms(&None, &levels);
-    }
-
-    fn add_bounds(&mut self, bounds: Option<MinMax>, rows: usize, nulls: usize) {
-        if nulls == rows {
-            if self.index.valid() {
-                self.index.append(true, Vec::new(), Vec::new(), nulls as i64);
-            }
-            return;
-        }
-        let Some(bounds) = bounds else {
-            // Only NaN: no bounds for this page, so no usable page index for the chunk.
-            self.index.to_invalid();
-            return;
         };
-        if let Some(last) = &self.last {
-            self.ascending &= !(last.min.0 > bounds.min.0 || last.max.0 > bounds.max.0);
-            self.descending &= !(bounds.min.0 > last.min.0 || bounds.max.0 > last.max.0);
-        }
-        if self.index.valid() {
-            self.index.append(false, bounds.min.1.clone(), bounds.max.1.clone(), nulls as i64);
-        }
-        self.chunk = Some(match self.chunk.take() {
-            None => bounds.clone(),
-            Some(chunk) => MinMax {
-                min: if bounds.min.0 < chunk.min.0 { bounds.min.clone() } else { chunk.min },
-                max: if bounds.max.0 > chunk.max.0 { bounds.max.clone() } else { chunk.max },
-            },
-        });
-        self.last = Some(bounds);
-    }
-
-    /// The chunk's statistics and its column index (`None` when a page had no bounds).
-    fn finish(mut self, kind: Kind) -> Result<(Statistics, Option<LevelHistogram>, Option<ColumnIndexMetaData>)> {
-        let order = match (self.ascending, self.descending) {
-            (true, _) => BoundaryOrder::ASCENDING,
-            (false, true) => BoundaryOrder::DESCENDING,
-            (false, false) => BoundaryOrder::UNORDERED,
-        };
-        self.index.set_boundary_order(order);
-        let nulls = Some(self.nulls as u64);
-        let (lo, hi) = match &self.chunk {
-            Some(b) => (Some(b.min.1.as_slice()), Some(b.max.1.as_slice())),
-            None => (None, None),
-        };
-        // Unsigned columns keep only the typed min/max: the deprecated fields assume signed order.
-        let signed = !matches!(kind, Kind::U32 | Kind::U64);
-        fn typed<T: LeBytes + Clone>(lo: Option<&[u8]>, hi: Option<&[u8]>, nulls: Option<u64>, signed: bool) -> ValueStatistics<T> {
-            ValueStatistics::new(lo.map(T::from_le_slice), hi.map(T::from_le_slice), None, nulls, false)
-                .with_backwards_compatible_min_max(signed)
-        }
-        let statistics = match kind {
-            Kind::I32 | Kind::U32 => Statistics::Int32(typed(lo, hi, nulls, signed)),
-            Kind::I64 | Kind::U64 => Statistics::Int64(typed(lo, hi, nulls, signed)),
-            Kind::F32 => Statistics::Float(typed(lo, hi, nulls, signed)),
-            Kind::F64 => Statistics::Double(typed(lo, hi, nulls, signed)),
-        };
-        let index = if self.index.valid() { Some(self.index.build()?) } else { None };
-        Ok((statistics, self.definition_levels, index))
-    }
+        let (_, compressor) = &mut contexts[index];
+        out.reserve(zstd::zstd_safe::compress_bound(input.len()));
+        compressor.compress_to_buffer(input, out)
+    })
 }
 
 /// How large a data page may grow: the writer properties' data page size and row count limits.
@@ -652,19 +462,9 @@ impl NumericChunk {
         let Compression::ZSTD(level) = self.codec else {
             return Ok(Bytes::copy_from_slice(page));
         };
-        let level = level.compression_level();
-        PAGE_COMPRESSOR.with_borrow_mut(|slot| {
-            if slot.as_ref().is_none_or(|(l, _)| *l != level) {
-                let compressor = zstd::bulk::Compressor::new(level).map_err(|e| ParquetError::External(Box::new(e)))?;
-                *slot = Some((level, compressor));
-            }
-            let Some((_, compressor)) = slot.as_mut() else {
-                return Err(ParquetError::General("no zstd context".into()));
-            };
-            let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(page.len()));
-            compressor.compress_to_buffer(page, &mut out).map_err(|e| ParquetError::External(Box::new(e)))?;
-            Ok(Bytes::from(out))
-        })
+        let mut out = Vec::new();
+        zstd_compress(level.compression_level(), page, &mut out).map_err(|e| ParquetError::External(Box::new(e)))?;
+        Ok(Bytes::from(out))
     }
 
     /// The chunk's bytes and metadata, ready for `SerializedRowGroupWriter::append_column`.
@@ -699,53 +499,6 @@ impl NumericChunk {
             offset_index: Some(self.offset_index.build()),
         };
         Ok((bytes, close))
-    }
-}
-
-/// Appends one level stream of a version-1 page: its length (4 bytes, little-endian), then the
-/// RLE/bit-packed hybrid encoding `encode` appends.
-fn encode_levels(page: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) {
-    let start = page.len();
-    page.extend_from_slice(&[0; 4]);
-    encode(page);
-    let len = (page.len() - start - 4) as u32;
-    page[start..start + 4].copy_from_slice(&len.to_le_bytes());
-}
-
-/// One RLE run: `count` times `level`. Levels here never exceed 255, so the value takes one byte.
-fn rle_run(out: &mut Vec<u8>, count: usize, level: i16) {
-    if count == 0 {
-        return;
-    }
-    let mut header = (count as u64) << 1;
-    while header >= 0x80 {
-        out.push((header as u8) | 0x80);
-        header >>= 7;
-    }
-    out.push(header as u8);
-    out.push(level as u8);
-}
-
-/// Repetition levels of `rows` non-null lists of `size` elements: each row is a 0 (new list)
-/// followed by `size - 1` ones.
-fn rep_levels_of_full_rows(out: &mut Vec<u8>, rows: usize, size: usize) {
-    if size == 1 {
-        rle_run(out, rows, 0);
-        return;
-    }
-    for _ in 0..rows {
-        rle_run(out, 1, 0);
-        rle_run(out, size - 1, 1);
-    }
-}
-
-/// Any sequence of levels, as RLE runs of equal values.
-fn rle_levels(out: &mut Vec<u8>, levels: &[i16]) {
-    let mut i = 0;
-    while i < levels.len() {
-        let run = levels[i..].iter().take_while(|&&l| l == levels[i]).count();
-        rle_run(out, run, levels[i]);
-        i += run;
     }
 }
 
@@ -906,15 +659,20 @@ mod tests {
         }
     }
 
+    /// `batches` written twice: with snappy, which only the crate's Arrow writer takes, and with
+    /// the default zstd, which sends the numeric columns through [`NumericChunk`].
+    fn generic_and_numeric(batches: &[RecordBatch]) -> [(tempfile::TempDir, std::path::PathBuf); 2] {
+        let generic = ParquetOptions { compression: Compression::SNAPPY, ..ParquetOptions::default() };
+        [write(&generic, batches), write(&ParquetOptions::default(), batches)]
+    }
+
     #[test]
     fn the_same_rows_through_the_arrow_writer_read_back_identically() {
         // Lists of other codecs take the generic path: the two must agree on every value.
         let batches = [batch(3, 1_000)];
-        let opts = ParquetOptions { compression: Compression::SNAPPY, ..ParquetOptions::default() };
-        let (_dir, generic) = write(&opts, &batches);
-        let (_dir2, fixed) = write(&ParquetOptions::default(), &batches);
-        assert_eq!(read(&generic, None), read(&fixed, None));
-        assert_eq!(read(&fixed, None), batches[0]);
+        let [(_a, generic), (_b, numeric)] = generic_and_numeric(&batches);
+        assert_eq!(read(&generic, None), read(&numeric, None));
+        assert_eq!(read(&numeric, None), batches[0]);
     }
 
     #[test]
@@ -922,10 +680,7 @@ mod tests {
         use parquet::file::reader::FileReader;
         use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
         // One page per column either way (1,000 rows), so the page indexes line up too.
-        let batches = [batch(0, 1_000)];
-        let generic_opts = ParquetOptions { compression: Compression::SNAPPY, ..ParquetOptions::default() };
-        let (_dir, generic) = write(&generic_opts, &batches);
-        let (_dir2, numeric) = write(&ParquetOptions::default(), &batches);
+        let [(_a, generic), (_b, numeric)] = generic_and_numeric(&[batch(0, 1_000)]);
         let metadata = |path: &std::path::Path| {
             let options = ReadOptionsBuilder::new().with_page_index().build();
             SerializedFileReader::new_with_options(File::open(path).unwrap(), options).unwrap().metadata().clone()
@@ -951,17 +706,4 @@ mod tests {
         assert!(seq.statistics().is_some_and(|s| s.max_bytes_opt() == Some(&(u32::MAX).to_le_bytes()[..])));
     }
 
-    #[test]
-    fn level_runs_encode_as_the_format_says() {
-        let mut out = Vec::new();
-        rle_run(&mut out, 200, 3);
-        // 200 << 1 = 400 = 0b1_1001_0000 as ULEB128: 0x90 0x03, then the value.
-        assert_eq!(out, [0x90, 0x03, 3]);
-        out.clear();
-        rle_levels(&mut out, &[0, 1, 1, 0]);
-        assert_eq!(out, [2, 0, 4, 1, 2, 0]);
-        let mut page = Vec::new();
-        encode_levels(&mut page, |out| rep_levels_of_full_rows(out, 2, 3));
-        assert_eq!(page, [8, 0, 0, 0, 2, 0, 4, 1, 2, 0, 4, 1]);
-    }
 }
