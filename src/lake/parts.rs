@@ -389,7 +389,12 @@ impl RowGroupWriter {
         let Some(group) = self.in_progress.as_mut() else { return Ok(()) };
         for (i, (field, column)) in self.schema.fields().iter().zip(batch.columns()).enumerate() {
             let (plans, first) = (&self.plans[i], self.first_leaf[i]);
-            let writers = &mut group.columns[first..first + plans.len()];
+            let Some(writers) = group.columns.get_mut(first..first.saturating_add(plans.len())) else {
+                return Err(Error::Parquet(ParquetError::General(format!(
+                    "column {} has no leaf columns in the file's schema",
+                    field.name()
+                ))));
+            };
             // Numeric leaves straight from their values.
             for writer in writers.iter_mut() {
                 if let LeafWriter::Numeric(chunk) = writer {
