@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::buffer::Buffer;
 use arrow::datatypes::{DataType, FieldRef, Fields, Schema, SchemaRef};
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::errors::ParquetError;
@@ -303,9 +302,8 @@ impl RowGroupWriter {
                         let leaf = leaf?;
                         let column = descriptor.columns().get(first_leaf[i] + k)?;
                         let codec = props.compression(column.path());
-                        let supported = matches!(codec, Compression::UNCOMPRESSED | Compression::ZSTD(_));
                         let statistics = props.statistics_enabled(column.path()) != EnabledStatistics::None;
-                        (supported && leaf.fits(column)).then_some(NumericPlan { leaf, codec, statistics })
+                        (numeric_columns::writes_codec(codec) && leaf.fits(column)).then_some(NumericPlan { leaf, codec, statistics })
                     })
                     .collect()
             })
@@ -532,7 +530,8 @@ fn leaf_arrays(batch: &RecordBatch) -> Vec<ArrayRef> {
 }
 
 /// Decides, from a sample of a column's values, whether compressing that column pays. Only
-/// numeric columns of 4- or 8-byte values are judged (see [`fixed_width_value_bytes`]); the
+/// numeric columns of 4- or 8-byte values are judged (see
+/// [`numeric_columns::fixed_width_value_bytes`]); the
 /// others keep the configured codec.
 struct CompressibilitySampler {
     /// Required gain, or `None` when every column keeps the codec (no codec configured, or no
@@ -555,7 +554,7 @@ impl CompressibilitySampler {
     /// True when zstd(1) shrinks a sample of `values` by less than the required gain.
     fn barely_compresses(&self, values: &dyn Array) -> bool {
         let Some(min_gain) = self.min_gain else { return false };
-        let Some(bytes) = fixed_width_value_bytes(values) else { return false };
+        let Some(bytes) = numeric_columns::fixed_width_value_bytes(values) else { return false };
         if bytes.len() < Self::MIN_BYTES {
             return false;
         }
@@ -564,23 +563,6 @@ impl CompressibilitySampler {
         let compressed = numeric_columns::zstd_compress(1, sample, &mut Vec::new()).ok();
         compressed.is_some_and(|n| (n as f64) > (1.0 - min_gain) * sample.len() as f64)
     }
-}
-
-/// The value bytes of a fixed-width numeric array of 4- or 8-byte values (integers, floats,
-/// times), as laid out in memory; `None` for everything else. Narrower integers are left out:
-/// Parquet stores them as 4-byte integers whose padding compresses whatever the values are, so
-/// their bytes in memory do not tell. The buffer shares the array's allocation.
-pub(super) fn fixed_width_value_bytes(array: &dyn Array) -> Option<Buffer> {
-    // Booleans, strings and byte arrays have no primitive width.
-    let width = array.data_type().primitive_width()?;
-    if width < 4 {
-        return None;
-    }
-    let data = array.to_data();
-    let buffer = data.buffers().first()?;
-    let start = data.offset().checked_mul(width)?;
-    let len = data.len().checked_mul(width)?;
-    (start.checked_add(len)? <= buffer.len()).then(|| buffer.slice_with_length(start, len))
 }
 
 /// The schema batches of `schema` are stored as in Parquet files and table schemas: byte-array

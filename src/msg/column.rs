@@ -350,6 +350,12 @@ impl Column {
         } else if count > cur.remaining() {
             return Err(DecodeError::Truncated);
         }
+        if let Column::Struct { children, rows, .. } = self {
+            if !cur.is_cdr() && decode_fixed_structs(children, cur, count)? {
+                *rows += count;
+                return Ok(());
+            }
+        }
         match self {
             Column::Int16(v) => extend_le!(v, cur, count, i16),
             Column::UInt16(v) => extend_le!(v, cur, count, u16),
@@ -361,10 +367,6 @@ impl Column {
             Column::Float64(v) => extend_le!(v, cur, count, f64),
             Column::Int8(v) => v.extend(cur.take(count)?.iter().map(|&b| b as i8)),
             Column::UInt8(v) => v.extend_from_slice(cur.take(count)?),
-            Column::Struct { children, rows, .. } if !cur.is_cdr() && fixed_struct_width(children).is_some() => {
-                decode_fixed_structs(children, cur, count)?;
-                *rows += count;
-            }
             _ => {
                 for _ in 0..count {
                     self.decode(cur)?;
@@ -494,9 +496,10 @@ fn fixed_struct_width(children: &[Column]) -> Option<usize> {
 
 /// Decodes `count` consecutive ROS1-serialized structs of fixed-width numbers (see
 /// [`fixed_struct_width`]) from one slice of the message, a field at a time, instead of a call
-/// per field per element. Lane points are most of the values of lane messages.
-fn decode_fixed_structs(children: &mut [Column], cur: &mut Cursor<'_>, count: usize) -> Result<(), DecodeError> {
-    let Some(width) = fixed_struct_width(children) else { return Ok(()) };
+/// per field per element. Lane points are most of the values of lane messages. Returns `false`,
+/// reading nothing, for structs with other fields.
+fn decode_fixed_structs(children: &mut [Column], cur: &mut Cursor<'_>, count: usize) -> Result<bool, DecodeError> {
+    let Some(width) = fixed_struct_width(children) else { return Ok(false) };
     let bytes = cur.take(count.checked_mul(width).ok_or(DecodeError::TooLarge)?)?;
     let mut offset = 0;
     macro_rules! read_field {
@@ -528,7 +531,7 @@ fn decode_fixed_structs(children: &mut [Column], cur: &mut Cursor<'_>, count: us
             _ => {}
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 pub(super) fn take_reserving<T>(values: &mut Vec<T>) -> Vec<T> {

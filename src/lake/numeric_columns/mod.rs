@@ -227,6 +227,28 @@ pub(super) fn zstd_compress(level: i32, input: &[u8], out: &mut Vec<u8>) -> std:
     })
 }
 
+/// The value bytes of a fixed-width numeric array of 4- or 8-byte values (integers, floats,
+/// times), as laid out in memory; `None` for everything else. Narrower integers are left out:
+/// Parquet stores them as 4-byte integers whose padding compresses whatever the values are, so
+/// their bytes in memory do not tell. The buffer shares the array's allocation.
+pub(super) fn fixed_width_value_bytes(array: &dyn Array) -> Option<arrow::buffer::Buffer> {
+    // Booleans, strings and byte arrays have no primitive width.
+    let width = array.data_type().primitive_width()?;
+    if width < 4 {
+        return None;
+    }
+    let data = array.to_data();
+    let buffer = data.buffers().first()?;
+    let start = data.offset().checked_mul(width)?;
+    let len = data.len().checked_mul(width)?;
+    (start.checked_add(len)? <= buffer.len()).then(|| buffer.slice_with_length(start, len))
+}
+
+/// Whether [`NumericChunk`] writes pages with `codec`: zstd (any level) or none.
+pub(super) fn writes_codec(codec: Compression) -> bool {
+    matches!(codec, Compression::UNCOMPRESSED | Compression::ZSTD(_))
+}
+
 /// How large a data page may grow: the writer properties' data page size and row count limits.
 #[derive(Debug, Clone, Copy)]
 pub struct PageLimits {
@@ -255,7 +277,7 @@ impl NumericChunk {
     /// the column `descr`. `codec` is zstd or none; a page holds at most `page.bytes` of values
     /// and `page.rows` rows; `statistics` asks for page and chunk minimum and maximum.
     pub fn new(descr: ColumnDescPtr, leaf: NumericLeaf, codec: Compression, page: PageLimits, statistics: bool) -> Result<Self> {
-        if !matches!(codec, Compression::UNCOMPRESSED | Compression::ZSTD(_)) {
+        if !writes_codec(codec) {
             return Err(ParquetError::General(format!("codec {codec} is not written by the numeric column writer")));
         }
         if !leaf.fits(&descr) {
@@ -318,7 +340,7 @@ impl NumericChunk {
         let rows = column.len();
         let arrays = self.path_arrays(column)?;
         let Some(values) = arrays.last() else { return Ok(()) };
-        let value_bytes = super::parts::fixed_width_value_bytes(values.as_ref())
+        let value_bytes = fixed_width_value_bytes(values.as_ref())
             .ok_or_else(|| ParquetError::General(format!("{} does not hold 4- or 8-byte numbers", self.descr.path())))?;
         let has_nulls = arrays.iter().any(|a| a.null_count() > 0);
         let width = self.leaf.kind.width();
@@ -329,11 +351,7 @@ impl NumericChunk {
             let (level_count, values_start) = if has_nulls {
                 self.encode_with_nulls(&arrays, value_bytes.as_slice(), page, levels.as_mut())
             } else {
-                let encoded = self.encode_without_nulls(rows, value_bytes.as_slice(), page);
-                if let Some(levels) = levels.as_mut() {
-                    levels.increment_by(max_def, encoded.0 as i64);
-                }
-                encoded
+                self.encode_without_nulls(rows, value_bytes.as_slice(), page, levels.as_mut())
             };
             let present = &page[values_start..];
             let bounds = self.statistics.as_ref().and_then(|_| min_max(self.leaf.kind, present));
@@ -362,9 +380,15 @@ impl NumericChunk {
         Ok(())
     }
 
-    /// Levels and values of `rows` rows in which nothing is null; returns the number of levels
-    /// and where the values start in `page`.
-    fn encode_without_nulls(&self, rows: usize, value_bytes: &[u8], page: &mut Vec<u8>) -> (usize, usize) {
+    /// Levels and values of `rows` rows in which nothing is null (counted into `histogram`);
+    /// returns the number of levels and where the values start in `page`.
+    fn encode_without_nulls(
+        &self,
+        rows: usize,
+        value_bytes: &[u8],
+        page: &mut Vec<u8>,
+        histogram: Option<&mut LevelHistogram>,
+    ) -> (usize, usize) {
         let max_def = self.descr.max_def_level();
         let levels = match self.leaf.shape {
             Shape::Flat => {
@@ -379,13 +403,17 @@ impl NumericChunk {
                 rows * size
             }
         };
+        if let Some(histogram) = histogram {
+            histogram.increment_by(max_def, levels as i64);
+        }
         let start = page.len();
         page.extend_from_slice(&value_bytes[..levels * self.leaf.kind.width()]);
         (levels, start)
     }
 
     /// Levels and values of rows in which something on the way to the leaf is null: only
-    /// present values are stored. Returns the number of levels and where the values start.
+    /// present values are stored, every level is counted into `histogram`. Returns the number of
+    /// levels and where the values start.
     fn encode_with_nulls(
         &self,
         arrays: &[ArrayRef],
