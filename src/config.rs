@@ -187,6 +187,11 @@ pub struct IngestConfig {
     /// ingesting the 30-min drive about 7 % faster for 2.4 % larger files (bench/ANALYSIS.md,
     /// eighth round). 0 compresses every column.
     pub min_compression_gain: f64,
+    /// `auto`: integer and time columns whose sample comes out smaller as DELTA_BINARY_PACKED
+    /// than as zstd(1)-compressed plain values are stored that way, uncompressed (timestamps,
+    /// sequence numbers). `plain`: never, for readers without that encoding (Spark's vectorised
+    /// reader before 3.3).
+    pub integer_encoding: crate::lake::parts::IntegerEncoding,
     /// Delete the files of a bag's previous ingest once the new one is committed.
     pub delete_replaced_files: bool,
 }
@@ -203,6 +208,7 @@ impl Default for IngestConfig {
             part_file_bytes: 128 << 20,
             large_binary_bytes: 1024,
             min_compression_gain: 0.1,
+            integer_encoding: crate::lake::parts::IntegerEncoding::Auto,
             delete_replaced_files: true,
         }
     }

@@ -16,7 +16,7 @@ use arrow::datatypes::{DataType, FieldRef, Fields, Schema, SchemaRef};
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::errors::ParquetError;
 use parquet::file::writer::SerializedFileWriter;
-use parquet::basic::{Compression, Type as PhysicalType, ZstdLevel};
+use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -45,8 +45,23 @@ pub struct ParquetOptions {
     /// Binary columns whose average value is at least this many bytes are stored uncompressed.
     pub large_binary_bytes: usize,
     /// Numeric columns that zstd(1) shrinks by less than this fraction are stored uncompressed.
-    pub min_compression_gain: f64,
+    pub min_compression_gain: f64,    /// Whether integer and time columns may be stored DELTA_BINARY_PACKED.
+    pub integer_encoding: IntegerEncoding,
 }
+
+/// How 32- and 64-bit integer columns (times, sequence numbers, counts) are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegerEncoding {
+    /// DELTA_BINARY_PACKED, without compression, when a sample of the first batch of a part file
+    /// comes out smaller that way than as plain values under zstd(1) (or than plain values, when
+    /// no codec is configured); PLAIN with the codec otherwise.
+    Auto,
+    /// Always PLAIN with the codec: for readers without DELTA_BINARY_PACKED (Spark's vectorised
+    /// reader before 3.3).
+    Plain,
+}
+
 
 impl Default for ParquetOptions {
     /// The defaults of the config's `ingest` section (kept there, in one place).
@@ -71,6 +86,7 @@ impl ParquetOptions {
             row_group_bytes: ingest.row_group_bytes,
             large_binary_bytes: ingest.large_binary_bytes,
             min_compression_gain: ingest.min_compression_gain,
+            integer_encoding: ingest.integer_encoding,
         }
     }
 }
@@ -252,6 +268,7 @@ struct RowGroupWriter {
 struct NumericPlan {
     leaf: NumericLeaf,
     codec: Compression,
+    encoding: Encoding,
     statistics: bool,
 }
 
@@ -303,7 +320,9 @@ impl RowGroupWriter {
                         let column = descriptor.columns().get(first_leaf[i] + k)?;
                         let codec = props.compression(column.path());
                         let statistics = props.statistics_enabled(column.path()) != EnabledStatistics::None;
-                        (numeric_columns::writes_codec(codec) && leaf.fits(column)).then_some(NumericPlan { leaf, codec, statistics })
+                        let encoding = props.encoding(column.path()).unwrap_or(Encoding::PLAIN);
+                        let writes = numeric_columns::writes_codec(codec) && leaf.writes_encoding(encoding) && leaf.fits(column);
+                        writes.then_some(NumericPlan { leaf, codec, encoding, statistics })
                     })
                     .collect()
             })
@@ -375,7 +394,14 @@ impl RowGroupWriter {
         for (field_plans, &first) in self.plans.iter().zip(&self.first_leaf) {
             for (k, plan) in field_plans.iter().enumerate() {
                 if let (Some(plan), Some(slot)) = (plan, columns.get_mut(first + k)) {
-                    let chunk = NumericChunk::new(leaves.column(first + k), plan.leaf.clone(), plan.codec, self.page_limits, plan.statistics)?;
+                    let chunk = NumericChunk::new(
+                        leaves.column(first + k),
+                        plan.leaf.clone(),
+                        plan.codec,
+                        plan.encoding,
+                        self.page_limits,
+                        plan.statistics,
+                    )?;
                     *slot = LeafWriter::Numeric(chunk);
                 }
             }
@@ -479,11 +505,17 @@ fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProper
         // Leaf arrays line up with the descriptor's leaves; if some type ever made them
         // differ, no column is judged and all keep the codec.
         let leaves = Some(leaf_arrays(batch)).filter(|leaves| leaves.len() == descriptor.num_columns());
-        let sampler = CompressibilitySampler::new(opts);
+        let sampler = ColumnSampler::new(opts);
         for (i, leaf) in descriptor.columns().iter().enumerate() {
             let values = leaves.as_ref().and_then(|leaves| leaves.get(i));
-            if values.is_some_and(|values| sampler.barely_compresses(values.as_ref())) {
-                builder = builder.set_column_compression(leaf.path().clone(), Compression::UNCOMPRESSED);
+            match values.map_or(Storage::AsConfigured, |values| sampler.choose(leaf.physical_type(), values.as_ref())) {
+                Storage::AsConfigured => {}
+                Storage::Uncompressed => builder = builder.set_column_compression(leaf.path().clone(), Compression::UNCOMPRESSED),
+                Storage::DeltaPacked => {
+                    builder = builder
+                        .set_column_compression(leaf.path().clone(), Compression::UNCOMPRESSED)
+                        .set_column_encoding(leaf.path().clone(), Encoding::DELTA_BINARY_PACKED);
+                }
             }
             if !matches!(leaf.physical_type(), PhysicalType::BYTE_ARRAY | PhysicalType::FIXED_LEN_BYTE_ARRAY) {
                 builder = builder.set_column_dictionary_enabled(leaf.path().clone(), false);
@@ -529,17 +561,30 @@ fn leaf_arrays(batch: &RecordBatch) -> Vec<ArrayRef> {
     out
 }
 
-/// Decides, from a sample of a column's values, whether compressing that column pays. Only
-/// numeric columns of 4- or 8-byte values are judged (see
-/// [`numeric_columns::fixed_width_value_bytes`]); the
-/// others keep the configured codec.
-struct CompressibilitySampler {
-    /// Required gain, or `None` when every column keeps the codec (no codec configured, or no
-    /// gain required).
-    min_gain: Option<f64>,
+/// How a numeric column is stored, chosen from a sample of its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Storage {
+    /// PLAIN values under the configured codec.
+    AsConfigured,
+    /// PLAIN values, uncompressed: the codec barely shrinks them.
+    Uncompressed,
+    /// DELTA_BINARY_PACKED integers, uncompressed: smaller than the codec makes plain values.
+    DeltaPacked,
 }
 
-impl CompressibilitySampler {
+/// Decides, from a sample of a column's values, how that column is stored. Only numeric
+/// columns of 4- or 8-byte values are judged (see [`numeric_columns::fixed_width_value_bytes`]);
+/// the others keep the configured codec and encoding.
+struct ColumnSampler {
+    /// Whether a codec is configured (zstd(1) then stands for it in the comparisons).
+    compressing: bool,
+    /// Required gain of the codec over plain values, or `None` when every column keeps the codec.
+    min_gain: Option<f64>,
+    /// Whether integer columns may be delta-packed.
+    delta: bool,
+}
+
+impl ColumnSampler {
     /// Bytes of a column's values the sample takes (from the start of the batch).
     const SAMPLE_BYTES: usize = 8 << 10;
     /// Columns with fewer value bytes than this in the batch keep the codec (too small to judge,
@@ -547,21 +592,43 @@ impl CompressibilitySampler {
     const MIN_BYTES: usize = 4 << 10;
 
     fn new(opts: &ParquetOptions) -> Self {
-        let judge = opts.compression != Compression::UNCOMPRESSED && opts.min_compression_gain > 0.0;
-        CompressibilitySampler { min_gain: judge.then_some(opts.min_compression_gain) }
+        let compressing = opts.compression != Compression::UNCOMPRESSED;
+        ColumnSampler {
+            compressing,
+            min_gain: (compressing && opts.min_compression_gain > 0.0).then_some(opts.min_compression_gain),
+            delta: opts.integer_encoding == IntegerEncoding::Auto,
+        }
     }
 
-    /// True when zstd(1) shrinks a sample of `values` by less than the required gain.
-    fn barely_compresses(&self, values: &dyn Array) -> bool {
-        let Some(min_gain) = self.min_gain else { return false };
-        let Some(bytes) = numeric_columns::fixed_width_value_bytes(values) else { return false };
+    /// The storage of a column of physical type `physical` holding `values`.
+    fn choose(&self, physical: PhysicalType, values: &dyn Array) -> Storage {
+        let Some(bytes) = numeric_columns::fixed_width_value_bytes(values) else { return Storage::AsConfigured };
         if bytes.len() < Self::MIN_BYTES {
-            return false;
+            return Storage::AsConfigured;
         }
         let sample = &bytes.as_slice()[..bytes.len().min(Self::SAMPLE_BYTES)];
-        // If zstd cannot make a context, the column simply keeps the codec.
-        let compressed = numeric_columns::zstd_compress(1, sample, &mut Vec::new()).ok();
-        compressed.is_some_and(|n| (n as f64) > (1.0 - min_gain) * sample.len() as f64)
+        let judge_codec = self.min_gain.is_some();
+        let integers = matches!(physical, PhysicalType::INT32 | PhysicalType::INT64);
+        let judge_delta = self.delta && integers;
+        if !judge_codec && !judge_delta {
+            return Storage::AsConfigured;
+        }
+        // If zstd cannot make a context, the codec is not judged.
+        let compressed = if self.compressing {
+            numeric_columns::zstd_compress(1, sample, &mut Vec::new()).ok()
+        } else {
+            Some(sample.len())
+        };
+        if judge_delta {
+            let packed = numeric_columns::delta_packed_len(sample, values.data_type().primitive_width().unwrap_or(8));
+            if compressed.is_some_and(|compressed| packed <= compressed) {
+                return Storage::DeltaPacked;
+            }
+        }
+        match (self.min_gain, compressed) {
+            (Some(min_gain), Some(n)) if (n as f64) > (1.0 - min_gain) * sample.len() as f64 => Storage::Uncompressed,
+            _ => Storage::AsConfigured,
+        }
     }
 }
 
@@ -676,9 +743,9 @@ mod tests {
         assert!(stats_of("covariance").is_none(), "list elements should carry no statistics");
     }
 
-    /// A batch with a noise-like float column, a constant one, a counter, random bytes, and a
-    /// list of noise inside a struct, 4,096 rows: enough for the sampler to judge the 4- and
-    /// 8-byte columns.
+    /// A batch with a noise-like float column, a constant one, a counter, integers that jump
+    /// between two far values, random bytes, and a list of noise inside a struct, 4,096 rows:
+    /// enough for the sampler to judge the 4- and 8-byte columns.
     fn mixed_compressibility_batch() -> RecordBatch {
         use arrow::array::{Float64Array, ListArray, StructArray};
         use arrow::datatypes::Float64Type;
@@ -694,6 +761,8 @@ mod tests {
         let noisy = Float64Array::from_iter_values((0..rows).map(|_| noise()));
         let constant = Float64Array::from_iter_values((0..rows).map(|_| 0.01));
         let counter = Int64Array::from_iter_values(0..rows as i64);
+        // Every difference is ±2^40: 42 bits each as deltas, a repeated pattern to zstd.
+        let jumps = Int64Array::from_iter_values((0..rows).map(|i| if i % 2 == 0 { 0 } else { 1 << 40 }));
         let random_bytes = arrow::array::UInt8Array::from_iter_values((0..rows).map(|_| (noise().to_bits() >> 20) as u8));
         let noisy_lists = ListArray::from_iter_primitive::<Float64Type, _, _>((0..rows).map(|_| Some(vec![Some(noise()), Some(noise())])));
         let nested = StructArray::from(vec![(
@@ -704,40 +773,75 @@ mod tests {
             Field::new("noisy", DataType::Float64, false),
             Field::new("constant", DataType::Float64, false),
             Field::new("counter", DataType::Int64, false),
+            Field::new("jumps", DataType::Int64, false),
             Field::new("random_bytes", DataType::UInt8, false),
             Field::new("nested", nested.data_type().clone(), false),
         ]);
-        let columns: Vec<ArrayRef> =
-            vec![Arc::new(noisy), Arc::new(constant), Arc::new(counter), Arc::new(random_bytes), Arc::new(nested)];
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(noisy),
+            Arc::new(constant),
+            Arc::new(counter),
+            Arc::new(jumps),
+            Arc::new(random_bytes),
+            Arc::new(nested),
+        ];
         RecordBatch::try_new(Arc::new(schema), columns).unwrap()
     }
 
-    fn codecs_written(opts: &ParquetOptions) -> Vec<(String, Compression)> {
+    /// Per column of the written file: its path, codec, and whether its values are
+    /// DELTA_BINARY_PACKED; and the file read back equals the batch.
+    fn storage_written(opts: &ParquetOptions) -> Vec<(String, Compression, bool)> {
         let dir = tempfile::tempdir().unwrap();
         let location = TableLocation::local(dir.path()).unwrap();
-        write_part(&location, "p.parquet", &mixed_compressibility_batch(), opts).unwrap();
-        let reader = SerializedFileReader::new(File::open(dir.path().join("p.parquet")).unwrap()).unwrap();
+        let batch = mixed_compressibility_batch();
+        write_part(&location, "p.parquet", &batch, opts).unwrap();
+        let path = dir.path().join("p.parquet");
+        let read: Vec<RecordBatch> = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(File::open(&path).unwrap(), 1 << 20)
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+        assert_eq!(read, [batch]);
+        let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
         let row_group = reader.metadata().row_group(0);
-        row_group.columns().iter().map(|c| (c.column_path().string(), c.compression())).collect()
+        row_group
+            .columns()
+            .iter()
+            .map(|c| {
+                let delta = c.encodings().any(|e| e == parquet::basic::Encoding::DELTA_BINARY_PACKED);
+                (c.column_path().string(), c.compression(), delta)
+            })
+            .collect()
     }
 
     #[test]
-    fn columns_that_barely_compress_are_stored_uncompressed_and_the_rest_keep_the_codec() {
+    fn each_column_is_stored_the_way_its_sample_shows_smallest_for_the_cpu() {
         let zstd = Compression::ZSTD(ZstdLevel::try_new(1).unwrap());
-        let codecs = codecs_written(&ParquetOptions::default());
+        let none = Compression::UNCOMPRESSED;
+        let storage = storage_written(&ParquetOptions::default());
         let expected = [
-            ("noisy", Compression::UNCOMPRESSED),
-            ("constant", zstd),
-            ("counter", zstd),
+            ("noisy", none, false),
+            ("constant", zstd, false),
+            // Steps of one: no bits at all as deltas.
+            ("counter", none, true),
+            ("jumps", zstd, false),
             // Random in memory, but stored as 4-byte integers that zstd shrinks anyway.
-            ("random_bytes", zstd),
-            ("nested.samples.list.item", Compression::UNCOMPRESSED),
+            ("random_bytes", zstd, false),
+            ("nested.samples.list.item", none, false),
         ];
-        assert_eq!(codecs, expected.map(|(path, codec)| (path.to_string(), codec)));
+        assert_eq!(storage, expected.map(|(path, codec, delta)| (path.to_string(), codec, delta)));
 
-        // A required gain of 0 compresses every column, noise included.
-        let every_column = codecs_written(&ParquetOptions { min_compression_gain: 0.0, ..ParquetOptions::default() });
-        assert!(every_column.iter().all(|(_, codec)| *codec == zstd), "{every_column:?}");
+        // `plain` keeps the codec for the counter; a required gain of 0 compresses every
+        // column, noise included.
+        let plain = ParquetOptions { integer_encoding: IntegerEncoding::Plain, ..ParquetOptions::default() };
+        let storage = storage_written(&ParquetOptions { min_compression_gain: 0.0, ..plain.clone() });
+        assert!(storage.iter().all(|(_, codec, delta)| *codec == zstd && !delta), "{storage:?}");
+
+        // Without a codec, delta packing pays for both integer columns: 0 and 42 bits a value
+        // are less than 64.
+        let uncompressed = storage_written(&ParquetOptions { compression: none, ..ParquetOptions::default() });
+        let packed: Vec<&str> = uncompressed.iter().filter(|(_, _, delta)| *delta).map(|(path, _, _)| path.as_str()).collect();
+        assert_eq!(packed, ["counter", "jumps"]);
+        assert!(uncompressed.iter().all(|(_, codec, _)| *codec == none));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! Everything else (strings, byte arrays, booleans, narrower integers, variable-length lists,
 //! codecs other than zstd and none) keeps the generic path.
 
+mod delta;
 mod levels;
 mod statistics;
 
@@ -67,6 +68,10 @@ impl Kind {
         })
     }
 
+    fn is_integer(self) -> bool {
+        matches!(self, Kind::I32 | Kind::U32 | Kind::I64 | Kind::U64)
+    }
+
     fn width(self) -> usize {
         match self {
             Kind::I32 | Kind::U32 | Kind::F32 => 4,
@@ -97,6 +102,16 @@ pub struct NumericLeaf {
 }
 
 impl NumericLeaf {
+    /// Whether [`NumericChunk`] writes this leaf's values with `encoding`: PLAIN always,
+    /// DELTA_BINARY_PACKED for integers and times.
+    pub fn writes_encoding(&self, encoding: Encoding) -> bool {
+        match encoding {
+            Encoding::PLAIN => true,
+            Encoding::DELTA_BINARY_PACKED => self.kind.is_integer(),
+            _ => false,
+        }
+    }
+
     /// True when the Parquet column `descr` has the levels this leaf's shape writes.
     pub fn fits(&self, descr: &ColumnDescPtr) -> bool {
         let physical = match self.kind {
@@ -208,6 +223,8 @@ thread_local! {
     static ZSTD_CONTEXTS: RefCell<Vec<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(Vec::new()) };
     /// The uncompressed page being assembled (levels, then values), reused page after page.
     static PAGE_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// A page's values as DELTA_BINARY_PACKED, before they replace the plain ones.
+    static DELTA_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Compresses `input` into `out` (appended) with this thread's zstd context at `level`; returns
@@ -244,6 +261,16 @@ pub(super) fn fixed_width_value_bytes(array: &dyn Array) -> Option<arrow::buffer
     (start.checked_add(len)? <= buffer.len()).then(|| buffer.slice_with_length(start, len))
 }
 
+/// Bytes the 4- or 8-byte (`width`) little-endian integers of `plain` take as
+/// DELTA_BINARY_PACKED: for judging a sample.
+pub(super) fn delta_packed_len(plain: &[u8], width: usize) -> usize {
+    DELTA_SCRATCH.with_borrow_mut(|packed| {
+        packed.clear();
+        delta::encode(plain, width, packed);
+        packed.len()
+    })
+}
+
 /// Whether [`NumericChunk`] writes pages with `codec`: zstd (any level) or none.
 pub(super) fn writes_codec(codec: Compression) -> bool {
     matches!(codec, Compression::UNCOMPRESSED | Compression::ZSTD(_))
@@ -261,6 +288,8 @@ pub struct NumericChunk {
     descr: ColumnDescPtr,
     leaf: NumericLeaf,
     codec: Compression,
+    /// How values are stored: PLAIN, or DELTA_BINARY_PACKED (integers only).
+    encoding: Encoding,
     /// Rows per page, from the target page size.
     page_rows: usize,
     pages: TrackedWrite<Vec<u8>>,
@@ -274,11 +303,15 @@ pub struct NumericChunk {
 
 impl NumericChunk {
     /// A chunk for `leaf` (planned by [`plan_field`], checked with [`NumericLeaf::fits`]) in
-    /// the column `descr`. `codec` is zstd or none; a page holds at most `page.bytes` of values
-    /// and `page.rows` rows; `statistics` asks for page and chunk minimum and maximum.
-    pub fn new(descr: ColumnDescPtr, leaf: NumericLeaf, codec: Compression, page: PageLimits, statistics: bool) -> Result<Self> {
+    /// the column `descr`. `codec` is zstd or none, `encoding` PLAIN or (for integers)
+    /// DELTA_BINARY_PACKED; a page holds at most `page.bytes` of plain values and `page.rows`
+    /// rows; `statistics` asks for page and chunk minimum and maximum.
+    pub fn new(descr: ColumnDescPtr, leaf: NumericLeaf, codec: Compression, encoding: Encoding, page: PageLimits, statistics: bool) -> Result<Self> {
         if !writes_codec(codec) {
             return Err(ParquetError::General(format!("codec {codec} is not written by the numeric column writer")));
+        }
+        if !leaf.writes_encoding(encoding) {
+            return Err(ParquetError::General(format!("encoding {encoding} is not written by the numeric column writer for {}", descr.path())));
         }
         if !leaf.fits(&descr) {
             return Err(ParquetError::General(format!("column {} has levels its shape does not give", descr.path())));
@@ -293,6 +326,7 @@ impl NumericChunk {
             descr,
             leaf,
             codec,
+            encoding,
             pages: TrackedWrite::new(Vec::new()),
             offset_index: OffsetIndexBuilder::new(),
             page_count: 0,
@@ -356,6 +390,14 @@ impl NumericChunk {
             let present = &page[values_start..];
             let bounds = self.statistics.as_ref().and_then(|_| min_max(self.leaf.kind, present));
             let present_count = present.len() / width;
+            if self.encoding == Encoding::DELTA_BINARY_PACKED {
+                DELTA_SCRATCH.with_borrow_mut(|packed| {
+                    packed.clear();
+                    delta::encode(&page[values_start..], width, packed);
+                    page.truncate(values_start);
+                    page.extend_from_slice(packed);
+                });
+            }
             Ok((self.compress(page)?, level_count, page.len(), (bounds, present_count)))
         })?;
         let (bounds, present_count) = present;
@@ -365,7 +407,7 @@ impl NumericChunk {
         let page = Page::DataPage {
             buf: body,
             num_values: u32::try_from(level_count).map_err(|_| ParquetError::General("page too large".into()))?,
-            encoding: Encoding::PLAIN,
+            encoding: self.encoding,
             def_level_encoding: Encoding::RLE,
             rep_level_encoding: Encoding::RLE,
             statistics: None,
@@ -500,7 +542,7 @@ impl NumericChunk {
         let bytes = Bytes::from(self.pages.into_inner()?);
         let mut metadata = ColumnChunkMetaData::builder(self.descr)
             .set_compression(self.codec)
-            .set_encodings_mask(EncodingMask::new_from_encodings([Encoding::PLAIN, Encoding::RLE].iter()))
+            .set_encodings_mask(EncodingMask::new_from_encodings([self.encoding, Encoding::RLE].iter()))
             .set_total_compressed_size(bytes.len() as i64)
             .set_total_uncompressed_size(self.uncompressed_bytes)
             .set_num_values(self.level_count)
@@ -508,7 +550,7 @@ impl NumericChunk {
         if self.page_count > 0 {
             metadata = metadata.set_page_encoding_stats(vec![PageEncodingStats {
                 page_type: PageType::DATA_PAGE,
-                encoding: Encoding::PLAIN,
+                encoding: self.encoding,
                 count: self.page_count,
             }]);
         }
@@ -545,7 +587,7 @@ mod tests {
 
     use super::*;
     use crate::lake::location::TableLocation;
-    use crate::lake::parts::{ParquetOptions, PartWriter};
+    use crate::lake::parts::{IntegerEncoding, ParquetOptions, PartWriter};
 
     /// A fixed-size list column of `size` elements per row built from `values` (one per element),
     /// with the lists in `null_rows` null.
@@ -663,10 +705,13 @@ mod tests {
         let batches = [batch(0, 20_000), batch(20_000, 5_000), batch(25_000, 3)];
         let expected = concat_batches(&batches[0].schema(), &batches).unwrap();
         let zstd = Compression::ZSTD(ZstdLevel::try_new(1).unwrap());
-        for compression in [zstd, Compression::UNCOMPRESSED] {
-            let opts = ParquetOptions { compression, row_group_bytes: 1 << 20, ..ParquetOptions::default() };
+        let settings = [zstd, Compression::UNCOMPRESSED]
+            .into_iter()
+            .flat_map(|compression| [IntegerEncoding::Auto, IntegerEncoding::Plain].map(|encoding| (compression, encoding)));
+        for (compression, integer_encoding) in settings {
+            let opts = ParquetOptions { compression, integer_encoding, row_group_bytes: 1 << 20, ..ParquetOptions::default() };
             let (_dir, path) = write(&opts, &batches);
-            assert_eq!(read(&path, None), expected, "{compression:?}");
+            assert_eq!(read(&path, None), expected, "{compression:?} {integer_encoding:?}");
 
             let metadata = parquet::file::serialized_reader::SerializedFileReader::new(File::open(&path).unwrap())
                 .map(|reader| parquet::file::reader::FileReader::metadata(&reader).clone())
@@ -679,11 +724,18 @@ mod tests {
             assert!(covariance.statistics().is_none(), "list elements carry no statistics");
             // The noise column is judged uncompressible whatever the codec.
             assert_eq!(first.columns()[1].compression(), Compression::UNCOMPRESSED);
+            // Steady times are delta-packed when allowed: in a fixed-size list, and under
+            // nullable structs with nulls (header.stamp).
+            for name in ["stamps.list.item", "header.stamp"] {
+                let column = first.columns().iter().find(|c| c.column_path().string() == name).unwrap();
+                let delta = column.encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED);
+                assert_eq!(delta, integer_encoding == IntegerEncoding::Auto, "{name} {integer_encoding:?}");
+            }
 
             // A selection in the middle of the file goes through the offset index's page
             // locations and first rows.
             let selection = RowSelection::from(vec![RowSelector::skip(19_990), RowSelector::select(25)]);
-            assert_eq!(read(&path, Some(selection)), expected.slice(19_990, 25), "{compression:?}");
+            assert_eq!(read(&path, Some(selection)), expected.slice(19_990, 25), "{compression:?} {integer_encoding:?}");
         }
     }
 
