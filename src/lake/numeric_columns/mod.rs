@@ -20,6 +20,7 @@
 
 mod delta;
 mod levels;
+mod repeated;
 mod statistics;
 
 use std::cell::RefCell;
@@ -36,6 +37,7 @@ use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
 use levels::{encode_levels, rep_levels_of_full_rows, rle_levels, rle_run};
+use repeated::RowDictionary;
 use statistics::{min_max, PageStatistics};
 
 type Result<T> = std::result::Result<T, ParquetError>;
@@ -283,6 +285,23 @@ pub struct PageLimits {
     pub rows: usize,
 }
 
+/// Whether a chunk's pages are dictionary indices of one repeated row.
+enum Dictionary {
+    /// No page written yet: the first one decides.
+    Undecided,
+    /// The chunk has this dictionary (its page written first); pages that repeat its row are
+    /// written as indices, others as values.
+    Repeating(RowDictionary),
+    Off,
+}
+
+/// A data page's values part as stored, with its size before compression and its encoding.
+struct PageBody {
+    bytes: Bytes,
+    uncompressed: usize,
+    encoding: Encoding,
+}
+
 /// One column chunk of a numeric leaf being written: its pages so far, in memory.
 pub struct NumericChunk {
     descr: ColumnDescPtr,
@@ -290,6 +309,12 @@ pub struct NumericChunk {
     codec: Compression,
     /// How values are stored: PLAIN, or DELTA_BINARY_PACKED (integers only).
     encoding: Encoding,
+    /// Whether the chunk's pages repeat one row, stored as dictionary indices.
+    dictionary: Dictionary,
+    /// Data pages written as dictionary indices.
+    dictionary_pages: i32,
+    /// Where the first data page starts (after the dictionary page, if any).
+    data_page_offset: i64,
     /// Rows per page, from the target page size.
     page_rows: usize,
     pages: TrackedWrite<Vec<u8>>,
@@ -327,6 +352,10 @@ impl NumericChunk {
             leaf,
             codec,
             encoding,
+            // Delta-packed integers are already small; only PLAIN chunks look for a repeated row.
+            dictionary: if encoding == Encoding::PLAIN { Dictionary::Undecided } else { Dictionary::Off },
+            dictionary_pages: 0,
+            data_page_offset: 0,
             pages: TrackedWrite::new(Vec::new()),
             offset_index: OffsetIndexBuilder::new(),
             page_count: 0,
@@ -377,15 +406,27 @@ impl NumericChunk {
         let value_bytes = fixed_width_value_bytes(values.as_ref())
             .ok_or_else(|| ParquetError::General(format!("{} does not hold 4- or 8-byte numbers", self.descr.path())))?;
         let has_nulls = arrays.iter().any(|a| a.null_count() > 0);
+        if !has_nulls {
+            let values = value_bytes.as_slice().get(..rows * self.values_per_row() * self.leaf.kind.width());
+            if let Some(values) = values.filter(|values| self.repeats_dictionary_row(values)) {
+                return self.write_repeated_rows_page(rows, values);
+            }
+        }
+        // A chunk whose first page does not repeat one row keeps PLAIN (or delta) pages.
+        if matches!(self.dictionary, Dictionary::Undecided) {
+            self.dictionary = Dictionary::Off;
+        }
         let width = self.leaf.kind.width();
-        let max_def = self.descr.max_def_level();
-        let mut levels = self.statistics.as_ref().and_then(|_| LevelHistogram::try_new(max_def));
+        let mut levels = self.level_histogram();
         let (body, level_count, uncompressed, present) = PAGE_SCRATCH.with_borrow_mut(|page| -> Result<_> {
             page.clear();
             let (level_count, values_start) = if has_nulls {
                 self.encode_with_nulls(&arrays, value_bytes.as_slice(), page, levels.as_mut())
             } else {
-                self.encode_without_nulls(rows, value_bytes.as_slice(), page, levels.as_mut())
+                let level_count = self.encode_levels_without_nulls(rows, page, levels.as_mut());
+                let values_start = page.len();
+                page.extend_from_slice(&value_bytes[..level_count * width]);
+                (level_count, values_start)
             };
             let present = &page[values_start..];
             let bounds = self.statistics.as_ref().and_then(|_| min_max(self.leaf.kind, present));
@@ -401,18 +442,111 @@ impl NumericChunk {
             Ok((self.compress(page)?, level_count, page.len(), (bounds, present_count)))
         })?;
         let (bounds, present_count) = present;
+        let body = PageBody { bytes: body, uncompressed, encoding: self.encoding };
+        self.add_data_page(body, rows, level_count, (bounds, level_count - present_count), levels)
+    }
+
+    /// Values per row: 1, or the size of a fixed-size list.
+    fn values_per_row(&self) -> usize {
+        match self.leaf.shape {
+            Shape::Flat => 1,
+            Shape::FixedList { size } => size,
+        }
+    }
+
+    fn level_histogram(&self) -> Option<LevelHistogram> {
+        self.statistics.as_ref().and_then(|_| LevelHistogram::try_new(self.descr.max_def_level()))
+    }
+
+    /// True when every row of the page's `values` is the chunk's dictionary row. The first
+    /// page decides: if it repeats one row, that row becomes the chunk's dictionary (its page
+    /// written first); otherwise the chunk has none.
+    fn repeats_dictionary_row(&mut self, values: &[u8]) -> bool {
+        match &self.dictionary {
+            Dictionary::Off => false,
+            Dictionary::Repeating(dictionary) => dictionary.matches(values),
+            Dictionary::Undecided => {
+                let row_bytes = self.values_per_row() * self.leaf.kind.width();
+                let dictionary = repeated::repeats_first_row(values, row_bytes)
+                    .then(|| RowDictionary::new(&values[..row_bytes], self.leaf.kind.width()))
+                    .flatten();
+                let Some(dictionary) = dictionary else {
+                    self.dictionary = Dictionary::Off;
+                    return false;
+                };
+                match self.write_dictionary_page(&dictionary) {
+                    Ok(()) => {
+                        self.dictionary = Dictionary::Repeating(dictionary);
+                        true
+                    }
+                    // Nothing of a failed page is kept: the chunk goes on without a dictionary.
+                    Err(_) => {
+                        self.dictionary = Dictionary::Off;
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the chunk's dictionary page: the repeated row's distinct values.
+    fn write_dictionary_page(&mut self, dictionary: &RowDictionary) -> Result<()> {
+        let (entries, count) = dictionary.page();
+        let page = Page::DictionaryPage {
+            buf: self.compress(entries)?,
+            num_values: count as u32,
+            encoding: Encoding::PLAIN,
+            is_sorted: false,
+        };
+        let mut pages = SerializedPageWriter::new(&mut self.pages);
+        let spec = pages.write_page(CompressedPage::new(page, entries.len()))?;
+        self.uncompressed_bytes += spec.uncompressed_size as i64;
+        self.data_page_offset = self.pages.bytes_written() as i64;
+        Ok(())
+    }
+
+    /// A page of `rows` rows that all repeat the dictionary's row (`values`): levels, then the
+    /// dictionary indices.
+    fn write_repeated_rows_page(&mut self, rows: usize, values: &[u8]) -> Result<()> {
+        let Dictionary::Repeating(dictionary) = &self.dictionary else {
+            return Err(ParquetError::General("a repeated-row page without a dictionary".into()));
+        };
+        let bounds = self.statistics.as_ref().and_then(|_| min_max(self.leaf.kind, dictionary.row()));
+        let mut levels = self.level_histogram();
+        let (body, level_count, uncompressed) = PAGE_SCRATCH.with_borrow_mut(|page| -> Result<_> {
+            page.clear();
+            let level_count = self.encode_levels_without_nulls(rows, page, levels.as_mut());
+            debug_assert_eq!(level_count * self.leaf.kind.width(), values.len());
+            dictionary.encode_indices(level_count, page);
+            Ok((self.compress(page)?, level_count, page.len()))
+        })?;
+        self.dictionary_pages += 1;
+        let body = PageBody { bytes: body, uncompressed, encoding: Encoding::RLE_DICTIONARY };
+        self.add_data_page(body, rows, level_count, (bounds, 0), levels)
+    }
+
+    /// Writes a data page of `rows` rows and `level_count` levels, and accounts for it: page
+    /// statistics (`bounds` of the present values, and the number of nulls), offset index, sizes.
+    fn add_data_page(
+        &mut self,
+        body: PageBody,
+        rows: usize,
+        level_count: usize,
+        (bounds, nulls): (Option<statistics::MinMax>, usize),
+        levels: Option<LevelHistogram>,
+    ) -> Result<()> {
         if let Some(statistics) = self.statistics.as_mut() {
-            statistics.add_page(bounds, rows, level_count - present_count, levels);
+            statistics.add_page(bounds, rows, nulls, levels);
         }
         let page = Page::DataPage {
-            buf: body,
+            buf: body.bytes,
             num_values: u32::try_from(level_count).map_err(|_| ParquetError::General("page too large".into()))?,
-            encoding: self.encoding,
+            encoding: body.encoding,
             def_level_encoding: Encoding::RLE,
             rep_level_encoding: Encoding::RLE,
             statistics: None,
         };
-        let spec = SerializedPageWriter::new(&mut self.pages).write_page(CompressedPage::new(page, uncompressed))?;
+        let spec = SerializedPageWriter::new(&mut self.pages).write_page(CompressedPage::new(page, body.uncompressed))?;
         self.offset_index.append_row_count(rows as i64);
         self.offset_index.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
         self.page_count += 1;
@@ -422,15 +556,9 @@ impl NumericChunk {
         Ok(())
     }
 
-    /// Levels and values of `rows` rows in which nothing is null (counted into `histogram`);
-    /// returns the number of levels and where the values start in `page`.
-    fn encode_without_nulls(
-        &self,
-        rows: usize,
-        value_bytes: &[u8],
-        page: &mut Vec<u8>,
-        histogram: Option<&mut LevelHistogram>,
-    ) -> (usize, usize) {
+    /// The levels of `rows` rows in which nothing is null (counted into `histogram`); returns
+    /// their number (one per value).
+    fn encode_levels_without_nulls(&self, rows: usize, page: &mut Vec<u8>, histogram: Option<&mut LevelHistogram>) -> usize {
         let max_def = self.descr.max_def_level();
         let levels = match self.leaf.shape {
             Shape::Flat => {
@@ -448,9 +576,7 @@ impl NumericChunk {
         if let Some(histogram) = histogram {
             histogram.increment_by(max_def, levels as i64);
         }
-        let start = page.len();
-        page.extend_from_slice(&value_bytes[..levels * self.leaf.kind.width()]);
-        (levels, start)
+        levels
     }
 
     /// Levels and values of rows in which something on the way to the leaf is null: only
@@ -537,22 +663,48 @@ impl NumericChunk {
         Ok(Bytes::from(out))
     }
 
+    /// The encodings of the chunk's pages and levels.
+    fn encodings(&self) -> Vec<Encoding> {
+        let mut encodings = vec![Encoding::RLE];
+        if matches!(self.dictionary, Dictionary::Repeating(_)) {
+            encodings.extend([Encoding::PLAIN, Encoding::RLE_DICTIONARY]);
+        }
+        if self.page_count > self.dictionary_pages {
+            encodings.push(self.encoding);
+        }
+        encodings
+    }
+
+    /// Pages per type and encoding, in file order: the dictionary page first.
+    fn page_encoding_stats(&self) -> Vec<PageEncodingStats> {
+        let mut stats = Vec::new();
+        let mut add = |page_type, encoding, count| {
+            if count > 0 {
+                stats.push(PageEncodingStats { page_type, encoding, count });
+            }
+        };
+        if matches!(self.dictionary, Dictionary::Repeating(_)) {
+            add(PageType::DICTIONARY_PAGE, Encoding::PLAIN, 1);
+        }
+        add(PageType::DATA_PAGE, Encoding::RLE_DICTIONARY, self.dictionary_pages);
+        add(PageType::DATA_PAGE, self.encoding, self.page_count - self.dictionary_pages);
+        stats
+    }
+
     /// The chunk's bytes and metadata, ready for `SerializedRowGroupWriter::append_column`.
     pub fn close(self) -> Result<(Bytes, ColumnCloseResult)> {
+        let (encodings, encoding_stats) = (self.encodings(), self.page_encoding_stats());
         let bytes = Bytes::from(self.pages.into_inner()?);
         let mut metadata = ColumnChunkMetaData::builder(self.descr)
             .set_compression(self.codec)
-            .set_encodings_mask(EncodingMask::new_from_encodings([self.encoding, Encoding::RLE].iter()))
+            .set_encodings_mask(EncodingMask::new_from_encodings(encodings.iter()))
             .set_total_compressed_size(bytes.len() as i64)
             .set_total_uncompressed_size(self.uncompressed_bytes)
             .set_num_values(self.level_count)
-            .set_data_page_offset(0);
+            .set_data_page_offset(self.data_page_offset)
+            .set_dictionary_page_offset(matches!(self.dictionary, Dictionary::Repeating(_)).then_some(0));
         if self.page_count > 0 {
-            metadata = metadata.set_page_encoding_stats(vec![PageEncodingStats {
-                page_type: PageType::DATA_PAGE,
-                encoding: self.encoding,
-                count: self.page_count,
-            }]);
+            metadata = metadata.set_page_encoding_stats(encoding_stats);
         }
         let mut column_index = None;
         if let Some(statistics) = self.statistics {
@@ -736,6 +888,57 @@ mod tests {
             // locations and first rows.
             let selection = RowSelection::from(vec![RowSelector::skip(19_990), RowSelector::select(25)]);
             assert_eq!(read(&path, Some(selection)), expected.slice(19_990, 25), "{compression:?} {integer_encoding:?}");
+        }
+    }
+
+    #[test]
+    fn pages_that_repeat_the_first_pages_row_are_dictionary_indices_and_the_rest_values() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        // Pages of 14,563 rows (1 MiB of doubles): two that repeat one matrix, one that
+        // repeats another, one with the first matrix again, then changing values. A second
+        // column repeats nothing in its first page.
+        let page = (1 << 20) / 72;
+        let rows = page * 4 + 1_000;
+        let matrix = |row: usize, i: usize| match row / page {
+            0 | 1 | 3 => [0.01, 0.0, -0.0][i % 3],
+            2 => 0.5,
+            _ => (row * 9 + i) as f64,
+        };
+        let values = Float64Array::from_iter_values((0..rows * 9).map(|v| matrix(v / 9, v % 9)));
+        let (field, covariance) = fixed_list(Field::new("item", DataType::Float64, false), 9, Arc::new(values), &[]);
+        let counter = Float64Array::from_iter_values((0..rows).map(|r| r as f64));
+        let schema = Schema::new(vec![field.with_name("covariance"), Field::new("counter", DataType::Float64, false)]);
+        let batch = RecordBatch::try_new(Arc::new(schema), vec![covariance, Arc::new(counter)]).unwrap();
+        for compression in [Compression::ZSTD(ZstdLevel::try_new(1).unwrap()), Compression::UNCOMPRESSED] {
+            let opts = ParquetOptions { compression, min_compression_gain: 0.0, ..ParquetOptions::default() };
+            let (_dir, path) = write(&opts, std::slice::from_ref(&batch));
+            assert_eq!(read(&path, None), batch, "{compression:?}");
+            let selection = RowSelection::from(vec![RowSelector::skip(page * 3 - 10), RowSelector::select(20)]);
+            assert_eq!(read(&path, Some(selection)), batch.slice(page * 3 - 10, 20));
+
+            // The pages as they lie in the file, read by the crate's page reader.
+            let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+            let row_group = reader.get_row_group(0).unwrap();
+            let pages = |column: usize| {
+                let mut kinds: Vec<(PageType, Encoding)> = Vec::new();
+                for page in row_group.get_column_page_reader(column).unwrap() {
+                    let page = page.unwrap();
+                    kinds.push((page.page_type(), page.encoding()));
+                }
+                kinds
+            };
+            let (dictionary, indices, plain) = (
+                (PageType::DICTIONARY_PAGE, Encoding::PLAIN),
+                (PageType::DATA_PAGE, Encoding::RLE_DICTIONARY),
+                (PageType::DATA_PAGE, Encoding::PLAIN),
+            );
+            assert_eq!(pages(0), [dictionary, indices, indices, plain, indices, plain]);
+            assert_eq!(pages(1), [plain; 3], "20,000 rows a page at most");
+            let columns = reader.metadata().row_group(0).columns();
+            assert!(columns[0].data_page_offset() > columns[0].dictionary_page_offset().unwrap());
+            assert_eq!(columns[1].dictionary_page_offset(), None);
+            let mask: Vec<Encoding> = columns[0].encodings().collect();
+            assert!([Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY].iter().all(|e| mask.contains(e)), "{mask:?}");
         }
     }
 
