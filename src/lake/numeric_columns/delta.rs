@@ -19,62 +19,72 @@ const MINIBLOCK: usize = BLOCK / MINIBLOCKS;
 /// `width` says which) to `out` as one `DELTA_BINARY_PACKED` run.
 pub(super) fn encode(plain: &[u8], width: usize, out: &mut Vec<u8>) {
     if width == 4 {
-        encode_values::<true>(plain.chunks_exact(4).map(|b| i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))), out);
+        encode_values::<4>(plain, out);
     } else {
-        encode_values::<false>(plain.chunks_exact(8).map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])), out);
+        encode_values::<8>(plain, out);
     }
 }
 
-/// Encodes `values` (each 32-bit value sign-extended when `BITS32`).
-fn encode_values<const BITS32: bool>(mut values: impl ExactSizeIterator<Item = i64>, out: &mut Vec<u8>) {
+/// The `i`th value of `bytes`, sign-extended from `WIDTH` (4 or 8) bytes.
+#[inline(always)]
+fn value_at<const WIDTH: usize>(bytes: &[u8], i: usize) -> i64 {
+    let b = &bytes[i * WIDTH..(i + 1) * WIDTH];
+    if WIDTH == 4 {
+        i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    } else {
+        i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
+}
+
+/// Encodes the `WIDTH`-byte values of `plain`.
+fn encode_values<const WIDTH: usize>(plain: &[u8], out: &mut Vec<u8>) {
+    let count = plain.len() / WIDTH;
     put_varint(out, BLOCK as u64);
     put_varint(out, MINIBLOCKS as u64);
-    put_varint(out, values.len() as u64);
-    let Some(first) = values.next() else {
+    put_varint(out, count as u64);
+    if count == 0 {
         put_varint(out, 0);
         return;
-    };
-    put_varint(out, zigzag(first));
-    let mut previous = first;
+    }
+    let mut previous = value_at::<WIDTH>(plain, 0);
+    put_varint(out, zigzag(previous));
     let mut deltas = [0i64; BLOCK];
-    loop {
-        let mut count = 0;
-        for value in values.by_ref().take(BLOCK) {
-            deltas[count] = delta::<BITS32>(value, previous);
+    for block in plain[WIDTH..count * WIDTH].chunks(BLOCK * WIDTH) {
+        let n = block.len() / WIDTH;
+        for (i, delta_slot) in deltas[..n].iter_mut().enumerate() {
+            let value = value_at::<WIDTH>(block, i);
+            *delta_slot = delta::<WIDTH>(value, previous);
             previous = value;
-            count += 1;
-        }
-        if count == 0 {
-            return;
         }
         // Padding deltas equal the smallest one, so they pack as zeros.
-        let min = deltas[..count].iter().copied().min().unwrap_or(0);
-        deltas[count..].fill(min);
-        write_block::<BITS32>(&deltas, count, min, out);
-        if count < BLOCK {
-            return;
-        }
+        let min = deltas[..n].iter().copied().fold(i64::MAX, i64::min);
+        deltas[n..].fill(min);
+        write_block::<WIDTH>(&deltas, n, min, out);
     }
 }
 
 /// One block: `count` deltas of `deltas` are values, the rest padding.
-fn write_block<const BITS32: bool>(deltas: &[i64; BLOCK], count: usize, min: i64, out: &mut Vec<u8>) {
+fn write_block<const WIDTH: usize>(deltas: &[i64; BLOCK], count: usize, min: i64, out: &mut Vec<u8>) {
     put_varint(out, zigzag(min));
     let used = count.div_ceil(MINIBLOCK);
     let widths_at = out.len();
     out.resize(widths_at + MINIBLOCKS, 0);
     for (m, miniblock) in deltas.chunks_exact(MINIBLOCK).take(used).enumerate() {
-        let widest = miniblock.iter().map(|&d| offset::<BITS32>(d, min)).fold(0, |a, b| a | b);
+        let mut offsets = [0u64; MINIBLOCK];
+        for (offset_slot, &d) in offsets.iter_mut().zip(miniblock) {
+            *offset_slot = offset::<WIDTH>(d, min);
+        }
+        let widest = offsets.iter().fold(0, |a, &b| a | b);
         let width = (u64::BITS - widest.leading_zeros()) as usize;
         out[widths_at + m] = width as u8;
-        pack(miniblock.iter().map(|&d| offset::<BITS32>(d, min)), width, out);
+        pack(&offsets, width, out);
     }
 }
 
 /// `value - previous`, wrapping at the column's width.
-#[inline]
-fn delta<const BITS32: bool>(value: i64, previous: i64) -> i64 {
-    if BITS32 {
+#[inline(always)]
+fn delta<const WIDTH: usize>(value: i64, previous: i64) -> i64 {
+    if WIDTH == 4 {
         i64::from((value as i32).wrapping_sub(previous as i32))
     } else {
         value.wrapping_sub(previous)
@@ -82,24 +92,24 @@ fn delta<const BITS32: bool>(value: i64, previous: i64) -> i64 {
 }
 
 /// `delta - min` as the unsigned number that is packed, wrapping at the column's width.
-#[inline]
-fn offset<const BITS32: bool>(delta: i64, min: i64) -> u64 {
-    if BITS32 {
+#[inline(always)]
+fn offset<const WIDTH: usize>(delta: i64, min: i64) -> u64 {
+    if WIDTH == 4 {
         u64::from((delta as i32).wrapping_sub(min as i32) as u32)
     } else {
         delta.wrapping_sub(min) as u64
     }
 }
 
-/// Packs [`MINIBLOCK`] numbers of `width` bits each, least significant bit first: `4 * width`
-/// bytes.
-fn pack(numbers: impl Iterator<Item = u64>, width: usize, out: &mut Vec<u8>) {
+/// Packs the [`MINIBLOCK`] `numbers` of `width` bits each, least significant bit first:
+/// `4 * width` bytes.
+fn pack(numbers: &[u64; MINIBLOCK], width: usize, out: &mut Vec<u8>) {
     if width == 0 {
         return;
     }
     let mut word = 0u64;
     let mut bits = 0usize;
-    for n in numbers {
+    for &n in numbers {
         word |= n << bits;
         bits += width;
         if bits >= 64 {
