@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use super::record::{op, read_record, time_from_bytes, Fields, ReadOutcome};
+use super::record::{op, read_message_record, read_record, time_from_bytes, Fields, ReadOutcome};
 use super::Connection;
 
 /// Chunk compression named in the chunk record header.
@@ -239,6 +239,10 @@ impl<'a> Iterator for ChunkRecords<'a> {
         loop {
             if self.problem.is_some() {
                 return None;
+            }
+            if let Some(message) = read_message_record(self.buf, self.pos) {
+                self.pos = message.end;
+                return Some(ChunkItem::Message { conn: message.conn, time: message.time, data: message.data });
             }
             match read_record(self.buf, self.pos) {
                 ReadOutcome::End => return None,
