@@ -10,7 +10,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     keep_freed_memory_for_a_second();
-    no_transparent_huge_pages();
     exit_cleanly_when_stdout_fails();
     let cli = scenes::cli::Cli::parse();
     match scenes::cli::run(cli) {
@@ -69,11 +68,24 @@ fn keep_freed_memory_for_a_second() {
 /// the host. Ingest and batch allocate a few dozen MiB of buffers. Under huge pages, the first
 /// touch of that memory was half of the CPU of ingesting the 30-min drive. Measured in
 /// bench/ANALYSIS.md, seventh round: 0.31 -> 0.21 s, 171 -> 146 MiB peak RSS.
-fn no_transparent_huge_pages() {
-    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+///
+/// It runs from the executable's constructor list, before `main` and before the Rust runtime's
+/// first allocation: called from `main`, it came after that allocation had faulted in one huge
+/// page (about half a millisecond of every run, bench/ANALYSIS.md, tenth round). It allocates
+/// nothing itself (`getenv`, not `std::env`).
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static NO_TRANSPARENT_HUGE_PAGES: extern "C" fn() = no_transparent_huge_pages;
+
+#[cfg(target_os = "linux")]
+extern "C" fn no_transparent_huge_pages() {
+    // SAFETY: `getenv` reads the environment, which nothing writes this early; the name is a
+    // NUL-terminated literal.
+    let allowed = unsafe { !libc::getenv(c"MIMALLOC_ALLOW_THP".as_ptr()).is_null() };
+    if allowed {
         return;
     }
-    #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag on this process.
     // It fails only on kernels older than 3.15; the process then runs as before.
     unsafe {
