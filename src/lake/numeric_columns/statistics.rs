@@ -29,33 +29,20 @@ pub(super) struct MinMax {
 /// maximum of zero +0.0.
 pub(super) fn min_max(kind: Kind, values: &[u8]) -> Option<MinMax> {
     fn ints<T: LeBytes + Ord + Copy + Into<i128>>(values: &[u8]) -> Option<MinMax> {
-        let width = std::mem::size_of::<T>();
-        let mut lo: Option<T> = None;
-        let mut hi: Option<T> = None;
-        for chunk in values.chunks_exact(width) {
-            let v = T::from_le_slice(chunk);
-            lo = Some(lo.map_or(v, |l| l.min(v)));
-            hi = Some(hi.map_or(v, |h| h.max(v)));
-        }
-        let (lo, hi) = (lo?, hi?);
+        let mut values = values.chunks_exact(std::mem::size_of::<T>()).map(T::from_le_slice);
+        let first = values.next()?;
+        let (lo, hi) = values.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v)));
         Some(MinMax {
             min: (Ordered::Int(lo.into()), lo.to_le_vec()),
             max: (Ordered::Int(hi.into()), hi.to_le_vec()),
         })
     }
     fn floats<T: num_like::Float>(values: &[u8]) -> Option<MinMax> {
-        let width = std::mem::size_of::<T>();
-        let mut lo: Option<T> = None;
-        let mut hi: Option<T> = None;
-        for chunk in values.chunks_exact(width) {
-            let v = T::from_le_slice(chunk);
-            if v.is_nan_value() {
-                continue;
-            }
-            lo = Some(lo.map_or(v, |l| if v < l { v } else { l }));
-            hi = Some(hi.map_or(v, |h| if v > h { v } else { h }));
-        }
-        let (lo, hi) = (lo?.zero_as(true), hi?.zero_as(false));
+        let mut values = values.chunks_exact(std::mem::size_of::<T>()).map(T::from_le_slice).filter(|v| !v.is_nan_value());
+        let first = values.next()?;
+        // The first of equal values (both zeros compare equal) stays, as in the crate.
+        let (lo, hi) = values.fold((first, first), |(lo, hi), v| (if v < lo { v } else { lo }, if v > hi { v } else { hi }));
+        let (lo, hi) = (lo.zero_as(true), hi.zero_as(false));
         Some(MinMax {
             min: (Ordered::Float(lo.as_f64()), lo.to_le_vec()),
             max: (Ordered::Float(hi.as_f64()), hi.to_le_vec()),
@@ -80,6 +67,7 @@ trait LeBytes: Sized {
 macro_rules! le_bytes {
     ($($t:ty),*) => {$(
         impl LeBytes for $t {
+            #[inline(always)]
             fn from_le_slice(bytes: &[u8]) -> Self {
                 let mut raw = [0u8; std::mem::size_of::<$t>()];
                 raw.copy_from_slice(bytes);
