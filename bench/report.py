@@ -55,7 +55,8 @@ def main():
         "",
         f"Measured {datetime.fromtimestamp(os.path.getmtime(results), timezone.utc):%Y-%m-%d %H:%M} UTC (end of the run) on {machine()}.",
         "Medians of every run of a tool (column `runs`), tools alternating on the same bags, page cache warm,",
-        "dirty pages written back (`sync`) before each run.",
+        "dirty pages written back (`sync`) before each run. Wall time to the microsecond (bash's clock",
+        "around the run), CPU time and peak RSS from GNU time.",
         "Reproduce: `bash bench/run.sh` (generates the bags, installs the peers in `bench/.venv`).",
         "",
         "| case | tool | runs | bag MB | messages | wall s | CPU s | msgs/s (wall) | MB/s (wall) | peak RSS MiB |",
@@ -64,7 +65,7 @@ def main():
     for (case, tool), m in sorted(med.items()):
         r = m["msgs"] / m["wall"] if m["msgs"] else 0
         lines.append(
-            f"| {case} | {tool} | {m['n']} | {m['size'] / 1e6:.1f} | {m['msgs']} | {m['wall']:.2f} | {m['cpu']:.2f} | "
+            f"| {case} | {tool} | {m['n']} | {m['size'] / 1e6:.1f} | {m['msgs']} | {m['wall']:.3f} | {m['cpu']:.2f} | "
             f"{r:,.0f} | {m['size'] / 1e6 / m['wall']:.0f} | {m['rss']:.0f} |"
         )
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
