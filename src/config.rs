@@ -182,10 +182,10 @@ pub struct IngestConfig {
     /// Binary columns whose values average at least this many bytes are stored uncompressed.
     pub large_binary_bytes: usize,
     /// A numeric column of 4- or 8-byte values that zstd(1) shrinks by less than this fraction,
-    /// on a sample of the first batch of a part file, is stored uncompressed: noise-like
-    /// measurements (IMU rates, accelerations) barely compress, and skipping them made
-    /// ingesting the 30-min drive about 7 % faster for 2.4 % larger files (bench/ANALYSIS.md,
-    /// eighth round). 0 compresses every column.
+    /// on a sample of the first batch a table gets in an ingest (kept for its other part files),
+    /// is stored uncompressed: noise-like measurements (IMU rates, accelerations) barely
+    /// compress, and skipping them made ingesting the 30-min drive about 7 % faster for 2.4 %
+    /// larger files (bench/ANALYSIS.md, eighth round). 0 compresses every column.
     pub min_compression_gain: f64,
     /// `auto`: integer and time columns whose sample comes out smaller as DELTA_BINARY_PACKED
     /// than as zstd(1)-compressed plain values are stored that way, uncompressed (timestamps,

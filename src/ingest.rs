@@ -24,7 +24,7 @@ use crate::bag::{decompress_loaded, Bag, ChunkItem, ChunkRef, IndexState, ScanDa
 use crate::error::{Error, Result};
 use crate::failpoint::pause_point;
 use crate::lake::location::TableLocation;
-use crate::lake::parts::{storage_fields, storage_schema, ParquetOptions, PartFile, PartWriter};
+use crate::lake::parts::{storage_fields, storage_schema, ParquetOptions, PartFile, PartWriter, StorageChoices};
 use crate::lake::{bag_name, delta, escape_partition_value, table_name, Lake};
 use crate::meta::{BagRecord, MetaStore, TopicRecord};
 use crate::msg::column::UTC;
@@ -113,6 +113,8 @@ struct Variant {
     has_header_stamp: bool,
     table: usize,
     md5: String,
+    /// How its part files store their columns, chosen with the first one (see [`StorageChoices`]).
+    storage: StorageChoices,
 }
 
 struct TableTarget {
@@ -293,6 +295,7 @@ async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String]) -> Result<Plan> 
                 raw_only,
                 table: usize::MAX,
                 md5: definition_md5(&conn.definition),
+                storage: StorageChoices::default(),
             });
             plan.variants.len() - 1
         });
@@ -554,7 +557,8 @@ impl RangeContext<'_> {
                     parts.next_seq
                 );
                 parts.next_seq += 1;
-                slot.insert(PartWriter::create(&table.dir, &relative, &record_batch, &self.opts.parquet)?)
+                let storage = &self.plan.variants[v].storage;
+                slot.insert(PartWriter::create_with(&table.dir, &relative, &record_batch, &self.opts.parquet, storage)?)
             }
         };
         writer.write(&record_batch)?;

@@ -18,7 +18,7 @@ use parquet::errors::ParquetError;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use parquet::schema::types::{ColumnDescPtr, ColumnPath};
 
 use super::numeric_columns::{self, NumericChunk, NumericLeaf, PageLimits};
 use super::location::TableLocation;
@@ -53,9 +53,9 @@ pub struct ParquetOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IntegerEncoding {
-    /// DELTA_BINARY_PACKED, without compression, when a sample of the first batch of a part file
-    /// comes out smaller that way than as plain values under zstd(1) (or than plain values, when
-    /// no codec is configured); PLAIN with the codec otherwise.
+    /// DELTA_BINARY_PACKED, without compression, when a sample of the first batch a table gets
+    /// (see [`StorageChoices`]) comes out smaller that way than as plain values under zstd(1)
+    /// (or than plain values, when no codec is configured); PLAIN with the codec otherwise.
     Auto,
     /// Always PLAIN with the codec: for readers without DELTA_BINARY_PACKED (Spark's vectorised
     /// reader before 3.3).
@@ -168,6 +168,18 @@ impl PartWriter {
     /// Starts the part file `relative_path` of the table at `location`. Column settings (which
     /// binary columns stay uncompressed) are chosen from `first`, the first batch to be written.
     pub fn create(location: &TableLocation, relative_path: &str, first: &RecordBatch, opts: &ParquetOptions) -> Result<PartWriter> {
+        PartWriter::create_with(location, relative_path, first, opts, &StorageChoices::default())
+    }
+
+    /// [`PartWriter::create`] with the column storage of `choices`, made for an earlier part
+    /// file of the same table and schema (or chosen now from `first` and kept there).
+    pub fn create_with(
+        location: &TableLocation,
+        relative_path: &str,
+        first: &RecordBatch,
+        opts: &ParquetOptions,
+        choices: &StorageChoices,
+    ) -> Result<PartWriter> {
         let sink = match location.local_dir() {
             Some(dir) => {
                 let path = dir.join(relative_path);
@@ -180,7 +192,8 @@ impl PartWriter {
             None => Sink::Memory(Vec::new()),
         };
         let schema = storage_schema(&first.schema());
-        let writer = RowGroupWriter::try_new(sink, schema.clone(), first, opts)?;
+        let storage = choices.for_batch(first, opts);
+        let writer = RowGroupWriter::try_new(sink, schema.clone(), first, opts, &storage)?;
         Ok(PartWriter {
             schema,
             location: location.clone(),
@@ -293,9 +306,9 @@ impl LeafWriter {
 }
 
 impl RowGroupWriter {
-    fn try_new(sink: Sink, schema: SchemaRef, first: &RecordBatch, opts: &ParquetOptions) -> Result<Self> {
+    fn try_new(sink: Sink, schema: SchemaRef, first: &RecordBatch, opts: &ParquetOptions, storage: &[Storage]) -> Result<Self> {
         let descriptor = parquet::arrow::ArrowSchemaConverter::new().convert(schema.as_ref())?;
-        let props = writer_properties(first, opts);
+        let props = writer_properties(first, opts, storage);
         let mut first_leaf = vec![usize::MAX; schema.fields().len()];
         let mut leaf_counts = vec![0; schema.fields().len()];
         for leaf in (0..descriptor.num_columns()).rev() {
@@ -481,7 +494,7 @@ impl RowGroupWriter {
     }
 }
 
-fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProperties {
+fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions, storage: &[Storage]) -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_compression(opts.compression)
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -495,20 +508,15 @@ fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProper
     // straight to plain encoding and zstd.
     //
     // Numeric columns that zstd(1) barely shrinks (noise-like measurements) are stored
-    // uncompressed, judged on a sample of this first batch: compressing them spent CPU on
-    // every value to save a few percent of their size.
+    // uncompressed, and integer columns smaller delta-packed, as `storage` says (judged on a
+    // sample: see `choose_storage`).
     //
     // Values inside lists (covariance matrices, detected objects, lane points) get no min/max
     // statistics: no query engine prunes files or pages on list elements, and computing them
     // (with the level histograms that come along) costs a comparison per element.
     if let Ok(descriptor) = parquet::arrow::ArrowSchemaConverter::new().convert(batch.schema().as_ref()) {
-        // Leaf arrays line up with the descriptor's leaves; if some type ever made them
-        // differ, no column is judged and all keep the codec.
-        let leaves = Some(leaf_arrays(batch)).filter(|leaves| leaves.len() == descriptor.num_columns());
-        let sampler = ColumnSampler::new(opts);
         for (i, leaf) in descriptor.columns().iter().enumerate() {
-            let values = leaves.as_ref().and_then(|leaves| leaves.get(i));
-            match values.map_or(Storage::AsConfigured, |values| sampler.choose(leaf.physical_type(), values.as_ref())) {
+            match storage.get(i).copied().unwrap_or(Storage::AsConfigured) {
                 Storage::AsConfigured => {}
                 Storage::Uncompressed => builder = builder.set_column_compression(leaf.path().clone(), Compression::UNCOMPRESSED),
                 Storage::DeltaPacked => {
@@ -543,6 +551,50 @@ fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions) -> WriterProper
         }
     }
     builder.build()
+}
+
+/// Per Parquet leaf column of `batch` (in schema order), how it is stored, judged on a sample
+/// of its values. Leaf arrays line up with the descriptor's leaves; if some type ever made them
+/// differ, no column is judged and all keep the codec.
+fn choose_storage(batch: &RecordBatch, opts: &ParquetOptions) -> Vec<Storage> {
+    let Ok(descriptor) = parquet::arrow::ArrowSchemaConverter::new().convert(batch.schema().as_ref()) else {
+        return Vec::new();
+    };
+    let leaves = Some(leaf_arrays(batch)).filter(|leaves| leaves.len() == descriptor.num_columns());
+    let sampler = ColumnSampler::new(opts);
+    let judge = |(i, leaf): (usize, &ColumnDescPtr)| {
+        let values = leaves.as_ref().and_then(|leaves| leaves.get(i));
+        values.map_or(Storage::AsConfigured, |values| sampler.choose(leaf.physical_type(), values.as_ref()))
+    };
+    descriptor.columns().iter().enumerate().map(judge).collect()
+}
+
+/// How the columns of one table are stored, chosen from a sample of the first batch written
+/// and reused for the table's other part files of the same ingest (the workers write one per
+/// chunk range), as long as the batches have the same schema. Sampling compresses 8 KiB of
+/// every numeric column: for the dozens of part files of a small-message drive that was 3 % of
+/// its ingest (bench/ANALYSIS.md, tenth round), to reach the same choices again.
+#[derive(Default)]
+pub struct StorageChoices {
+    chosen: std::sync::Mutex<Option<(SchemaRef, Arc<Vec<Storage>>)>>,
+}
+
+impl StorageChoices {
+    /// The choices for `batch`: the ones made for its schema, or new ones from its sample.
+    fn for_batch(&self, batch: &RecordBatch, opts: &ParquetOptions) -> Arc<Vec<Storage>> {
+        let schema = batch.schema();
+        // A poisoned lock (a writer panicked) only costs a fresh sample.
+        if let Ok(chosen) = self.chosen.lock() {
+            if let Some((_, choices)) = chosen.as_ref().filter(|(known, _)| *known == schema) {
+                return choices.clone();
+            }
+        }
+        let choices = Arc::new(choose_storage(batch, opts));
+        if let Ok(mut chosen) = self.chosen.lock() {
+            *chosen = Some((schema, choices.clone()));
+        }
+        choices
+    }
 }
 
 /// The arrays holding the values of each Parquet leaf column of `batch`, in the order of the
@@ -791,10 +843,17 @@ mod tests {
     /// Per column of the written file: its path, codec, and whether its values are
     /// DELTA_BINARY_PACKED; and the file read back equals the batch.
     fn storage_written(opts: &ParquetOptions) -> Vec<(String, Compression, bool)> {
+        storage_written_with(&mixed_compressibility_batch(), opts, &StorageChoices::default())
+    }
+
+    /// [`storage_written`] for `batch`, written with the storage `choices`.
+    fn storage_written_with(batch: &RecordBatch, opts: &ParquetOptions, choices: &StorageChoices) -> Vec<(String, Compression, bool)> {
         let dir = tempfile::tempdir().unwrap();
         let location = TableLocation::local(dir.path()).unwrap();
-        let batch = mixed_compressibility_batch();
-        write_part(&location, "p.parquet", &batch, opts).unwrap();
+        let mut writer = PartWriter::create_with(&location, "p.parquet", batch, opts, choices).unwrap();
+        writer.write(batch).unwrap();
+        writer.finish().unwrap();
+        let batch = batch.clone();
         let path = dir.path().join("p.parquet");
         let read: Vec<RecordBatch> = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(File::open(&path).unwrap(), 1 << 20)
             .unwrap()
@@ -842,6 +901,33 @@ mod tests {
         let packed: Vec<&str> = uncompressed.iter().filter(|(_, _, delta)| *delta).map(|(path, _, _)| path.as_str()).collect();
         assert_eq!(packed, ["counter", "jumps"]);
         assert!(uncompressed.iter().all(|(_, codec, _)| *codec == none));
+    }
+
+    #[test]
+    fn a_tables_later_part_files_reuse_the_storage_chosen_for_its_first() {
+        let opts = ParquetOptions::default();
+        let storage_of = |written: &[(String, Compression, bool)], name: &str| {
+            written.iter().find(|(path, _, _)| path == name).map(|(_, codec, delta)| (*codec, *delta)).unwrap()
+        };
+        let first = mixed_compressibility_batch();
+        // The same schema, with the counter's values replaced by far jumps: alone, they are
+        // judged better under zstd than delta-packed.
+        let mut columns = first.columns().to_vec();
+        columns[2] = first.column(3).clone();
+        let second = RecordBatch::try_new(first.schema(), columns).unwrap();
+        let zstd = Compression::ZSTD(ZstdLevel::try_new(1).unwrap());
+        assert_eq!(storage_of(&storage_written_with(&second, &opts, &StorageChoices::default()), "counter"), (zstd, false));
+
+        let choices = StorageChoices::default();
+        let written = storage_written_with(&first, &opts, &choices);
+        assert_eq!(storage_of(&written, "counter"), (Compression::UNCOMPRESSED, true));
+        let written = storage_written_with(&second, &opts, &choices);
+        assert_eq!(storage_of(&written, "counter"), (Compression::UNCOMPRESSED, true), "chosen with the first part file");
+
+        // A batch of another schema gets choices of its own.
+        let renamed = Schema::new(first.schema().fields().iter().map(|f| f.as_ref().clone().with_name(format!("{}_2", f.name()))).collect::<Vec<_>>());
+        let other = RecordBatch::try_new(Arc::new(renamed), second.columns().to_vec()).unwrap();
+        assert_eq!(storage_of(&storage_written_with(&other, &opts, &choices), "counter_2"), (zstd, false));
     }
 
     #[test]
