@@ -1,10 +1,12 @@
 //! Writing Parquet part files: zstd (or the configured codec) for ordinary columns; no
 //! compression and no dictionary for large binary columns (JPEG and point clouds do not
-//! compress); no compression for numeric columns that a sample shows barely compress; page
-//! statistics on every column outside lists. A [`PartWriter`] takes a part file batch by batch,
-//! so the decoded rows a worker holds stay small while its files and row groups stay large.
-//! Row groups are assembled here: numeric columns by [`NumericChunk`] (see
-//! [`super::numeric_columns`]), the others by the `parquet` crate's Arrow column writers.
+//! compress); no compression for numeric columns that a sample shows barely compress, and
+//! delta packing for integer columns it shows smaller that way (chosen once per table: see
+//! [`StorageChoices`]); page statistics on every column outside lists. A [`PartWriter`] takes
+//! a part file batch by batch, so the decoded rows a worker holds stay small while its files
+//! and row groups stay large. Row groups are assembled here: numeric columns by
+//! [`NumericChunk`] (see [`super::numeric_columns`]), the others by the `parquet` crate's Arrow
+//! column writers.
 
 use std::fs::File;
 use std::io::Write;
@@ -45,7 +47,8 @@ pub struct ParquetOptions {
     /// Binary columns whose average value is at least this many bytes are stored uncompressed.
     pub large_binary_bytes: usize,
     /// Numeric columns that zstd(1) shrinks by less than this fraction are stored uncompressed.
-    pub min_compression_gain: f64,    /// Whether integer and time columns may be stored DELTA_BINARY_PACKED.
+    pub min_compression_gain: f64,
+    /// Whether integer and time columns may be stored DELTA_BINARY_PACKED.
     pub integer_encoding: IntegerEncoding,
 }
 
@@ -61,7 +64,6 @@ pub enum IntegerEncoding {
     /// reader before 3.3).
     Plain,
 }
-
 
 impl Default for ParquetOptions {
     /// The defaults of the config's `ingest` section (kept there, in one place).

@@ -10,10 +10,12 @@
 //! per row for fixed-size arrays), the values are one contiguous slice of the decoded array, and
 //! one zstd context per thread compresses the page. Minimum and maximum per page and per chunk
 //! are computed as the `parquet` crate does (NaN skipped, signed zeros, unsigned order for
-//! unsigned types). The pages are ordinary version-1 data pages (PLAIN values, RLE levels);
-//! their headers and the column metadata are made by the `parquet` crate, and the chunk is
-//! spliced into the row group with `SerializedRowGroupWriter::append_column`, so readers see
-//! the same file structure as before.
+//! unsigned types). The pages are ordinary version-1 data pages with RLE levels and PLAIN
+//! values, or DELTA_BINARY_PACKED integers when the column's sample chose that ([`delta`]), or
+//! dictionary indices when the chunk's pages repeat one row ([`repeated`]); their headers and
+//! the column metadata are made by the `parquet` crate, and the chunk is spliced into the row
+//! group with `SerializedRowGroupWriter::append_column`, so readers see the same file
+//! structure as the crate's writer makes.
 //!
 //! Everything else (strings, byte arrays, booleans, narrower integers, variable-length lists,
 //! codecs other than zstd and none) keeps the generic path.
@@ -408,8 +410,10 @@ impl NumericChunk {
         let has_nulls = arrays.iter().any(|a| a.null_count() > 0);
         if !has_nulls {
             let values = value_bytes.as_slice().get(..rows * self.values_per_row() * self.leaf.kind.width());
-            if let Some(values) = values.filter(|values| self.repeats_dictionary_row(values)) {
-                return self.write_repeated_rows_page(rows, values);
+            if let Some(values) = values {
+                if self.repeats_dictionary_row(values)? {
+                    return self.write_repeated_rows_page(rows, values);
+                }
             }
         }
         // A chunk whose first page does not repeat one row keeps PLAIN (or delta) pages.
@@ -461,10 +465,10 @@ impl NumericChunk {
     /// True when every row of the page's `values` is the chunk's dictionary row. The first
     /// page decides: if it repeats one row, that row becomes the chunk's dictionary (its page
     /// written first); otherwise the chunk has none.
-    fn repeats_dictionary_row(&mut self, values: &[u8]) -> bool {
+    fn repeats_dictionary_row(&mut self, values: &[u8]) -> Result<bool> {
         match &self.dictionary {
-            Dictionary::Off => false,
-            Dictionary::Repeating(dictionary) => dictionary.matches(values),
+            Dictionary::Off => Ok(false),
+            Dictionary::Repeating(dictionary) => Ok(dictionary.matches(values)),
             Dictionary::Undecided => {
                 let row_bytes = self.values_per_row() * self.leaf.kind.width();
                 let dictionary = repeated::repeats_first_row(values, row_bytes)
@@ -472,19 +476,11 @@ impl NumericChunk {
                     .flatten();
                 let Some(dictionary) = dictionary else {
                     self.dictionary = Dictionary::Off;
-                    return false;
+                    return Ok(false);
                 };
-                match self.write_dictionary_page(&dictionary) {
-                    Ok(()) => {
-                        self.dictionary = Dictionary::Repeating(dictionary);
-                        true
-                    }
-                    // Nothing of a failed page is kept: the chunk goes on without a dictionary.
-                    Err(_) => {
-                        self.dictionary = Dictionary::Off;
-                        false
-                    }
-                }
+                self.write_dictionary_page(&dictionary)?;
+                self.dictionary = Dictionary::Repeating(dictionary);
+                Ok(true)
             }
         }
     }
