@@ -496,7 +496,12 @@ impl RangeContext<'_> {
             if !(still_shared && matches!(plain, PlainChunk::InBag(_))) {
                 self.bag.release_chunk_pages(chunk);
             }
-            drop(plain);
+            if let PlainChunk::Decompressed(buffer) = plain {
+                // Unless batches still point into it, the next chunk is decompressed into it.
+                if let Ok(bytes) = buffer.into_vec::<u8>() {
+                    crate::bag::recycle_chunk_buffer(bytes);
+                }
+            }
             self.progress.inc(chunk.stored_len() as u64);
         }
         let mut keys: Vec<usize> = batches.keys().copied().collect();

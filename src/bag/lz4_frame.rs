@@ -31,7 +31,7 @@ struct Header {
 /// early, why (the output then holds every block decoded before). `None`: the stream uses a
 /// feature this decoder leaves to `lz4_flex::frame::FrameDecoder`.
 pub fn decode(stored: &[u8], capacity: usize, limit: usize) -> Option<(Vec<u8>, Option<String>)> {
-    let mut out = vec![0u8; capacity.min(limit)];
+    let mut out = super::chunk::chunk_buffer(capacity.min(limit));
     let mut filled = 0;
     let mut pos = 0;
     while pos < stored.len() {
@@ -230,6 +230,32 @@ mod tests {
                 assert_eq!(out, reference(&stored));
                 assert_eq!(out, data);
             }
+        }
+    }
+
+    #[test]
+    fn a_recycled_buffer_leaves_nothing_of_the_last_chunk_behind() {
+        // Decoded one after another on this thread, each into the buffer of the one before:
+        // larger, smaller, a cut stream, and one larger than the spare buffer again.
+        let inputs: Vec<Vec<u8>> = [300_000usize, 120_000, 250_000, 400_000]
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| sample(len).into_iter().map(|b| b.wrapping_add(i as u8)).collect())
+            .collect();
+        for (i, data) in inputs.iter().enumerate() {
+            let mut stored = encode(data, FrameInfo::new().block_mode(BlockMode::Linked).block_size(BlockSize::Max64KB));
+            if i == 2 {
+                stored.truncate(stored.len() / 2);
+            }
+            let (out, problem) = decode(&stored, data.len(), usize::MAX).unwrap();
+            if i == 2 {
+                assert!(problem.is_some());
+                assert!(!out.is_empty() && data.starts_with(&out), "the blocks before the cut, nothing more");
+            } else {
+                assert_eq!((out.len(), problem), (data.len(), None));
+                assert!(out == *data, "chunk {i}");
+            }
+            crate::bag::recycle_chunk_buffer(out);
         }
     }
 

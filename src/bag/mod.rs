@@ -16,7 +16,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-pub use chunk::{ChunkItem, ChunkRecords, ChunkRef, Compression};
+pub use chunk::{recycle_chunk_buffer, ChunkItem, ChunkRecords, ChunkRef, Compression};
 use record::{op, read_record, Fields, ReadOutcome};
 
 /// The first line of every supported bag.
