@@ -10,6 +10,8 @@
 //! with zeros; miniblocks after it are not written (their bit width is written as 0).
 //! Differences of 32-bit columns wrap at 32 bits, as readers compute them.
 
+use super::levels::put_varint;
+
 /// Deltas per block, and per miniblock: the smallest sizes the format allows.
 const BLOCK: usize = 128;
 const MINIBLOCKS: usize = 4;
@@ -125,14 +127,6 @@ fn pack(numbers: &[u64; MINIBLOCK], width: usize, out: &mut Vec<u8>) {
 
 fn zigzag(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)) as u64
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
 }
 
 #[cfg(test)]

@@ -17,13 +17,18 @@ pub(super) fn rle_run(out: &mut Vec<u8>, count: usize, level: i16) {
     if count == 0 {
         return;
     }
-    let mut header = (count as u64) << 1;
-    while header >= 0x80 {
-        out.push((header as u8) | 0x80);
-        header >>= 7;
-    }
-    out.push(header as u8);
+    put_varint(out, (count as u64) << 1);
     out.push(level as u8);
+}
+
+/// Appends `value` as an unsigned LEB128 varint: the run headers of the RLE/bit-packed hybrid,
+/// and the numbers of DELTA_BINARY_PACKED headers.
+pub(super) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
 }
 
 /// Repetition levels of `rows` non-null lists of `size` elements: each row is a 0 (new list)

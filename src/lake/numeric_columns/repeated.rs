@@ -11,6 +11,8 @@
 //! row has a single distinct value, else one bit-packed run whose bytes repeat every
 //! `lcm(values per row, 8)` values, so they are copied from one period.
 
+use super::levels::put_varint;
+
 /// Rows of more values than this are not dictionary-encoded (the dictionary is searched
 /// linearly once per chunk).
 const MAX_ROW_VALUES: usize = 256;
@@ -126,14 +128,6 @@ fn lcm(a: usize, b: usize) -> usize {
         a
     };
     a / gcd(a, b) * b
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
 }
 
 #[cfg(test)]
