@@ -10,7 +10,7 @@
 //! with zeros; miniblocks after it are not written (their bit width is written as 0).
 //! Differences of 32-bit columns wrap at 32 bits, as readers compute them.
 
-use super::levels::put_varint;
+use super::levels::{pack_bits, put_varint};
 
 /// Deltas per block, and per miniblock: the smallest sizes the format allows.
 const BLOCK: usize = 128;
@@ -79,7 +79,7 @@ fn write_block<const WIDTH: usize>(deltas: &[i64; BLOCK], count: usize, min: i64
         let widest = offsets.iter().fold(0, |a, &b| a | b);
         let width = (u64::BITS - widest.leading_zeros()) as usize;
         out[widths_at + m] = width as u8;
-        pack(&offsets, width, out);
+        pack_bits(&offsets, width, out);
     }
 }
 
@@ -101,28 +101,6 @@ fn offset<const WIDTH: usize>(delta: i64, min: i64) -> u64 {
     } else {
         delta.wrapping_sub(min) as u64
     }
-}
-
-/// Packs the [`MINIBLOCK`] `numbers` of `width` bits each, least significant bit first:
-/// `4 * width` bytes.
-fn pack(numbers: &[u64; MINIBLOCK], width: usize, out: &mut Vec<u8>) {
-    if width == 0 {
-        return;
-    }
-    let mut word = 0u64;
-    let mut bits = 0usize;
-    for &n in numbers {
-        word |= n << bits;
-        bits += width;
-        if bits >= 64 {
-            out.extend_from_slice(&word.to_le_bytes());
-            bits -= 64;
-            // The high bits of `n` that did not fit (none when it ended exactly at the word).
-            word = if bits == 0 { 0 } else { n >> (width - bits) };
-        }
-    }
-    // 32 numbers of `width` bits end on a 32-bit boundary.
-    out.extend_from_slice(&word.to_le_bytes()[..bits / 8]);
 }
 
 fn zigzag(value: i64) -> u64 {

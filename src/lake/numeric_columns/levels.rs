@@ -1,6 +1,7 @@
 //! Repetition and definition levels of version-1 data pages: a 4-byte length, then the
 //! RLE/bit-packed hybrid encoding (here only RLE runs; levels never exceed 255, so a run's value
-//! takes one byte).
+//! takes one byte). Also the two pieces the other encodings of this writer share with it:
+//! varints and bit packing.
 
 /// Appends one level stream of a version-1 page: its length (4 bytes, little-endian), then the
 /// RLE/bit-packed hybrid encoding `encode` appends.
@@ -19,6 +20,30 @@ pub(super) fn rle_run(out: &mut Vec<u8>, count: usize, level: i16) {
     }
     put_varint(out, (count as u64) << 1);
     out.push(level as u8);
+}
+
+/// Packs `numbers` of `width` bits each (0 to 64), least significant bit first, as the
+/// bit-packed runs of the RLE/bit-packed hybrid and the miniblocks of DELTA_BINARY_PACKED lay
+/// them out. `numbers.len() * width` must be a multiple of 8 (whole groups of 8 numbers, or
+/// miniblocks of 32).
+pub(super) fn pack_bits(numbers: &[u64], width: usize, out: &mut Vec<u8>) {
+    if width == 0 {
+        return;
+    }
+    let mut word = 0u64;
+    let mut bits = 0usize;
+    for &n in numbers {
+        word |= n << bits;
+        bits += width;
+        if bits >= 64 {
+            out.extend_from_slice(&word.to_le_bytes());
+            bits -= 64;
+            // The high bits of `n` that did not fit (none when it ended exactly at the word).
+            word = if bits == 0 { 0 } else { n >> (width - bits) };
+        }
+    }
+    // The numbers end on a byte boundary.
+    out.extend_from_slice(&word.to_le_bytes()[..bits / 8]);
 }
 
 /// Appends `value` as an unsigned LEB128 varint: the run headers of the RLE/bit-packed hybrid,

@@ -93,6 +93,16 @@ enum Shape {
     FixedList { size: usize },
 }
 
+impl Shape {
+    /// Values per row: 1, or the size of the fixed-size list.
+    fn values_per_row(&self) -> usize {
+        match self {
+            Shape::Flat => 1,
+            Shape::FixedList { size } => *size,
+        }
+    }
+}
+
 /// A leaf column written by [`NumericChunk`]: where it lies and what it holds.
 #[derive(Debug, Clone)]
 pub struct NumericLeaf {
@@ -227,8 +237,9 @@ thread_local! {
     static ZSTD_CONTEXTS: RefCell<Vec<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(Vec::new()) };
     /// The uncompressed page being assembled (levels, then values), reused page after page.
     static PAGE_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    /// A page's values as DELTA_BINARY_PACKED, before they replace the plain ones.
-    static DELTA_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// The present values of a page with nulls (their PLAIN bytes), gathered before they are
+    /// encoded.
+    static PRESENT_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Compresses `input` into `out` (appended) with this thread's zstd context at `level`; returns
@@ -268,11 +279,9 @@ pub(super) fn fixed_width_value_bytes(array: &dyn Array) -> Option<arrow::buffer
 /// Bytes the 4- or 8-byte (`width`) little-endian integers of `plain` take as
 /// DELTA_BINARY_PACKED: for judging a sample.
 pub(super) fn delta_packed_len(plain: &[u8], width: usize) -> usize {
-    DELTA_SCRATCH.with_borrow_mut(|packed| {
-        packed.clear();
-        delta::encode(plain, width, packed);
-        packed.len()
-    })
+    let mut packed = Vec::new();
+    delta::encode(plain, width, &mut packed);
+    packed.len()
 }
 
 /// Whether [`NumericChunk`] writes pages with `codec`: zstd (any level) or none.
@@ -343,12 +352,8 @@ impl NumericChunk {
         if !leaf.fits(&descr) {
             return Err(ParquetError::General(format!("column {} has levels its shape does not give", descr.path())));
         }
-        let values_per_row = match leaf.shape {
-            Shape::Flat => 1,
-            Shape::FixedList { size } => size,
-        };
         Ok(NumericChunk {
-            page_rows: (page.bytes / (values_per_row * leaf.kind.width())).min(page.rows).max(1),
+            page_rows: (page.bytes / (leaf.shape.values_per_row() * leaf.kind.width())).min(page.rows).max(1),
             statistics: statistics.then(|| PageStatistics::new(&descr)),
             descr,
             leaf,
@@ -409,7 +414,7 @@ impl NumericChunk {
             .ok_or_else(|| ParquetError::General(format!("{} does not hold 4- or 8-byte numbers", self.descr.path())))?;
         let has_nulls = arrays.iter().any(|a| a.null_count() > 0);
         if !has_nulls {
-            let values = value_bytes.as_slice().get(..rows * self.values_per_row() * self.leaf.kind.width());
+            let values = value_bytes.as_slice().get(..rows * self.leaf.shape.values_per_row() * self.leaf.kind.width());
             if let Some(values) = values {
                 if self.repeats_dictionary_row(values)? {
                     return self.write_repeated_rows_page(rows, values);
@@ -424,25 +429,18 @@ impl NumericChunk {
         let mut levels = self.level_histogram();
         let (body, level_count, uncompressed, present) = PAGE_SCRATCH.with_borrow_mut(|page| -> Result<_> {
             page.clear();
-            let (level_count, values_start) = if has_nulls {
-                self.encode_with_nulls(&arrays, value_bytes.as_slice(), page, levels.as_mut())
+            let (level_count, bounds, present_count) = if has_nulls {
+                PRESENT_SCRATCH.with_borrow_mut(|present| {
+                    present.clear();
+                    let level_count = self.encode_with_nulls(&arrays, value_bytes.as_slice(), page, present, levels.as_mut());
+                    let bounds = self.append_values(page, present);
+                    (level_count, bounds, present.len() / width)
+                })
             } else {
                 let level_count = self.encode_levels_without_nulls(rows, page, levels.as_mut());
-                let values_start = page.len();
-                page.extend_from_slice(&value_bytes[..level_count * width]);
-                (level_count, values_start)
+                let bounds = self.append_values(page, &value_bytes[..level_count * width]);
+                (level_count, bounds, level_count)
             };
-            let present = &page[values_start..];
-            let bounds = self.statistics.as_ref().and_then(|_| min_max(self.leaf.kind, present));
-            let present_count = present.len() / width;
-            if self.encoding == Encoding::DELTA_BINARY_PACKED {
-                DELTA_SCRATCH.with_borrow_mut(|packed| {
-                    packed.clear();
-                    delta::encode(&page[values_start..], width, packed);
-                    page.truncate(values_start);
-                    page.extend_from_slice(packed);
-                });
-            }
             Ok((self.compress(page)?, level_count, page.len(), (bounds, present_count)))
         })?;
         let (bounds, present_count) = present;
@@ -450,12 +448,15 @@ impl NumericChunk {
         self.add_data_page(body, rows, level_count, (bounds, level_count - present_count), levels)
     }
 
-    /// Values per row: 1, or the size of a fixed-size list.
-    fn values_per_row(&self) -> usize {
-        match self.leaf.shape {
-            Shape::Flat => 1,
-            Shape::FixedList { size } => size,
+    /// Appends the present values `plain` (their PLAIN bytes) to `page` in the chunk's
+    /// encoding; returns their minimum and maximum when the chunk keeps statistics.
+    fn append_values(&self, page: &mut Vec<u8>, plain: &[u8]) -> Option<statistics::MinMax> {
+        if self.encoding == Encoding::DELTA_BINARY_PACKED {
+            delta::encode(plain, self.leaf.kind.width(), page);
+        } else {
+            page.extend_from_slice(plain);
         }
+        self.statistics.as_ref().and_then(|_| min_max(self.leaf.kind, plain))
     }
 
     fn level_histogram(&self) -> Option<LevelHistogram> {
@@ -470,7 +471,7 @@ impl NumericChunk {
             Dictionary::Off => Ok(false),
             Dictionary::Repeating(dictionary) => Ok(dictionary.matches(values)),
             Dictionary::Undecided => {
-                let row_bytes = self.values_per_row() * self.leaf.kind.width();
+                let row_bytes = self.leaf.shape.values_per_row() * self.leaf.kind.width();
                 let dictionary = repeated::repeats_first_row(values, row_bytes)
                     .then(|| RowDictionary::new(&values[..row_bytes], self.leaf.kind.width()))
                     .flatten();
@@ -575,16 +576,17 @@ impl NumericChunk {
         levels
     }
 
-    /// Levels and values of rows in which something on the way to the leaf is null: only
-    /// present values are stored, every level is counted into `histogram`. Returns the number of
-    /// levels and where the values start.
+    /// Levels of rows in which something on the way to the leaf is null, appended to `page`
+    /// (every level counted into `histogram`), and the PLAIN bytes of the present values, the
+    /// only ones stored, appended to `present_values`. Returns the number of levels.
     fn encode_with_nulls(
         &self,
         arrays: &[ArrayRef],
         value_bytes: &[u8],
         page: &mut Vec<u8>,
+        present_values: &mut Vec<u8>,
         histogram: Option<&mut LevelHistogram>,
-    ) -> (usize, usize) {
+    ) -> usize {
         let width = self.leaf.kind.width();
         let max_def = self.descr.max_def_level();
         let mut rep = Vec::new();
@@ -642,11 +644,10 @@ impl NumericChunk {
         if let Some(histogram) = histogram {
             def.iter().for_each(|&level| histogram.increment_by(level, 1));
         }
-        let start = page.len();
         for i in present {
-            page.extend_from_slice(&value_bytes[i * width..(i + 1) * width]);
+            present_values.extend_from_slice(&value_bytes[i * width..(i + 1) * width]);
         }
-        (def.len(), start)
+        def.len()
     }
 
     /// The page body as stored: compressed with this chunk's codec, or as is.

@@ -11,7 +11,7 @@
 //! row has a single distinct value, else one bit-packed run whose bytes repeat every
 //! `lcm(values per row, 8)` values, so they are copied from one period.
 
-use super::levels::put_varint;
+use super::levels::{pack_bits, put_varint};
 
 /// Rows of more values than this are not dictionary-encoded (the dictionary is searched
 /// linearly once per chunk).
@@ -57,7 +57,8 @@ impl RowDictionary {
         let bit_width = (u64::BITS - (distinct.len() as u64 - 1).leading_zeros()).max(1) as u8;
         let period_values = lcm(values.len(), 8);
         let mut period = Vec::with_capacity(period_values * usize::from(bit_width) / 8);
-        pack(indices.iter().cycle().take(period_values).copied(), bit_width, &mut period);
+        let period_indices: Vec<u64> = indices.iter().cycle().take(period_values).copied().collect();
+        pack_bits(&period_indices, usize::from(bit_width), &mut period);
         Some(RowDictionary {
             row: row.to_vec(),
             entries: distinct.concat(),
@@ -100,23 +101,6 @@ impl RowDictionary {
             out.extend_from_slice(&self.period[..take]);
             remaining -= take;
         }
-    }
-}
-
-/// Packs `numbers` of `bit_width` bits, least significant bit first, into whole bytes.
-fn pack(numbers: impl Iterator<Item = u64>, bit_width: u8, out: &mut Vec<u8>) {
-    let (mut word, mut bits) = (0u64, 0u32);
-    for n in numbers {
-        word |= n << bits;
-        bits += u32::from(bit_width);
-        while bits >= 8 {
-            out.push(word as u8);
-            word >>= 8;
-            bits -= 8;
-        }
-    }
-    if bits > 0 {
-        out.push(word as u8);
     }
 }
 
