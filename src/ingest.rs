@@ -163,15 +163,19 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
         .map_err(|e| Error::Usage(format!("cannot start worker threads: {e}")))?;
     // Every worker takes the next range as soon as it is free. The ranges shrink from first to
     // last, so the one still running when the others have finished is a small one.
+    //
+    // A worker writes the ranges it takes into the same part files (one per table, a row group
+    // per range), closed when it runs out of ranges: a bag makes as many files per table as
+    // there are workers, not ranges. Creating a file (its inode, its writer) cost more than
+    // writing a small-message range's rows into it, and readers open fewer small files.
     let next_range = std::sync::atomic::AtomicUsize::new(0);
     let mut outputs: Vec<(usize, Result<RangeOutput>)> = pool
         .broadcast(|_| {
             let mut done = Vec::new();
+            let mut parts = OpenParts::default();
             loop {
                 let i = next_range.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(range) = ranges.get(i) else {
-                    return done;
-                };
+                let Some(range) = ranges.get(i) else { break };
                 let ctx = RangeContext {
                     bag: &bag,
                     plan: &plan,
@@ -181,8 +185,16 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
                     opts,
                     progress: &progress,
                 };
-                done.push((i, ctx.process(range)));
+                let output = ctx.process(range, &mut parts);
+                let failed = output.is_err();
+                done.push((i, output));
+                if failed {
+                    // The run fails; the part files stay uncommitted and unread.
+                    return done;
+                }
             }
+            done.push((ranges.len(), close_parts(&plan, &mut parts)));
+            done
         })
         .into_iter()
         .flatten()
@@ -396,7 +408,7 @@ fn table_fields(plan: &Plan, table: &TableTarget, parts: &[(PartFile, Fields)]) 
 /// Splits `chunks` into at most `n` consecutive ranges of shrinking size: by stored bytes, range
 /// `k` (from 0) gets a share proportional to `n - k`, so the last range is about `2 / n²` of the
 /// bag. Workers take ranges in order, and the last one to finish then has little left to do.
-/// Each range writes its own part files, so `n` also bounds the files per table.
+/// Each range is a row group of the part files of the worker that takes it.
 fn split_ranges(chunks: &[ChunkRef], n: usize) -> Vec<&[ChunkRef]> {
     if chunks.is_empty() {
         return Vec::new();
@@ -451,14 +463,15 @@ struct RangeContext<'a> {
 }
 
 impl RangeContext<'_> {
-    fn process(&self, chunks: &[ChunkRef]) -> Result<RangeOutput> {
+    /// Decodes the chunks of one range into `parts`, the worker's open part files; each ends
+    /// the range with its rows written out as a row group.
+    fn process(&self, chunks: &[ChunkRef], parts: &mut OpenParts) -> Result<RangeOutput> {
         let mut out = RangeOutput {
             parts: Vec::new(),
             counters: FxHashMap::default(),
             problems: Vec::new(),
         };
         let mut batches: FxHashMap<usize, VariantBatch> = FxHashMap::default();
-        let mut parts = OpenParts::default();
         let mut unknown_conn = 0u64;
         for loaded in self.bag.read_chunks(chunks) {
             let loaded = loaded?;
@@ -488,7 +501,7 @@ impl RangeContext<'_> {
             }
             for (&v, batch) in batches.iter_mut() {
                 if batch.columns.heap_bytes() + batch.raw_bytes >= self.opts.flush_bytes {
-                    self.flush(v, batch, &mut parts, &mut out)?;
+                    self.flush(v, batch, parts, &mut out)?;
                 }
             }
             // Bag pages that batches still point into are released once those are written.
@@ -509,14 +522,13 @@ impl RangeContext<'_> {
         for v in keys {
             if let Some(batch) = batches.get_mut(&v) {
                 if !batch.log_time.is_empty() {
-                    self.flush(v, batch, &mut parts, &mut out)?;
+                    self.flush(v, batch, parts, &mut out)?;
                 }
             }
         }
-        let mut open: Vec<usize> = parts.writers.keys().copied().collect();
-        open.sort();
-        for v in open {
-            self.close_part(v, &mut parts, &mut out)?;
+        // The range's rows leave memory, as if its files were closed.
+        for writer in parts.writers.values_mut() {
+            writer.end_row_group()?;
         }
         if unknown_conn > 0 {
             out.problems.push(format!("{unknown_conn} messages reference a connection id that has no connection record"));
@@ -590,13 +602,33 @@ impl RangeContext<'_> {
 
     /// Finishes the variant's open part file, if any, and records it.
     fn close_part(&self, v: usize, parts: &mut OpenParts, out: &mut RangeOutput) -> Result<()> {
-        if let Some(writer) = parts.writers.remove(&v) {
-            let fields = writer.schema().fields().clone();
-            let part = writer.finish()?;
-            out.parts.push((self.plan.variants[v].table, part, fields));
-        }
-        Ok(())
+        close_part(self.plan, v, parts, out)
     }
+}
+
+/// Finishes variant `v`'s open part file in `parts`, if any, and records it in `out`.
+fn close_part(plan: &Plan, v: usize, parts: &mut OpenParts, out: &mut RangeOutput) -> Result<()> {
+    if let Some(writer) = parts.writers.remove(&v) {
+        let fields = writer.schema().fields().clone();
+        let part = writer.finish()?;
+        out.parts.push((plan.variants[v].table, part, fields));
+    }
+    Ok(())
+}
+
+/// Finishes every part file a worker still has open, once it has no range left.
+fn close_parts(plan: &Plan, parts: &mut OpenParts) -> Result<RangeOutput> {
+    let mut out = RangeOutput {
+        parts: Vec::new(),
+        counters: FxHashMap::default(),
+        problems: Vec::new(),
+    };
+    let mut open: Vec<usize> = parts.writers.keys().copied().collect();
+    open.sort();
+    for v in open {
+        close_part(plan, v, parts, &mut out)?;
+    }
+    Ok(out)
 }
 
 /// The part files a worker has open, one per variant, and the sequence number of the next.
@@ -675,9 +707,10 @@ fn finish_batch(variant: &Variant, batch: &mut VariantBatch) -> Result<RecordBat
     let names = batch.columns.names.clone();
     let arrays = batch.columns.finish()?;
     let mut fields: Vec<Field> = vec![Field::new("log_time", log_time_type(), true)];
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(
-        TimestampNanosecondArray::from(std::mem::take(&mut batch.log_time)).with_timezone(UTC),
-    )];
+    // The next batch gets the same room (as the decoded columns do: `Column::finish`).
+    let room = Vec::with_capacity(batch.log_time.capacity());
+    let log_time = std::mem::replace(&mut batch.log_time, room);
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(TimestampNanosecondArray::from(log_time).with_timezone(UTC))];
     if variant.has_header_stamp {
         let stamp = names
             .iter()

@@ -227,6 +227,12 @@ impl PartWriter {
         Ok(())
     }
 
+    /// Writes out the rows written so far as a row group (if any), so that they no longer take
+    /// memory; later rows start the next one.
+    pub fn end_row_group(&mut self) -> Result<()> {
+        self.writer.flush()
+    }
+
     /// Writes the footer and, for an object store, uploads the file. Blocks: not for async code.
     pub fn finish(self) -> Result<PartFile> {
         let location = self.location.clone();

@@ -202,3 +202,35 @@ fn bag_names_with_special_characters_round_trip() {
     ingest_json(&path, &lake, &[]);
     assert_eq!(partition_rows(&lake.join("topics/vehicle_gps_fix"), "my drive #1 (50%)"), 200);
 }
+
+#[test]
+fn each_worker_writes_one_part_file_per_table_with_a_row_group_per_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("drive.bag");
+    run_ok(&["generate", bag.to_str().unwrap(), "--duration-s", "300", "--compression", "none"]);
+    let lake = dir.path().join("lake");
+    ingest_json(&bag, &lake, &["--threads", "2"]);
+    let imu = lake.join("topics/imu_data");
+    let parts = files_with_ext(&imu.join("bag_file=drive"), "parquet");
+    assert!(!parts.is_empty() && parts.len() <= 2, "one part file per worker, got {}", parts.len());
+    let mut row_groups = 0;
+    let mut rows = 0;
+    for part in &parts {
+        let file = std::fs::File::open(part).unwrap();
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        row_groups += builder.metadata().num_row_groups();
+        // The ranges a worker takes come in bag order, so each file's rows stay in time order.
+        let mut last = i64::MIN;
+        for batch in builder.build().unwrap() {
+            let batch = batch.unwrap();
+            let times = batch.column_by_name("log_time").unwrap().as_primitive::<arrow::datatypes::TimestampNanosecondType>();
+            for t in times.values().iter() {
+                assert!(*t >= last, "{} is not in time order", part.display());
+                last = *t;
+            }
+            rows += batch.num_rows();
+        }
+    }
+    assert_eq!(rows, 30_000, "300 s of IMU at 100 Hz, each message once");
+    assert!(row_groups > parts.len(), "the 8 ranges of 2 workers are row groups of their files ({row_groups} in {} files)", parts.len());
+}
