@@ -275,6 +275,18 @@ impl From<CompressionArg> for Compression {
     }
 }
 
+/// [`open_store`] for ingest: the lake's own SQLite store is opened on another thread while
+/// the first bag is read (ingest waits for it before committing); DynamoDB is connected to
+/// here, so a wrong endpoint or table stops the run before any bag is read.
+fn open_store_while_ingesting(config: &Config, lake: &Lake, runtime: &tokio::runtime::Runtime) -> Result<Box<dyn MetaStore>> {
+    match (config.metadata_store.kind.as_str(), lake.metadata_file()) {
+        ("dynamodb", _) | (_, None) => open_store(config, lake),
+        (_, Some(file)) => Ok(Box::new(crate::meta::pending::PendingStore::open_in_background(runtime.handle(), move || {
+            SqliteStore::open(&file).map(|store| Box::new(store) as Box<dyn MetaStore>).map_err(|e| e.to_string())
+        }))),
+    }
+}
+
 /// The metadata store the config names: SQLite inside the lake, or DynamoDB.
 fn open_store(config: &Config, lake: &Lake) -> Result<Box<dyn MetaStore>> {
     match config.metadata_store.kind.as_str() {
@@ -501,7 +513,7 @@ fn ingest(cli: &Cli, config: &Config, args: &IngestArgs) -> Result<()> {
     let runtime = new_runtime()?;
     let bags = expand_bags(&args.bags, config, &runtime)?;
     let lake = lake_at(cli, config, &runtime)?;
-    let store = open_store(config, &lake)?;
+    let store = open_store_while_ingesting(config, &lake, &runtime)?;
     let parquet = ParquetOptions::from_config(&config.ingest)
         .map_err(|e| anyhow::anyhow!("config ingest.parquet_compression: {e}"))?;
     let opts = IngestOptions {
@@ -515,7 +527,11 @@ fn ingest(cli: &Cli, config: &Config, args: &IngestArgs) -> Result<()> {
     };
     let mut reports: Vec<IngestReport> = Vec::new();
     let mut failures = Vec::new();
-    for bag in &bags {
+    for (i, bag) in bags.iter().enumerate() {
+        if i > 0 {
+            // A store that could not be opened failed the first bag; the others would too.
+            store.ready()?;
+        }
         match ingest_input(bag, &lake, store.as_ref(), &opts, config, &runtime) {
             Ok(report) => {
                 if !cli.json && !cli.quiet {

@@ -221,6 +221,12 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
         damage.problems.extend(out.problems);
     }
     tracing::debug!(elapsed_s = started.elapsed().as_secs_f64(), "decoded and wrote part files");
+    // Nothing is committed unless the bag can be recorded afterwards; the part files written
+    // for nothing are removed.
+    if let Err(e) = store.ready() {
+        runtime.block_on(remove_parts(&plan, &parts));
+        return Err(e);
+    }
     pause_point("ingest:parts-written");
     // One atomic Delta commit per table: a reader sees each table's partition either before or
     // after this run, never half of it. A run killed here leaves uncommitted part files that no
@@ -603,6 +609,18 @@ impl RangeContext<'_> {
     /// Finishes the variant's open part file, if any, and records it.
     fn close_part(&self, v: usize, parts: &mut OpenParts, out: &mut RangeOutput) -> Result<()> {
         close_part(self.plan, v, parts, out)
+    }
+}
+
+/// Deletes part files of this run that will not be committed (best effort: a file left
+/// behind is never read, as after a run killed before its commits).
+async fn remove_parts(plan: &Plan, parts: &[Vec<(PartFile, Fields)>]) {
+    for (table, files) in plan.tables.iter().zip(parts) {
+        for (part, _) in files {
+            if let Err(e) = table.dir.delete(&part.relative_path).await {
+                tracing::warn!("could not delete an uncommitted part file: {e}");
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "aws")]
 pub mod dynamo;
+pub mod pending;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
@@ -112,6 +113,11 @@ impl BatchRecord {
 
 /// Storage of pipeline metadata. Implementations must be safe to use from several processes.
 pub trait MetaStore: Send + Sync {
+    /// Waits until the store can be used, or says why it cannot. Ingest calls it before its
+    /// commits (a store may still be opening: [`pending::PendingStore`]).
+    fn ready(&self) -> Result<()> {
+        Ok(())
+    }
     /// Inserts or replaces the record keyed by `bag_file_prefix`.
     fn put_bag(&self, record: &BagRecord) -> Result<()>;
     fn get_bag(&self, bag_file_prefix: &str) -> Result<Option<BagRecord>>;

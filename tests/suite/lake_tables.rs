@@ -234,3 +234,29 @@ fn each_worker_writes_one_part_file_per_table_with_a_row_group_per_range() {
     assert_eq!(rows, 30_000, "300 s of IMU at 100 Hz, each message once");
     assert!(row_groups > parts.len(), "the 8 ranges of 2 workers are row groups of their files ({row_groups} in {} files)", parts.len());
 }
+
+#[test]
+fn a_metadata_store_that_cannot_be_opened_fails_ingest_before_any_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    // The store lives in `_scenes/`; a plain file there cannot hold it.
+    std::fs::write(lake.join("_scenes"), b"not a directory").unwrap();
+    let bag = manifest_dir().join("sample-bags/drive_c.bag");
+    let out = scenes(&["ingest", "--lake", lake.to_str().unwrap(), bag.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("metadata store") && stderr.contains("_scenes"), "{stderr}");
+    let mut files = Vec::new();
+    let mut dirs = vec![lake.join("topics")];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                dirs.push(entry.path());
+            } else {
+                files.push(entry.path());
+            }
+        }
+    }
+    assert!(files.is_empty(), "no commit and no part file left: {files:?}");
+}
