@@ -29,6 +29,10 @@ impl PendingStore {
         F: FnOnce() -> Opened + Send + 'static,
     {
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        // A plain task, though opening blocks (for milliseconds; longer only while another
+        // process holds the store's lock): `spawn_blocking` would start a thread, and ingest
+        // drives its own async work with `block_on` on the calling thread, while the runtime
+        // keeps a second worker for spawned tasks.
         runtime.spawn(async move {
             // The receiver is gone only if the store was never needed.
             let _ = sender.send(open());
