@@ -443,6 +443,7 @@ fn split_ranges(chunks: &[ChunkRef], n: usize) -> Vec<&[ChunkRef]> {
     ranges
 }
 
+#[derive(Default)]
 struct RangeOutput {
     parts: Vec<(usize, PartFile, Fields)>,
     counters: FxHashMap<u32, ConnCounters>,
@@ -472,11 +473,7 @@ impl RangeContext<'_> {
     /// Decodes the chunks of one range into `parts`, the worker's open part files; each ends
     /// the range with its rows written out as a row group.
     fn process(&self, chunks: &[ChunkRef], parts: &mut OpenParts) -> Result<RangeOutput> {
-        let mut out = RangeOutput {
-            parts: Vec::new(),
-            counters: FxHashMap::default(),
-            problems: Vec::new(),
-        };
+        let mut out = RangeOutput::default();
         let mut batches: FxHashMap<usize, VariantBatch> = FxHashMap::default();
         let mut unknown_conn = 0u64;
         for loaded in self.bag.read_chunks(chunks) {
@@ -566,7 +563,7 @@ impl RangeContext<'_> {
     fn flush(&self, v: usize, batch: &mut VariantBatch, parts: &mut OpenParts, out: &mut RangeOutput) -> Result<()> {
         let record_batch = finish_batch(&self.plan.variants[v], batch)?;
         if parts.writers.get(&v).is_some_and(|w| w.schema() != storage_schema(&record_batch.schema())) {
-            self.close_part(v, parts, out)?;
+            close_part(self.plan, v, parts, out)?;
         }
         let writer = match parts.writers.entry(v) {
             std::collections::hash_map::Entry::Occupied(open) => open.into_mut(),
@@ -591,7 +588,7 @@ impl RangeContext<'_> {
             views.data_buffers().iter().for_each(|b| self.bag.release_shared(b));
         }
         if writer.size() >= self.part_file_limit(v) {
-            self.close_part(v, parts, out)?;
+            close_part(self.plan, v, parts, out)?;
         }
         Ok(())
     }
@@ -604,11 +601,6 @@ impl RangeContext<'_> {
             Some(_) => self.opts.part_file_bytes,
             None => self.opts.part_file_bytes.min(self.opts.parquet.row_group_bytes),
         }
-    }
-
-    /// Finishes the variant's open part file, if any, and records it.
-    fn close_part(&self, v: usize, parts: &mut OpenParts, out: &mut RangeOutput) -> Result<()> {
-        close_part(self.plan, v, parts, out)
     }
 }
 
@@ -636,11 +628,7 @@ fn close_part(plan: &Plan, v: usize, parts: &mut OpenParts, out: &mut RangeOutpu
 
 /// Finishes every part file a worker still has open, once it has no range left.
 fn close_parts(plan: &Plan, parts: &mut OpenParts) -> Result<RangeOutput> {
-    let mut out = RangeOutput {
-        parts: Vec::new(),
-        counters: FxHashMap::default(),
-        problems: Vec::new(),
-    };
+    let mut out = RangeOutput::default();
     let mut open: Vec<usize> = parts.writers.keys().copied().collect();
     open.sort();
     for v in open {

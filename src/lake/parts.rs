@@ -20,7 +20,7 @@ use parquet::errors::ParquetError;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::{ColumnDescPtr, ColumnPath};
+use parquet::schema::types::{ColumnDescPtr, ColumnPath, SchemaDescriptor};
 
 use super::numeric_columns::{self, NumericChunk, NumericLeaf, PageLimits};
 use super::location::TableLocation;
@@ -316,7 +316,7 @@ impl LeafWriter {
 impl RowGroupWriter {
     fn try_new(sink: Sink, schema: SchemaRef, first: &RecordBatch, opts: &ParquetOptions, storage: &[Storage]) -> Result<Self> {
         let descriptor = parquet::arrow::ArrowSchemaConverter::new().convert(schema.as_ref())?;
-        let props = writer_properties(first, opts, storage);
+        let props = writer_properties(&descriptor, first, opts, storage);
         let mut first_leaf = vec![usize::MAX; schema.fields().len()];
         let mut leaf_counts = vec![0; schema.fields().len()];
         for leaf in (0..descriptor.num_columns()).rev() {
@@ -502,7 +502,9 @@ impl RowGroupWriter {
     }
 }
 
-fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions, storage: &[Storage]) -> WriterProperties {
+/// The writer settings of a part file whose Parquet schema is `descriptor`, `batch` its first
+/// batch.
+fn writer_properties(descriptor: &SchemaDescriptor, batch: &RecordBatch, opts: &ParquetOptions, storage: &[Storage]) -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_compression(opts.compression)
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -522,23 +524,21 @@ fn writer_properties(batch: &RecordBatch, opts: &ParquetOptions, storage: &[Stor
     // Values inside lists (covariance matrices, detected objects, lane points) get no min/max
     // statistics: no query engine prunes files or pages on list elements, and computing them
     // (with the level histograms that come along) costs a comparison per element.
-    if let Ok(descriptor) = parquet::arrow::ArrowSchemaConverter::new().convert(batch.schema().as_ref()) {
-        for (i, leaf) in descriptor.columns().iter().enumerate() {
-            match storage.get(i).copied().unwrap_or(Storage::AsConfigured) {
-                Storage::AsConfigured => {}
-                Storage::Uncompressed => builder = builder.set_column_compression(leaf.path().clone(), Compression::UNCOMPRESSED),
-                Storage::DeltaPacked => {
-                    builder = builder
-                        .set_column_compression(leaf.path().clone(), Compression::UNCOMPRESSED)
-                        .set_column_encoding(leaf.path().clone(), Encoding::DELTA_BINARY_PACKED);
-                }
+    for (i, leaf) in descriptor.columns().iter().enumerate() {
+        match storage.get(i).copied().unwrap_or(Storage::AsConfigured) {
+            Storage::AsConfigured => {}
+            Storage::Uncompressed => builder = builder.set_column_compression(leaf.path().clone(), Compression::UNCOMPRESSED),
+            Storage::DeltaPacked => {
+                builder = builder
+                    .set_column_compression(leaf.path().clone(), Compression::UNCOMPRESSED)
+                    .set_column_encoding(leaf.path().clone(), Encoding::DELTA_BINARY_PACKED);
             }
-            if !matches!(leaf.physical_type(), PhysicalType::BYTE_ARRAY | PhysicalType::FIXED_LEN_BYTE_ARRAY) {
-                builder = builder.set_column_dictionary_enabled(leaf.path().clone(), false);
-            }
-            if leaf.max_rep_level() > 0 {
-                builder = builder.set_column_statistics_enabled(leaf.path().clone(), EnabledStatistics::None);
-            }
+        }
+        if !matches!(leaf.physical_type(), PhysicalType::BYTE_ARRAY | PhysicalType::FIXED_LEN_BYTE_ARRAY) {
+            builder = builder.set_column_dictionary_enabled(leaf.path().clone(), false);
+        }
+        if leaf.max_rep_level() > 0 {
+            builder = builder.set_column_statistics_enabled(leaf.path().clone(), EnabledStatistics::None);
         }
     }
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -578,10 +578,11 @@ fn choose_storage(batch: &RecordBatch, opts: &ParquetOptions) -> Vec<Storage> {
 }
 
 /// How the columns of one table are stored, chosen from a sample of the first batch written
-/// and reused for the table's other part files of the same ingest (the workers write one per
-/// chunk range), as long as the batches have the same schema. Sampling compresses 8 KiB of
-/// every numeric column: for the dozens of part files of a small-message drive that was 3 % of
-/// its ingest (bench/ANALYSIS.md, tenth round), to reach the same choices again.
+/// and reused for the table's other part files of the same ingest (one per worker, and more
+/// when a file reaches its size limit), as long as the batches have the same schema. Sampling
+/// compresses 8 KiB of every numeric column: when each chunk range had its own part files,
+/// that was 3 % of ingesting a small-message drive (bench/ANALYSIS.md, tenth round), to reach
+/// the same choices again.
 #[derive(Default)]
 pub struct StorageChoices {
     chosen: std::sync::Mutex<Option<(SchemaRef, Arc<Vec<Storage>>)>>,
