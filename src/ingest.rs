@@ -594,7 +594,7 @@ impl RangeContext<'_> {
     }
 
     /// Size at which a part file of variant `v` is closed. A part for an object store is held in
-    /// memory until it is uploaded whole, so there it is also bounded by one row group.
+    /// memory until it is uploaded whole, so there it is also bounded by the row group size.
     fn part_file_limit(&self, v: usize) -> usize {
         let table = &self.plan.tables[self.plan.variants[v].table];
         match table.dir.local_dir() {
