@@ -1,12 +1,38 @@
 //! `config.json`: every setting the pipeline needs, with defaults. Keys starting with `//` are
 //! comments and ignored; any other unknown key, or a value of the wrong type, is an error that
 //! names the key.
+//!
+//! Config sits on top of the library: it reads the option types each part owns (the S3 settings
+//! of [`crate::source`], the store settings of [`crate::meta`], the stage options of ingest, sync
+//! and detect) and hands each part its own; nothing below imports it.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::detect::DetectConfig;
+use crate::ingest::IngestOptions;
+use crate::lake::parquet::{parse_compression, IntegerEncoding, ParquetOptions, WriterEngine, DEFAULT_COMPRESSION};
+pub use crate::meta::MetadataStoreConfig;
+pub use crate::source::S3Config;
+use crate::sync::{SyncOptions, TimeSource};
+
+/// A configuration that cannot be used: which file, which key, and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read the config: {source}")]
+    Read { file: PathBuf, source: std::io::Error },
+    #[error("{file}: not valid JSON: {source}")]
+    Json { file: String, source: serde_json::Error },
+    #[error("{file}: config {key}: {source}")]
+    Key { file: String, key: String, source: serde_json::Error },
+    #[error("{file}: config {key}: {value} {expected}")]
+    Value { file: String, key: &'static str, value: String, expected: &'static str },
+    #[error("{file}: config ingest.parquet_compression: {source}")]
+    Codec { file: String, source: crate::lake::parquet::ParquetError },
+}
+
+type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -18,7 +44,7 @@ pub struct Config {
     pub s3: S3Config,
     pub ingest: IngestConfig,
     pub sync: SyncConfig,
-    pub detect: crate::detect::DetectConfig,
+    pub detect: DetectConfig,
     pub batch: BatchConfig,
 }
 
@@ -51,7 +77,7 @@ impl Default for Config {
             s3: S3Config::default(),
             ingest: IngestConfig::default(),
             sync: SyncConfig::default(),
-            detect: crate::detect::DetectConfig::default(),
+            detect: DetectConfig::default(),
             batch: BatchConfig::default(),
         }
     }
@@ -64,7 +90,7 @@ pub struct SyncConfig {
     /// Tick length in milliseconds.
     pub tick_ms: u64,
     /// `log_time` (bag record time) or `header_stamp`.
-    pub time_source: crate::sync::TimeSource,
+    pub time_source: TimeSource,
     /// Topic tables to put on the timeline; empty = all without large binary columns.
     pub tables: Vec<String>,
     /// Samples older than this at a tick are null; null = forward fill forever.
@@ -75,7 +101,7 @@ impl Default for SyncConfig {
     fn default() -> Self {
         SyncConfig {
             tick_ms: 100,
-            time_source: crate::sync::TimeSource::LogTime,
+            time_source: TimeSource::LogTime,
             tables: Vec::new(),
             max_staleness_ms: None,
         }
@@ -83,74 +109,14 @@ impl Default for SyncConfig {
 }
 
 impl SyncConfig {
-    /// The sync options these settings describe.
-    pub fn options(&self) -> crate::sync::SyncOptions {
-        crate::sync::SyncOptions {
+    /// The sync options these settings describe; derived tables are written with `parquet`.
+    pub fn options(&self, parquet: &ParquetOptions) -> SyncOptions {
+        SyncOptions {
             tick_ns: self.tick_ms as i64 * 1_000_000,
             time_source: self.time_source,
             tables: self.tables.clone(),
             max_staleness_ns: self.max_staleness_ms.map(|ms| ms as i64 * 1_000_000),
-        }
-    }
-}
-
-/// Where bag, batch and scene records are kept.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetadataStoreConfig {
-    /// `local`: an SQLite file inside the lake (`<lake>/_scenes/metadata.sqlite`);
-    /// `dynamodb`: three DynamoDB tables (names below).
-    pub kind: String,
-    /// DynamoDB table of bag items (key `bag_file_prefix`).
-    pub bags_table: String,
-    /// DynamoDB table of batch items (keys `BatchId`, `Name`).
-    pub batches_table: String,
-    /// DynamoDB table of scene items (keys `bag_file`, `scene_id`).
-    pub scenes_table: String,
-    /// Endpoint override for DynamoDB (DynamoDB Local); null = AWS (or AWS_ENDPOINT_URL_DYNAMODB).
-    pub endpoint_url: Option<String>,
-    /// Region override; null = the standard chain (AWS_REGION, profile, instance metadata).
-    pub region: Option<String>,
-    /// Attempts per DynamoDB request on throttling and server errors.
-    pub max_attempts: u32,
-}
-
-impl Default for MetadataStoreConfig {
-    fn default() -> Self {
-        MetadataStoreConfig {
-            kind: "local".into(),
-            bags_table: "Rosbag-BagFile-Metadata".into(),
-            batches_table: "Rosbag-EMR-Batch-Metadata".into(),
-            scenes_table: "Rosbag-Scene-Metadata".into(),
-            endpoint_url: None,
-            region: None,
-            max_attempts: 10,
-        }
-    }
-}
-
-/// How S3 is reached, for bags (`scenes ingest s3://...`) and lakes on S3.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct S3Config {
-    /// Endpoint override for S3-compatible stores (MinIO, moto); null = AWS (or
-    /// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL).
-    pub endpoint_url: Option<String>,
-    /// Region override; null = the standard chain (AWS_REGION, profile, instance metadata).
-    pub region: Option<String>,
-    /// Ranged GETs in flight per worker while a bag is read from S3.
-    pub read_ahead: usize,
-    /// Attempts per S3 request on throttling, server and network errors (exponential backoff).
-    pub max_attempts: u32,
-}
-
-impl Default for S3Config {
-    fn default() -> Self {
-        S3Config {
-            endpoint_url: None,
-            region: None,
-            read_ahead: 4,
-            max_attempts: 10,
+            parquet: parquet.clone(),
         }
     }
 }
@@ -167,14 +133,12 @@ pub struct IngestConfig {
     pub parquet_compression: String,
     /// Rows per Parquet row group at most.
     pub row_group_rows: usize,
-    /// Decoded bytes held per table and worker before they are handed to the Parquet writer.
-    /// 1 MiB by default: every buffer a batch grows into is memory the kernel must hand over
-    /// fresh, and 8 MiB batches made ingesting the 30-min drive about 15 % slower (bench/ANALYSIS.md,
-    /// seventh round). Parquet pages and row groups do not depend on it.
+    /// Decoded bytes held per table and worker before they are handed to the Parquet writer:
+    /// small batches keep their buffers in cache and reuse the same memory. Parquet pages and
+    /// row groups do not depend on it.
     pub flush_bytes: usize,
-    /// Encoded bytes of a Parquet row group before it is written out. 8 MiB by default: the
-    /// row group in progress is held in memory per open part file, and on a camera drive larger
-    /// ones made the process touch more fresh memory and run slower (bench/ANALYSIS.md).
+    /// Encoded bytes of a Parquet row group before it is written out; the row group in progress
+    /// is held in memory per open part file, so this bounds memory.
     pub row_group_bytes: usize,
     /// A part file is closed, and the next one started, once it holds this many bytes (on S3
     /// at most `row_group_bytes`: a part stays in memory until it is uploaded).
@@ -184,32 +148,67 @@ pub struct IngestConfig {
     /// A numeric column of 4- or 8-byte values that zstd(1) shrinks by less than this fraction,
     /// on a sample of the first batch a table gets in an ingest (kept for its other part files),
     /// is stored uncompressed: noise-like measurements (IMU rates, accelerations) barely
-    /// compress, and skipping them made ingesting the 30-min drive about 7 % faster for 2.4 %
-    /// larger files (bench/ANALYSIS.md, eighth round). 0 compresses every column.
+    /// compress, and compressing them costs CPU. 0 compresses every column.
     pub min_compression_gain: f64,
     /// `auto`: integer and time columns whose sample comes out smaller as DELTA_BINARY_PACKED
     /// than as zstd(1)-compressed plain values are stored that way, uncompressed (timestamps,
     /// sequence numbers). `plain`: never, for readers without that encoding (Spark's vectorised
     /// reader before 3.3).
-    pub integer_encoding: crate::lake::parts::IntegerEncoding,
+    pub integer_encoding: IntegerEncoding,
+    /// `fast`: numeric columns written by our own column writer; `arrow`: every column through
+    /// the `parquet` crate's ArrowWriter (the reference the fast writer is tested against).
+    pub parquet_writer: WriterEngine,
     /// Delete the files of a bag's previous ingest once the new one is committed.
     pub delete_replaced_files: bool,
 }
 
 impl Default for IngestConfig {
+    /// The defaults of ingest and of its Parquet writer, in one place each.
     fn default() -> Self {
+        let ingest = IngestOptions::default();
+        let parquet = ParquetOptions::default();
         IngestConfig {
-            topics: Vec::new(),
-            threads: 0,
-            parquet_compression: "zstd(1)".into(),
-            row_group_rows: 256 * 1024,
-            flush_bytes: 1 << 20,
-            row_group_bytes: 8 << 20,
-            part_file_bytes: 128 << 20,
-            large_binary_bytes: 1024,
-            min_compression_gain: 0.1,
-            integer_encoding: crate::lake::parts::IntegerEncoding::Auto,
-            delete_replaced_files: true,
+            topics: ingest.topics,
+            threads: ingest.threads,
+            parquet_compression: DEFAULT_COMPRESSION.into(),
+            row_group_rows: parquet.max_row_group_rows,
+            flush_bytes: ingest.flush_bytes,
+            row_group_bytes: parquet.row_group_bytes,
+            part_file_bytes: ingest.part_file_bytes,
+            large_binary_bytes: parquet.large_binary_bytes,
+            min_compression_gain: parquet.min_compression_gain,
+            integer_encoding: parquet.integer_encoding,
+            parquet_writer: parquet.engine,
+            delete_replaced_files: ingest.delete_replaced_files,
+        }
+    }
+}
+
+impl IngestConfig {
+    /// The Parquet settings of this section (the codec name was checked when the config loaded).
+    pub fn parquet_options(&self) -> ParquetOptions {
+        let defaults = ParquetOptions::default();
+        ParquetOptions {
+            compression: parse_compression(&self.parquet_compression).unwrap_or(defaults.compression),
+            max_row_group_rows: self.row_group_rows,
+            row_group_bytes: self.row_group_bytes,
+            large_binary_bytes: self.large_binary_bytes,
+            min_compression_gain: self.min_compression_gain,
+            integer_encoding: self.integer_encoding,
+            engine: self.parquet_writer,
+        }
+    }
+
+    /// The ingest options of this section (no progress bar; the CLI decides that).
+    pub fn options(&self) -> IngestOptions {
+        IngestOptions {
+            topics: self.topics.clone(),
+            threads: self.threads,
+            parquet: self.parquet_options(),
+            flush_bytes: self.flush_bytes,
+            part_file_bytes: self.part_file_bytes,
+            progress: false,
+            delete_replaced_files: self.delete_replaced_files,
         }
     }
 }
@@ -225,72 +224,66 @@ impl Config {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(Config::default()),
-            Err(e) => return Err(Error::io(&path, e)),
+            Err(source) => return Err(ConfigError::Read { file: path, source }),
         };
-        Self::parse(&text).map_err(|e| match e {
-            Error::Config { key, problem } => Error::Config {
-                key: format!("{} {key}", path.display()),
-                problem,
-            },
-            other => other,
-        })
+        Self::parse_file(&text, &path.display().to_string())
     }
 
     /// Parses configuration text.
     pub fn parse(text: &str) -> Result<Config> {
-        let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Config {
-            key: "(file)".into(),
-            problem: format!("not valid JSON: {e}"),
-        })?;
+        Self::parse_file(text, "(config text)")
+    }
+
+    fn parse_file(text: &str, file: &str) -> Result<Config> {
+        let mut value: serde_json::Value =
+            serde_json::from_str(text).map_err(|source| ConfigError::Json { file: file.to_string(), source })?;
         strip_comments(&mut value);
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| Error::Config {
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Key {
+            file: file.to_string(),
             key: e.path().to_string(),
-            problem: e.inner().to_string(),
+            source: e.into_inner(),
         })?;
-        config.validate()?;
+        config.validate(file)?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<()> {
-        let bad = |key: &str, problem: String| Err(Error::Config { key: key.into(), problem });
+    /// Parquet settings of every table (topic tables and derived ones).
+    pub fn parquet(&self) -> ParquetOptions {
+        self.ingest.parquet_options()
+    }
+
+    fn validate(&self, file: &str) -> Result<()> {
+        let bad = |key: &'static str, value: String, expected: &'static str| {
+            Err(ConfigError::Value { file: file.to_string(), key, value, expected })
+        };
         if !["local", "dynamodb"].contains(&self.metadata_store.kind.as_str()) {
-            return bad(
-                "metadata_store.kind",
-                format!("'{}' is not a store; use \"local\" (SQLite in the lake) or \"dynamodb\"", self.metadata_store.kind),
-            );
+            return bad("metadata_store.kind", format!("'{}'", self.metadata_store.kind), "is not a store; use \"local\" (SQLite in the lake) or \"dynamodb\"");
         }
-        if let Err(e) = crate::lake::parts::parse_compression(&self.ingest.parquet_compression) {
-            return bad("ingest.parquet_compression", e);
+        if let Err(source) = parse_compression(&self.ingest.parquet_compression) {
+            return Err(ConfigError::Codec { file: file.to_string(), source });
         }
-        if !(0.0..=1.0).contains(&self.ingest.min_compression_gain) {
-            return bad(
-                "ingest.min_compression_gain",
-                format!("{} is not a fraction; use a number from 0 (compress every column) to 1", self.ingest.min_compression_gain),
-            );
+        let ingest = &self.ingest;
+        if !(0.0..=1.0).contains(&ingest.min_compression_gain) {
+            return bad("ingest.min_compression_gain", ingest.min_compression_gain.to_string(), "is not a fraction; use a number from 0 (compress every column) to 1");
         }
-        if self.ingest.row_group_rows == 0 {
-            return bad("ingest.row_group_rows", "must be at least 1".into());
-        }
-        if self.ingest.flush_bytes < 1 << 16 {
-            return bad("ingest.flush_bytes", "must be at least 65536".into());
-        }
-        if self.ingest.row_group_bytes < 1 << 16 {
-            return bad("ingest.row_group_bytes", "must be at least 65536".into());
-        }
-        if self.ingest.part_file_bytes < 1 << 20 {
-            return bad("ingest.part_file_bytes", "must be at least 1048576".into());
-        }
-        if self.batch.batch_size == 0 {
-            return bad("batch.batch_size", "must be at least 1".into());
+        let at_least = [
+            ("ingest.row_group_rows", ingest.row_group_rows, 1, "is too small; use at least 1"),
+            ("ingest.flush_bytes", ingest.flush_bytes, 1 << 16, "is too small; use at least 65536"),
+            ("ingest.row_group_bytes", ingest.row_group_bytes, 1 << 16, "is too small; use at least 65536"),
+            ("ingest.part_file_bytes", ingest.part_file_bytes, 1 << 20, "is too small; use at least 1048576"),
+            ("batch.batch_size", self.batch.batch_size, 1, "is too small; use at least 1"),
+            ("sync.tick_ms", self.sync.tick_ms as usize, 1, "is too small; use at least 1"),
+        ];
+        for (key, value, minimum, expected) in at_least {
+            if value < minimum {
+                return bad(key, value.to_string(), expected);
+            }
         }
         if self.detect.image_width_px <= 0.0 {
-            return bad("detect.image_width_px", "must be positive".into());
-        }
-        if self.sync.tick_ms == 0 {
-            return bad("sync.tick_ms", "must be at least 1".into());
+            return bad("detect.image_width_px", self.detect.image_width_px.to_string(), "must be positive");
         }
         if self.lake.trim().is_empty() {
-            return bad("lake", "must not be empty".into());
+            return bad("lake", "\"\"".into(), "must not be empty");
         }
         Ok(())
     }

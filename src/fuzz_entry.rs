@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use crate::bag::{decompress_chunk, Bag, ChunkItem};
-use crate::msg::{MessageColumns, Registry};
+use crate::bag::{Bag, ChunkItem};
+use crate::decode::{MessageColumns, Registry};
 
 /// Reads `data` as a bag the way ingest does: index or scan, every chunk decompressed, every
 /// message decoded with its connection's definition, columns finished into Arrow arrays.
@@ -20,9 +20,8 @@ pub fn read_bag(data: &[u8]) {
             plans.insert(conn.id, plan);
         }
     }
-    for chunk in &bag.chunks {
-        let (plain, _problem) = decompress_chunk(&bag, chunk);
-        for item in bag.records(&plain) {
+    for chunk in bag.read_chunks(&bag.chunks).flatten() {
+        for item in chunk.records() {
             if let ChunkItem::Message { conn, data, .. } = item {
                 if let Some(plan) = plans.get_mut(&conn) {
                     let _ = plan.decode(data);

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::bag::writer::{BagWriter, ConnectionSpec};
 use crate::bag::Compression;
 use crate::error::{Error, Result};
-use crate::msg::Registry;
+use crate::decode::Registry;
 
 /// Topics the generator writes.
 pub const GPS_TOPIC: &str = "/vehicle/gps/fix";

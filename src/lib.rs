@@ -1,32 +1,38 @@
 //! `scenes`: a lakehouse ETL for autonomous-driving ROS bags.
 //!
-//! Stages, one module each:
-//! - [`bag`]: reading (and writing) ROS1 bags, robust to torn and unindexed files;
-//! - [`msg`]: parsing message definitions and decoding messages into Arrow columns;
-//! - [`lake`]: table layout, Parquet part files and Delta commits;
-//! - [`ingest`]: bag → one table per topic, in parallel over chunk ranges;
-//! - [`meta`]: the metadata store (bag records);
-//! - [`info`]: `scenes info`;
-//! - [`detect`], [`batch`]: person-in-lane scenes, and batches of bags through sync + detect;
-//! - [`lanes`]: image-space lane assignment (both detect rules);
-//! - [`sync`]: every topic on one fixed-tick timeline per bag;
-//! - [`query`]: SQL over the lake (DataFusion);
-//! - [`generate`]: synthetic drives with ground truth;
-//! - [`config`], [`cli`]: settings and the command line;
-//! - [`fuzz_entry`]: what the fuzz targets in `fuzz/` call.
+//! Data flows one way, and each layer imports only the layers before it:
 //!
-//! Everything but `bag`, `msg`, `info`, `split`, `generate` and `lanes` needs the default
-//! `lake` feature.
+//! 1. [`source`]: where a bag's bytes come from (a local file, S3 byte ranges) and how
+//!    command-line inputs become a list of bags;
+//! 2. [`bag`]: bag readers (ROS1, MCAP), robust to torn and unindexed files; they hand out
+//!    chunks and own their memory; plus the ROS1 writer;
+//! 3. [`decode`]: message definitions and decoding messages into Arrow columns;
+//! 4. [`lake`]: table layout and naming, Parquet part files, Delta commits, reading a table
+//!    back; [`meta`]: the metadata store (bag, batch and scene records);
+//! 5. stages: [`ingest`] (bag → one table per topic), [`sync`] (every topic on one timeline),
+//!    [`detect`] (lane assignment and scenes); [`batch`] runs sync and detect over claimed
+//!    batches of bags;
+//! 6. [`query`]: SQL over the lake (DataFusion); [`catalog`]: Athena DDL;
+//! 7. [`config`] (settings, handing each part its own options) and [`cli`] (one file per
+//!    command) on top.
+//!
+//! Beside the pipeline: [`info`], [`split`] and [`generate`] (bag tools: summaries, splitting,
+//! synthetic drives with ground truth), [`failpoint`] (test pauses) and [`fuzz_entry`] (what the
+//! fuzz targets in `fuzz/` call).
+//!
+//! Everything but `source`, `bag`, `decode`, `lake::layout`, `info`, `split`, `generate` and
+//! `fuzz_entry` needs the default `lake` feature.
 
 pub mod bag;
 #[cfg(feature = "lake")]
-pub mod catalog;
-#[cfg(feature = "lake")]
 pub mod batch;
+#[cfg(feature = "lake")]
+pub mod catalog;
 #[cfg(feature = "lake")]
 pub mod cli;
 #[cfg(feature = "lake")]
 pub mod config;
+pub mod decode;
 #[cfg(feature = "lake")]
 pub mod detect;
 pub mod error;
@@ -38,12 +44,11 @@ pub mod info;
 #[cfg(feature = "lake")]
 pub mod ingest;
 pub mod lake;
-pub mod lanes;
 #[cfg(feature = "lake")]
 pub mod meta;
-pub mod msg;
 #[cfg(feature = "lake")]
 pub mod query;
+pub mod source;
 pub mod split;
 #[cfg(feature = "lake")]
 pub mod sync;

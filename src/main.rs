@@ -11,12 +11,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     keep_freed_memory_for_a_second();
     exit_cleanly_when_stdout_fails();
+    // Bad flags exit 2 (clap's usage code); --help and --version exit 0.
     let cli = scenes::cli::Cli::parse();
     match scenes::cli::run(cli) {
-        Ok(()) => exit_without_allocator_cleanup(0),
+        Ok(scenes::cli::Outcome::Done) => exit_without_allocator_cleanup(0),
+        Ok(scenes::cli::Outcome::SomeFailed { .. }) => exit_without_allocator_cleanup(1),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(scenes::cli::exit_code_for(&e))
         }
     }
 }
@@ -24,8 +26,7 @@ fn main() -> std::process::ExitCode {
 /// Ends the process once `run` has returned (every file, store connection, runtime and thread
 /// of ours closed by then) without the allocator's exit-time cleanup: statically linked
 /// mimalloc collects at exit, handing every page it holds back to the kernel one `madvise` at a
-/// time, which took ~6 ms after an ingest of the 30-min benchmark drive for memory the kernel
-/// reclaims anyway. Only the standard streams need flushing first.
+/// time, for memory the kernel reclaims anyway. Only the standard streams need flushing first.
 fn exit_without_allocator_cleanup(code: i32) -> std::process::ExitCode {
     use std::io::Write;
     let flushed = std::io::stdout().flush().is_ok() && std::io::stderr().flush().is_ok();
@@ -44,9 +45,9 @@ const MI_DEFAULT_PURGE_DELAY_MS: std::ffi::c_long = 10;
 
 /// Lets freed memory stay with the allocator for a second before it goes back to the kernel
 /// (mimalloc's default is 10 ms). Ingest frees a batch's column and page buffers and allocates
-/// the next ones a few milliseconds later; returned pages come back zero-filled by the kernel,
-/// which took a quarter of the CPU of ingesting a camera drive (bench/ANALYSIS.md). A
-/// `MIMALLOC_PURGE_DELAY` in the environment still wins.
+/// the next ones a few milliseconds later; returned pages would come back zero-filled by the
+/// kernel, at a cost measured in bench/ANALYSIS.md. A `MIMALLOC_PURGE_DELAY` in the environment
+/// still wins.
 fn keep_freed_memory_for_a_second() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() || std::env::var_os("MIMALLOC_RESET_DELAY").is_some() {
         return;
@@ -65,14 +66,12 @@ fn keep_freed_memory_for_a_second() {
 /// `MIMALLOC_ALLOW_THP` in the environment asks otherwise. mimalloc asks the kernel for huge pages
 /// by default, and the kernel then zeroes 2 MiB at a time, whether the process uses it or not. On
 /// virtual machines that hand freed memory back to the host, each fresh page also costs a fault in
-/// the host. Ingest and batch allocate a few dozen MiB of buffers. Under huge pages, the first
-/// touch of that memory was half of the CPU of ingesting the 30-min drive. Measured in
-/// bench/ANALYSIS.md, seventh round: 0.31 -> 0.21 s, 171 -> 146 MiB peak RSS.
+/// the host. Ingest and batch allocate a few dozen MiB of buffers, and under huge pages the
+/// first touch of that memory dominated a run (bench/ANALYSIS.md).
 ///
 /// It runs from the executable's constructor list, before `main` and before the Rust runtime's
-/// first allocation: called from `main`, it came after that allocation had faulted in one huge
-/// page (about half a millisecond of every run, bench/ANALYSIS.md, tenth round). It allocates
-/// nothing itself (`getenv`, not `std::env`).
+/// first allocation (called from `main`, it came after that allocation had faulted in one huge
+/// page). It allocates nothing itself (`getenv`, not `std::env`).
 #[cfg(target_os = "linux")]
 #[used]
 #[link_section = ".init_array"]

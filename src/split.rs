@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::bag::writer::{BagWriter, ConnectionSpec};
-use crate::bag::{decompress_chunk, Bag, ChunkItem, ChunkRecords, Compression};
+use crate::bag::{Bag, ChunkItem, Compression};
 
 use crate::error::{Error, Result};
 
@@ -102,16 +102,16 @@ pub fn split_bag(input: &Path, opts: &SplitOptions) -> Result<Vec<SplitPart>> {
         .collect();
     let mut parts = Vec::new();
     let mut current: Option<Output> = None;
-    for chunk in &bag.chunks {
-        let (plain, problem) = decompress_chunk(&bag, chunk);
-        if let Some(p) = problem {
+    for chunk in bag.read_chunks(&bag.chunks) {
+        let mut chunk = chunk?;
+        if let Some(p) = chunk.take_problem() {
             return Err(Error::CorruptBag {
                 path: input.to_path_buf(),
-                offset: chunk.pos,
+                offset: chunk.info().pos,
                 problem: format!("{p}; split needs a readable bag"),
             });
         }
-        for item in ChunkRecords::new(&plain) {
+        for item in chunk.records() {
             let ChunkItem::Message { conn, time, data } = item else {
                 continue;
             };

@@ -4,8 +4,9 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use super::record::{op, read_message_record, read_record, time_from_bytes, Fields, ReadOutcome};
-use super::Connection;
+use super::connection::Connection;
+use super::memory::chunk_buffer;
+use super::record::Fields;
 
 /// Chunk compression named in the chunk record header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -111,6 +112,18 @@ impl ChunkRef {
     }
 }
 
+/// Decompresses the stored bytes of `chunk`; returns the plain bytes and why decompression
+/// stopped early (a damaged stream, or a chunk cut by the end of the file).
+pub fn decompress_stored<'a>(chunk: &ChunkRef, stored: &'a [u8]) -> (Cow<'a, [u8]>, Option<String>) {
+    let (plain, problem) = decompress(chunk, stored);
+    let problem = match (problem, chunk.truncated) {
+        (Some(p), _) => Some(p),
+        (None, true) => Some("the file ends inside this chunk".to_string()),
+        (None, false) => None,
+    };
+    (plain, problem)
+}
+
 /// Decompresses a chunk's stored bytes. For a truncated chunk (or a damaged stream) the bytes
 /// that could be decompressed are returned together with the reason decompression stopped.
 pub fn decompress<'a>(chunk: &ChunkRef, stored: &'a [u8]) -> (Cow<'a, [u8]>, Option<String>) {
@@ -131,40 +144,6 @@ pub fn decompress<'a>(chunk: &ChunkRef, stored: &'a [u8]) -> (Cow<'a, [u8]>, Opt
             Err(e) => (Cow::Owned(Vec::new()), Some(format!("zstd decompression failed: {e}"))),
         },
     }
-}
-
-thread_local! {
-    /// The buffer of a decompressed chunk that nothing points into any more, handed back with
-    /// [`recycle_chunk_buffer`] for the next chunk this thread decompresses.
-    static SPARE_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// A buffer of `len` initialized bytes to decompress a chunk into: this thread's spare one
-/// when it has one (only the bytes it lacks are zeroed), else a zeroed new one (fresh pages,
-/// zero already). A reused allocator block is zeroed by `calloc` in full: 93 MB of `memset`
-/// and fresh pages on the 30-min lz4 drive, one chunk at a time.
-pub(super) fn chunk_buffer(len: usize) -> Vec<u8> {
-    let mut buffer = SPARE_BUFFER.with_borrow_mut(std::mem::take);
-    if buffer.is_empty() {
-        return vec![0u8; len];
-    }
-    if buffer.len() >= len {
-        buffer.truncate(len);
-    } else {
-        buffer.resize(len, 0);
-    }
-    buffer
-}
-
-/// Keeps `buffer`, the bytes of a decompressed chunk that has been read and that nothing
-/// points into, for the next chunk this thread decompresses (the larger one, if it already
-/// keeps one).
-pub fn recycle_chunk_buffer(buffer: Vec<u8>) {
-    SPARE_BUFFER.with_borrow_mut(|spare| {
-        if buffer.len() > spare.len() {
-            *spare = buffer;
-        }
-    });
 }
 
 fn read_all<'a>(mut reader: impl Read, capacity: usize, what: &str) -> (Cow<'a, [u8]>, Option<String>) {
@@ -203,122 +182,3 @@ pub enum ChunkItem<'a> {
     Message { conn: u32, time: u64, data: &'a [u8] },
 }
 
-/// Walks the records of a decompressed chunk. Stops at the first record that is incomplete or
-/// malformed; `problem` then says why.
-pub struct ChunkRecords<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    mcap: bool,
-    pub problem: Option<String>,
-}
-
-impl<'a> ChunkRecords<'a> {
-    /// Records of a ROS1 chunk.
-    pub fn new(buf: &'a [u8]) -> Self {
-        ChunkRecords {
-            buf,
-            pos: 0,
-            mcap: false,
-            problem: None,
-        }
-    }
-
-    /// Records of an MCAP chunk (or of MCAP records outside chunks); schemas and channels are
-    /// skipped (the file's scan collected them), messages are yielded.
-    pub fn mcap(buf: &'a [u8]) -> Self {
-        ChunkRecords {
-            buf,
-            pos: 0,
-            mcap: true,
-            problem: None,
-        }
-    }
-
-    fn next_mcap(&mut self) -> Option<ChunkItem<'a>> {
-        loop {
-            if self.problem.is_some() {
-                return None;
-            }
-            match super::mcap_file::read_record(self.buf, self.pos) {
-                Ok(None) => return None,
-                Ok(Some((opcode, body, end))) => {
-                    self.pos = end;
-                    if opcode == super::mcap_file::op::MESSAGE {
-                        match super::mcap_file::message(body) {
-                            Some(m) => return Some(m),
-                            None => {
-                                self.problem = Some(format!("message record too short at chunk offset {}", self.pos));
-                                return None;
-                            }
-                        }
-                    }
-                }
-                Err(e) => {
-                    self.problem = Some(format!("{e} at chunk offset {}", self.pos));
-                    return None;
-                }
-            }
-        }
-    }
-}
-
-impl<'a> Iterator for ChunkRecords<'a> {
-    type Item = ChunkItem<'a>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.mcap {
-            return self.next_mcap();
-        }
-        loop {
-            if self.problem.is_some() {
-                return None;
-            }
-            if let Some(message) = read_message_record(self.buf, self.pos) {
-                self.pos = message.end;
-                return Some(ChunkItem::Message { conn: message.conn, time: message.time, data: message.data });
-            }
-            match read_record(self.buf, self.pos) {
-                ReadOutcome::End => return None,
-                ReadOutcome::Truncated { .. } => {
-                    self.problem = Some(format!("chunk data ends inside a record at chunk offset {}", self.pos));
-                    return None;
-                }
-                ReadOutcome::Invalid(e) => {
-                    self.problem = Some(format!("bad record at chunk offset {}: {e}", self.pos));
-                    return None;
-                }
-                ReadOutcome::Record(rec) => {
-                    self.pos = rec.end;
-                    match rec.header.op() {
-                        Some(op::MESSAGE_DATA) => {
-                            let conn = rec.header.u32("conn");
-                            let time = rec.header.get("time").filter(|t| t.len() == 8);
-                            match (conn, time) {
-                                (Ok(conn), Some(t)) => {
-                                    return Some(ChunkItem::Message {
-                                        conn,
-                                        time: time_from_bytes(t),
-                                        data: rec.data,
-                                    })
-                                }
-                                _ => {
-                                    self.problem = Some("message record without valid 'conn'/'time'".into());
-                                    return None;
-                                }
-                            }
-                        }
-                        Some(op::CONNECTION) => match Connection::from_record(&rec.header, rec.data) {
-                            Ok(c) => return Some(ChunkItem::Connection(c)),
-                            Err(e) => {
-                                self.problem = Some(format!("bad connection record: {e}"));
-                                return None;
-                            }
-                        },
-                        // Other record kinds do not belong in a chunk; skip them.
-                        _ => continue,
-                    }
-                }
-            }
-        }
-    }
-}

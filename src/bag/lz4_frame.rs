@@ -31,7 +31,7 @@ struct Header {
 /// early, why (the output then holds every block decoded before). `None`: the stream uses a
 /// feature this decoder leaves to `lz4_flex::frame::FrameDecoder`.
 pub fn decode(stored: &[u8], capacity: usize, limit: usize) -> Option<(Vec<u8>, Option<String>)> {
-    let mut out = super::chunk::chunk_buffer(capacity.min(limit));
+    let mut out = super::memory::chunk_buffer(capacity.min(limit));
     let mut filled = 0;
     let mut pos = 0;
     while pos < stored.len() {
@@ -255,7 +255,7 @@ mod tests {
                 assert_eq!((out.len(), problem), (data.len(), None));
                 assert!(out == *data, "chunk {i}");
             }
-            crate::bag::recycle_chunk_buffer(out);
+            crate::bag::memory::recycle_chunk_buffer(out);
         }
     }
 

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use ::mcap::records::Record;
 
 use super::chunk::{ChunkItem, ChunkRef, Compression};
-use super::{CutChunk, ScanDamage};
+use super::connection::{Connection, Encoding};
+use super::summary::{CutChunk, ScanDamage};
 
 /// The first bytes of every MCAP file.
 pub const MAGIC: &[u8] = b"\x89MCAP0\r\n";
@@ -24,17 +25,6 @@ pub mod op {
     pub const DATA_END: u8 = 0x0F;
 }
 
-/// How the messages of a channel are encoded, as far as decoding is concerned.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Encoding {
-    /// ROS1 serialization with a ROS1 definition (ROS1 bags, MCAP `ros1` profile).
-    Ros1,
-    /// CDR with a ROS 2 `.msg` definition (MCAP `ros2` profile).
-    Ros2Cdr,
-    /// Anything else (protobuf, JSON, `ros2idl` schemas, ...): kept as raw bytes.
-    Unsupported(String),
-}
 
 /// Reads the record at `pos` of `buf`: `(opcode, body, end)`, `None` at the end of the buffer,
 /// an error when the record is cut off.
@@ -173,7 +163,7 @@ impl Catalog {
     }
 
     /// Connections in the ROS1 bag model, one per channel.
-    pub fn connections(&self) -> Vec<super::Connection> {
+    pub fn connections(&self) -> Vec<Connection> {
         self.channels
             .values()
             .map(|c| {
@@ -185,7 +175,7 @@ impl Catalog {
                     (m, "") => Encoding::Unsupported(format!("'{m}' messages without a schema")),
                     (m, s) => Encoding::Unsupported(format!("'{m}' messages with '{s}' schemas")),
                 };
-                super::Connection {
+                Connection {
                     id: u32::from(c.id),
                     topic: c.topic.clone(),
                     msg_type: schema.map(|s| s.name.clone()).unwrap_or_default(),

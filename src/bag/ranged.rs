@@ -6,36 +6,21 @@
 //! Only indexed bags are read this way. Recovering an unindexed or torn bag means scanning every
 //! byte in order; that is done on a local copy (the error says so).
 
-use std::borrow::Cow;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::chunk::ChunkRef;
+use super::index::{check_magic, read_index_records, stats_from_index, ChunkInfo, MAGIC_V2};
+use super::memory::Bytes;
 use super::record::{op, read_record, ReadOutcome};
-use super::{check_magic, read_index_records, stats_from_index, Bag, BagFormat, Bytes, ChunkRef, IndexState, ScanDamage, MAGIC_V2};
+use super::summary::{IndexState, ScanDamage};
+use super::{Bag, BagFormat};
 use crate::error::{Error, Result};
+use crate::source::RangeReader;
 
 /// Bytes fetched at open to find the bag header (which ROS pads to 4 KiB).
 const HEAD_BYTES: u64 = 64 * 1024;
-
-/// A source of byte ranges: the bag file seen from afar.
-pub trait RangeReader: Send + Sync {
-    /// Size of the whole file in bytes.
-    fn len(&self) -> u64;
-
-    /// Where the bytes come from, for messages (`s3://bucket/key`).
-    fn name(&self) -> String;
-
-    /// Fetches `ranges`, several at a time, yielding their bytes in the order given. An error
-    /// means the range could not be read even after retries.
-    fn fetch(&self, ranges: Vec<Range<u64>>) -> Box<dyn Iterator<Item = std::result::Result<Vec<u8>, String>> + Send + '_>;
-}
-
-/// One chunk, ready to decompress: where it is and its stored (compressed) bytes.
-pub struct LoadedChunk<'a> {
-    pub chunk: Cow<'a, ChunkRef>,
-    pub stored: Cow<'a, [u8]>,
-}
 
 fn fetch_one(reader: &dyn RangeReader, range: Range<u64>) -> Result<Vec<u8>> {
     let start = range.start;
@@ -46,7 +31,7 @@ fn fetch_one(reader: &dyn RangeReader, range: Range<u64>) -> Result<Vec<u8>> {
     }
 }
 
-fn read_error(reader: &dyn RangeReader, offset: u64, problem: &str) -> Error {
+pub(super) fn read_error(reader: &dyn RangeReader, offset: u64, problem: &str) -> Error {
     Error::Usage(format!("{}: cannot read bytes at offset {offset}: {problem}", reader.name()))
 }
 
@@ -114,32 +99,11 @@ impl Bag {
             damage: ScanDamage::default(),
         })
     }
-
-    /// The chunks `chunks` with their stored bytes, in order: borrowed from the mapped file, or
-    /// fetched (several ahead of the reader) when the bag is read by ranges.
-    pub fn read_chunks<'a>(&'a self, chunks: &'a [ChunkRef]) -> Box<dyn Iterator<Item = Result<LoadedChunk<'a>>> + 'a> {
-        match &self.bytes {
-            Bytes::Ranged(reader) => {
-                let spans = chunks.iter().map(|c| c.data_start as u64..c.data_end as u64).collect();
-                let reader = reader.as_ref();
-                Box::new(reader.fetch(spans).zip(chunks).map(move |(fetched, placeholder)| match fetched {
-                    Ok(bytes) => resolve_chunk(&self.path, placeholder, bytes),
-                    Err(problem) => Err(read_error(reader, placeholder.pos, &problem)),
-                }))
-            }
-            _ => Box::new(chunks.iter().map(move |c| {
-                Ok(LoadedChunk {
-                    chunk: Cow::Borrowed(c),
-                    stored: Cow::Borrowed(self.chunk_bytes(c)),
-                })
-            })),
-        }
-    }
 }
 
 /// What the index says of a chunk before its record header is read: where its span is, its
 /// times and counts. The compression and data range come from the header once fetched.
-fn placeholder_chunk(pos: u64, end: u64, info: &super::ChunkInfo) -> ChunkRef {
+fn placeholder_chunk(pos: u64, end: u64, info: &ChunkInfo) -> ChunkRef {
     let mut chunk = ChunkRef::outside_chunks(pos as usize, end as usize);
     chunk.outside_chunks = false;
     chunk.start_time = Some(info.start_time);
@@ -149,7 +113,7 @@ fn placeholder_chunk(pos: u64, end: u64, info: &super::ChunkInfo) -> ChunkRef {
 }
 
 /// Parses the chunk record at the start of a fetched span and keeps only its data bytes.
-fn resolve_chunk<'a>(path: &std::path::Path, placeholder: &ChunkRef, mut span: Vec<u8>) -> Result<LoadedChunk<'a>> {
+pub(super) fn resolve_chunk(path: &std::path::Path, placeholder: &ChunkRef, mut span: Vec<u8>) -> Result<(ChunkRef, Vec<u8>)> {
     let corrupt = |problem: String| Error::CorruptBag {
         path: path.to_path_buf(),
         offset: placeholder.pos,
@@ -169,8 +133,5 @@ fn resolve_chunk<'a>(path: &std::path::Path, placeholder: &ChunkRef, mut span: V
     chunk.counts = placeholder.counts.clone();
     span.truncate(data_end);
     span.drain(..data_start);
-    Ok(LoadedChunk {
-        chunk: Cow::Owned(chunk),
-        stored: Cow::Owned(span),
-    })
+    Ok((chunk, span))
 }

@@ -19,7 +19,7 @@ use deltalake::DeltaTable;
 use url::Url;
 
 use super::location::TableLocation;
-use super::parts::PartFile;
+use super::parquet::PartFile;
 use super::PARTITION_COLUMN;
 use crate::error::{Error, Result};
 

@@ -19,29 +19,11 @@ use rayon::prelude::*;
 use url::Url;
 
 use crate::error::{Error, Result};
+pub use crate::source::RemoteStore;
 
 /// Part files larger than this are uploaded in several parts of `MULTIPART_PART` bytes.
 const MULTIPART_THRESHOLD: usize = 32 * 1024 * 1024;
 const MULTIPART_PART: usize = 16 * 1024 * 1024;
-
-/// An object store and what is needed to reach it again (Delta opens tables by URL + options).
-#[derive(Clone)]
-pub struct RemoteStore {
-    /// The bucket's store; object paths are relative to the bucket.
-    pub store: Arc<dyn ObjectStore>,
-    /// `s3://bucket/`
-    pub bucket_url: Url,
-    /// Storage options for `deltalake` (endpoint, region, ...).
-    pub options: HashMap<String, String>,
-    /// Runtime the blocking calls (from worker threads outside it) run on.
-    pub handle: tokio::runtime::Handle,
-}
-
-impl std::fmt::Debug for RemoteStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RemoteStore({})", self.bucket_url)
-    }
-}
 
 /// A table directory (or the lake root) on disk or in an object store.
 #[derive(Clone, Debug)]

@@ -1,11 +1,17 @@
 //! The metadata store: one record per ingested bag (the reference's `Rosbag-BagFile-Metadata`
 //! item, plus size, time range, status and ingest timings). [`MetaStore`] is the interface; the
-//! embedded implementation keeps an SQLite file inside the lake.
+//! embedded implementation keeps an SQLite file inside the lake; [`open_store`] builds the one the
+//! settings name.
 
 #[cfg(feature = "aws")]
 pub mod dynamo;
+mod open;
 pub mod pending;
 pub mod sqlite;
+
+#[cfg(feature = "aws")]
+pub use open::connect_dynamo;
+pub use open::{open_store, open_store_in_background, MetadataStoreConfig};
 
 use std::collections::BTreeMap;
 

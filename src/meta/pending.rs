@@ -1,7 +1,6 @@
 //! A metadata store opened on a worker thread of the async runtime while ingest reads its first
-//! bag. Creating the SQLite file of a new lake (and syncing it once) took ~2 ms of a 0.1 s
-//! ingest of the 30-min benchmark drive, before a byte of the bag was read (bench/ANALYSIS.md,
-//! eleventh round).
+//! bag, so that creating the SQLite file of a new lake (and syncing it once) does not delay
+//! reading the bag.
 //!
 //! Ingest calls [`MetaStore::ready`] before it commits anything, so a store that cannot be
 //! opened still stops a run before its tables change (and the part files it wrote are

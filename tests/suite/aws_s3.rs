@@ -299,7 +299,7 @@ fn large_lake_files_are_uploaded_in_parts() {
         endpoint_url: Some(ep.s3.clone()),
         ..Default::default()
     };
-    let remote = scenes::lake::s3::connect(&bucket, &settings, runtime.handle()).unwrap();
+    let remote = scenes::source::s3::connect(&bucket, &settings, runtime.handle()).unwrap();
     let location = scenes::lake::location::TableLocation::remote(remote.clone(), "lake/t").unwrap();
     let bytes: Vec<u8> = (0..40u32 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     location.put_blocking("bag_file=x/part-0.parquet", bytes.clone()).unwrap();

@@ -11,7 +11,7 @@ use scenes::bag::Compression;
 use scenes::meta::{sqlite::SqliteStore, MetaStore};
 
 fn conn(topic: &str, ty: &str, def: &str) -> ConnectionSpec {
-    let md5 = scenes::msg::Registry::parse(ty, def).unwrap().md5sum(ty).unwrap();
+    let md5 = scenes::decode::Registry::parse(ty, def).unwrap().md5sum(ty).unwrap();
     ConnectionSpec {
         topic: topic.into(),
         msg_type: ty.into(),

@@ -60,7 +60,7 @@ fn header_stamp_time_source_and_staleness() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stamped.bag");
     let def = "Header header\nint32 value\n================\nMSG: std_msgs/Header\nuint32 seq\ntime stamp\nstring frame_id\n";
-    let md5 = scenes::msg::Registry::parse("t/Stamped", def).unwrap().md5sum("t/Stamped").unwrap();
+    let md5 = scenes::decode::Registry::parse("t/Stamped", def).unwrap().md5sum("t/Stamped").unwrap();
     let mut w = BagWriter::create(&path, scenes::bag::Compression::None).unwrap();
     let c = w.add_connection(ConnectionSpec {
         topic: "/stamped".into(),

@@ -12,8 +12,9 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StructArra
 use arrow::datatypes::{DataType, Field, Schema, TimestampNanosecondType};
 
 use crate::error::{Error, Result};
-use crate::lake::{delta, parts, Lake};
-use crate::msg::column::UTC;
+use crate::lake::parquet::{self, ParquetOptions};
+use crate::lake::{delta, Lake};
+use crate::decode::column::UTC;
 
 /// Which time orders the messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -34,6 +35,8 @@ pub struct SyncOptions {
     pub tables: Vec<String>,
     /// Older samples than this are null at a tick (None = forward fill forever).
     pub max_staleness_ns: Option<i64>,
+    /// How the `synced` table's part files are written.
+    pub parquet: ParquetOptions,
 }
 
 impl Default for SyncOptions {
@@ -43,6 +46,7 @@ impl Default for SyncOptions {
             time_source: TimeSource::LogTime,
             tables: Vec::new(),
             max_staleness_ns: None,
+            parquet: ParquetOptions::default(),
         }
     }
 }
@@ -99,7 +103,7 @@ fn is_blob_table(schema: &Schema) -> bool {
     schema
         .fields()
         .iter()
-        .any(|f| f.data_type() == &DataType::Binary && f.name() != crate::ingest::RAW_MESSAGE_COLUMN)
+        .any(|f| f.data_type() == &DataType::Binary && f.name() != crate::lake::RAW_MESSAGE_COLUMN)
 }
 
 /// Reads the rows of `table` for `bag_file`, in record order (part files sorted by name).
@@ -198,7 +202,7 @@ pub async fn sync_bag(lake: &Lake, bag_file: &str, opts: &SyncOptions) -> Result
         crate::lake::escape_partition_value(bag_file),
         uuid::Uuid::new_v4().simple()
     );
-    let part = parts::write_part_async(&dir, &relative, &batch, &parts::ParquetOptions::default()).await?;
+    let part = parquet::write_part_async(&dir, &relative, &batch, &opts.parquet).await?;
     let schema = delta::table_schema(batch.schema().fields())?;
     delta::replace_partition(&dir, "synced", &schema, bag_file, &[part], true).await?;
     Ok(batch.num_rows())

@@ -57,7 +57,7 @@ impl ByteViews {
     /// data buffer if it is not the latest one. `None` if `value` is not inside `source` or the
     /// offset does not fit a view.
     fn locate(&mut self, source: &Buffer, value: &[u8]) -> Option<(u32, u32)> {
-        let offset = u32::try_from(crate::bag::offset_within(source, value)?).ok()?;
+        let offset = u32::try_from(crate::source::offset_within(source, value)?).ok()?;
         let is_latest = self
             .shared
             .last()

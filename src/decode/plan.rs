@@ -57,7 +57,7 @@ impl MessageColumns {
     /// Compiles the decoder for one connection's messages, by its encoding: ROS1 definitions and
     /// serialization, or ROS 2 definitions and CDR. Other encodings are an error (kept raw).
     pub fn for_connection(conn: &crate::bag::Connection) -> Result<Self> {
-        use crate::bag::mcap_file::Encoding;
+        use crate::bag::Encoding;
         match &conn.encoding {
             Encoding::Ros1 => Self::compile(&Registry::parse(&conn.msg_type, &conn.definition)?),
             Encoding::Ros2Cdr => Self::compile_cdr(&Registry::parse_ros2(&conn.msg_type, &conn.definition)?),

@@ -245,7 +245,7 @@ impl Column {
             Column::Duration(_) => DataType::Duration(TimeUnit::Nanosecond),
             Column::Utf8(_) => DataType::Utf8,
             Column::Binary { .. } => DataType::Binary,
-            // Stored in Parquet and table schemas as plain binary (`lake::parts::storage_schema`).
+            // Stored in Parquet and table schemas as plain binary (`lake::parquet::storage_schema`).
             Column::ByteArray(_) => DataType::BinaryView,
             Column::Struct { names, children, .. } => DataType::Struct(struct_fields(names, children)),
             Column::List { child, .. } => DataType::List(Arc::new(Field::new(LIST_ITEM, child.data_type(), true))),

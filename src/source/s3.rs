@@ -19,9 +19,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
-use super::location::RemoteStore;
-use crate::bag::ranged::RangeReader;
-use crate::config::S3Config;
+use super::{RangeReader, RemoteStore, S3Config};
 use crate::error::{Error, Result};
 
 /// Splits `s3://bucket/some/prefix/` into (`bucket`, `some/prefix`).

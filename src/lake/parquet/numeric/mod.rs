@@ -736,7 +736,7 @@ mod tests {
 
     use super::*;
     use crate::lake::location::TableLocation;
-    use crate::lake::parts::{IntegerEncoding, ParquetOptions, PartWriter};
+    use crate::lake::parquet::{IntegerEncoding, ParquetOptions, PartWriter};
 
     /// A fixed-size list column of `size` elements per row built from `values` (one per element),
     /// with the lists in `null_rows` null.
@@ -850,7 +850,7 @@ mod tests {
     }
 
     #[test]
-    fn numeric_columns_read_back_as_written_with_either_codec_across_pages_and_row_groups() {
+    fn numeric_read_back_as_written_with_either_codec_across_pages_and_row_groups() {
         let batches = [batch(0, 20_000), batch(20_000, 5_000), batch(25_000, 3)];
         let expected = concat_batches(&batches[0].schema(), &batches).unwrap();
         let zstd = Compression::ZSTD(ZstdLevel::try_new(1).unwrap());

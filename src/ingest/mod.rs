@@ -5,7 +5,6 @@
 //! table then gets one commit that replaces the bag's partition (so re-ingesting never
 //! duplicates rows and readers never see half a bag).
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,21 +19,20 @@ use md5::{Digest, Md5};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::bag::{decompress_loaded, Bag, ChunkItem, ChunkRef, IndexState, ScanDamage};
+use crate::bag::{Bag, ChunkItem, ChunkRef, IndexState, ScanDamage};
 use crate::error::{Error, Result};
 use crate::failpoint::pause_point;
 use crate::lake::location::TableLocation;
-use crate::lake::parts::{storage_fields, storage_schema, ParquetOptions, PartFile, PartWriter, StorageChoices};
-use crate::lake::{bag_name, delta, escape_partition_value, table_name, Lake};
+use crate::lake::parquet::{storage_fields, storage_schema, ParquetOptions, PartFile, PartWriter, StorageChoices};
+use crate::lake::{bag_name, delta, escape_partition_value, table_name, Lake, RAW_MESSAGE_COLUMN};
 use crate::meta::{BagRecord, MetaStore, TopicRecord};
-use crate::msg::column::UTC;
-use crate::msg::{Decoded, MessageColumns};
+use crate::source::inputs::BagInput;
+use crate::source::S3Config;
+use crate::decode::column::UTC;
+use crate::decode::{Decoded, MessageColumns};
 
 /// Tables committed at the same time at the end of an ingest.
 const CONCURRENT_COMMITS: usize = 2;
-
-/// Column with the raw bytes of messages that held non-UTF-8 strings (null elsewhere).
-pub const RAW_MESSAGE_COLUMN: &str = "_raw_message";
 
 /// How to ingest.
 #[derive(Debug, Clone)]
@@ -55,17 +53,17 @@ pub struct IngestOptions {
 }
 
 impl Default for IngestOptions {
-    /// The defaults of the config's `ingest` section, without a progress bar.
+    /// Every topic, one worker per core, no progress bar. The config's `ingest` section takes
+    /// its defaults from here.
     fn default() -> Self {
-        let ingest = crate::config::IngestConfig::default();
         IngestOptions {
-            topics: ingest.topics,
-            threads: ingest.threads,
+            topics: Vec::new(),
+            threads: 0,
             parquet: ParquetOptions::default(),
-            flush_bytes: ingest.flush_bytes,
-            part_file_bytes: ingest.part_file_bytes,
+            flush_bytes: 1 << 20,
+            part_file_bytes: 128 << 20,
             progress: false,
-            delete_replaced_files: ingest.delete_replaced_files,
+            delete_replaced_files: true,
         }
     }
 }
@@ -138,6 +136,28 @@ struct Plan {
     /// connection id → variant index.
     conn_variant: FxHashMap<u32, usize>,
     definition_errors: HashMap<String, String>,
+}
+
+/// Opens and ingests one input: a local file (memory-mapped) or an object on S3 (read by
+/// ranges, never downloaded whole).
+pub fn ingest_input(input: &BagInput, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
+    match input {
+        BagInput::Local(path) => ingest_bag(path, lake, store, opts, runtime),
+        BagInput::S3(uri) => ingest_s3(uri, lake, store, opts, s3, runtime),
+    }
+}
+
+#[cfg(feature = "aws")]
+fn ingest_s3(uri: &str, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
+    let started = Instant::now();
+    let reader = crate::source::s3::S3Bag::open(uri, s3, runtime.handle())?.into_reader();
+    let bag = Bag::open_ranged(reader)?;
+    ingest_opened(bag, started, lake, store, opts, runtime)
+}
+
+#[cfg(not(feature = "aws"))]
+fn ingest_s3(uri: &str, _lake: &Lake, _store: &dyn MetaStore, _opts: &IngestOptions, _s3: &S3Config, _runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
+    Err(Error::Usage(format!("{uri}: this build has no S3 support (build with the `aws` feature, the default)")))
 }
 
 /// Ingests one bag file into the lake and records it in `store`.
@@ -476,12 +496,9 @@ impl RangeContext<'_> {
         let mut out = RangeOutput::default();
         let mut batches: FxHashMap<usize, VariantBatch> = FxHashMap::default();
         let mut unknown_conn = 0u64;
-        for loaded in self.bag.read_chunks(chunks) {
-            let loaded = loaded?;
-            let chunk = loaded.chunk.as_ref();
-            let (plain, problem) = decompress_loaded(&loaded);
-            let plain = PlainChunk::new(self.bag, plain);
-            let mut records = self.bag.records(plain.bytes());
+        for chunk in self.bag.read_chunks(chunks) {
+            let mut chunk = chunk?;
+            let mut records = chunk.records();
             for item in records.by_ref() {
                 let ChunkItem::Message { conn, time, data } = item else {
                     continue;
@@ -494,12 +511,13 @@ impl RangeContext<'_> {
                 };
                 let batch = batches.entry(v).or_insert_with(|| self.new_batch(v, chunks));
                 let counters = out.counters.entry(conn).or_default();
-                decode_into(batch, &self.plan.variants[v], time, data, plain.shared(), counters);
+                decode_into(batch, &self.plan.variants[v], time, data, chunk.shared(), counters);
             }
+            let records_problem = records.problem.take();
             // A damaged chunk of an indexed bag is reported too; scanned bags already list theirs.
             if self.bag.is_indexed() {
-                if let Some(p) = problem.or(records.problem.take()) {
-                    out.problems.push(format!("chunk at byte {}: {p}", chunk.pos));
+                if let Some(p) = chunk.take_problem().or(records_problem) {
+                    out.problems.push(format!("chunk at byte {}: {p}", chunk.info().pos));
                 }
             }
             for (&v, batch) in batches.iter_mut() {
@@ -507,18 +525,11 @@ impl RangeContext<'_> {
                     self.flush(v, batch, parts, &mut out)?;
                 }
             }
-            // Bag pages that batches still point into are released once those are written.
-            let still_shared = batches.values_mut().fold(false, |any, b| b.columns.take_shared_use() | any);
-            if !(still_shared && matches!(plain, PlainChunk::InBag(_))) {
-                self.bag.release_chunk_pages(chunk);
+            // Values still pointing into the chunk keep its memory until they are written.
+            if batches.values_mut().fold(false, |any, b| b.columns.take_shared_use() | any) {
+                chunk.keep_for_values();
             }
-            if let PlainChunk::Decompressed(buffer) = plain {
-                // Unless batches still point into it, the next chunk is decompressed into it.
-                if let Ok(bytes) = buffer.into_vec::<u8>() {
-                    crate::bag::recycle_chunk_buffer(bytes);
-                }
-            }
-            self.progress.inc(chunk.stored_len() as u64);
+            self.progress.inc(chunk.info().stored_len() as u64);
         }
         let mut keys: Vec<usize> = batches.keys().copied().collect();
         keys.sort();
@@ -585,7 +596,7 @@ impl RangeContext<'_> {
         // The writer has copied the values out; the bag pages they pointed at can go. (Byte
         // arrays are views only as a message's own fields, so only top-level columns.)
         for views in record_batch.columns().iter().filter_map(|c| c.as_binary_view_opt()) {
-            views.data_buffers().iter().for_each(|b| self.bag.release_shared(b));
+            self.bag.release_values(views.data_buffers());
         }
         if writer.size() >= self.part_file_limit(v) {
             close_part(self.plan, v, parts, out)?;
@@ -642,39 +653,6 @@ fn close_parts(plan: &Plan, parts: &mut OpenParts) -> Result<RangeOutput> {
 struct OpenParts {
     writers: HashMap<usize, PartWriter>,
     next_seq: usize,
-}
-
-/// The plain bytes of one chunk, as an Arrow buffer when large byte arrays can point into them.
-enum PlainChunk<'a> {
-    /// Read in place from the bag (uncompressed): a slice of the bag's buffer.
-    InBag(Buffer),
-    /// Decompressed into memory of its own (moved into the buffer, not copied).
-    Decompressed(Buffer),
-    /// Bytes that cannot be shared (fetched by range from an object store).
-    Borrowed(&'a [u8]),
-}
-
-impl<'a> PlainChunk<'a> {
-    fn new(bag: &Bag, plain: Cow<'a, [u8]>) -> Self {
-        match plain {
-            Cow::Borrowed(bytes) => bag.share(bytes).map_or(PlainChunk::Borrowed(bytes), PlainChunk::InBag),
-            Cow::Owned(bytes) => PlainChunk::Decompressed(Buffer::from_vec(bytes)),
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            PlainChunk::InBag(buffer) | PlainChunk::Decompressed(buffer) => buffer.as_slice(),
-            PlainChunk::Borrowed(bytes) => bytes,
-        }
-    }
-
-    fn shared(&self) -> Option<&Buffer> {
-        match self {
-            PlainChunk::InBag(buffer) | PlainChunk::Decompressed(buffer) => Some(buffer),
-            PlainChunk::Borrowed(_) => None,
-        }
-    }
 }
 
 fn decode_into(batch: &mut VariantBatch, variant: &Variant, time: u64, data: &[u8], shared: Option<&Buffer>, counters: &mut ConnCounters) {

@@ -1,0 +1,74 @@
+//! `scenes ingest`: bags (files, folders, globs, `s3://`) into the lake, one table per topic.
+
+use std::io::IsTerminal;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::output::print_ingest_report;
+use super::{new_runtime, Context, Outcome};
+use crate::ingest::{ingest_input, IngestReport};
+use crate::meta::open_store_in_background;
+use crate::source::inputs::expand_inputs;
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Bag files, directories, globs or s3:// URIs
+    #[arg(required = true)]
+    pub bags: Vec<String>,
+
+    /// Only these topics (comma-separated), e.g. /imu/data,/vehicle/gps/fix
+    #[arg(long, value_delimiter = ',')]
+    pub topics: Vec<String>,
+
+    /// Worker threads (0 = one per core; overrides the config)
+    #[arg(long)]
+    pub threads: Option<usize>,
+
+    /// No progress bar even on a terminal
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+pub fn run(ctx: &Context, args: &IngestArgs) -> Result<Outcome> {
+    let runtime = new_runtime()?;
+    let bags = expand_inputs(&args.bags, &ctx.config.s3, runtime.handle())?;
+    let lake = ctx.open_lake(&runtime)?;
+    let store = open_store_in_background(&ctx.config.metadata_store, lake.metadata_file(), &lake.display(), runtime.handle())?;
+    let mut opts = ctx.config.ingest.options();
+    if !args.topics.is_empty() {
+        opts.topics = args.topics.clone();
+    }
+    opts.threads = args.threads.unwrap_or(opts.threads);
+    opts.progress = !args.no_progress && ctx.prints_text() && std::io::stderr().is_terminal();
+    let mut reports: Vec<IngestReport> = Vec::new();
+    let mut failures = Vec::new();
+    for (i, bag) in bags.iter().enumerate() {
+        if i > 0 {
+            // A store that could not be opened failed the first bag; the others would too.
+            store.ready()?;
+        }
+        match ingest_input(bag, &lake, store.as_ref(), &opts, &ctx.config.s3, &runtime) {
+            Ok(report) => {
+                if ctx.prints_text() {
+                    print_ingest_report(&report);
+                }
+                reports.push(report);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failures.push(e.to_string());
+            }
+        }
+    }
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "ingested": reports, "failed": failures }))?);
+    } else if !ctx.quiet {
+        println!("lake: {}", lake.display());
+    }
+    if failures.is_empty() {
+        return Ok(Outcome::Done);
+    }
+    eprintln!("error: {} of {} bags failed", failures.len(), bags.len());
+    Ok(Outcome::SomeFailed { failed: failures.len(), total: bags.len() })
+}

@@ -1,0 +1,44 @@
+//! `scenes sync`: every topic of ingested bags on one timeline (table `synced`).
+
+use anyhow::Result;
+use clap::Args;
+
+use super::{usage, Context, Outcome};
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only this bag (its bag_file name); default: every ingested bag
+    #[arg(long)]
+    pub bag: Option<String>,
+}
+
+pub fn run(ctx: &Context, args: &SyncArgs) -> Result<Outcome> {
+    let (lake, store, runtime) = ctx.open_lake_and_store()?;
+    let mut bags: Vec<String> = store.list_bags()?.into_iter().map(|b| b.bag_file).collect();
+    bags.sort();
+    bags.dedup();
+    if let Some(only) = &args.bag {
+        if !bags.contains(only) {
+            usage!("bag '{only}' has not been ingested into {}; ingested: {}", lake.display(), bags.join(", "));
+        }
+        bags = vec![only.clone()];
+    }
+    if bags.is_empty() {
+        usage!("no ingested bags in {}; run `scenes ingest BAG...` first", lake.display());
+    }
+    let opts = ctx.config.sync.options(&ctx.config.parquet());
+    let mut results = Vec::new();
+    for bag in &bags {
+        let started = std::time::Instant::now();
+        let ticks = runtime.block_on(crate::sync::sync_bag(&lake, bag, &opts))?;
+        let seconds = started.elapsed().as_secs_f64();
+        if ctx.prints_text() {
+            println!("{bag}: {ticks} ticks in {seconds:.2}s");
+        }
+        results.push(serde_json::json!({ "bag_file": bag, "ticks": ticks, "seconds": seconds }));
+    }
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,136 @@
+//! `scenes detect`: lane assignment of detected objects on the `synced` timeline and
+//! person-in-lane scenes. Which table and which fields hold boxes, classes and lane points is
+//! configuration (dotted field paths), so other message types need no code.
+//!
+//! Both rules of [`crate::detect::lanes`] are evaluated for every object; the configured rule decides
+//! the scenes. A scene is a maximal run of ticks with at least one object of the target class
+//! in lane: `start` = its first tick, `end` = the first tick back at zero (exclusive).
+
+mod assign;
+mod config;
+mod frame;
+pub mod lanes;
+pub mod output;
+mod quality;
+mod scenes;
+pub mod udf;
+
+use arrow::array::RecordBatch;
+use serde::Serialize;
+
+pub use assign::{assign, count_people, ObjectLane, TickCounts};
+pub use config::{DetectConfig, Rule};
+pub use frame::{detect_frame, Frame};
+pub use quality::{quality, Quality};
+pub use scenes::{scenes_from_counts, Scene};
+
+use crate::error::Result;
+use crate::lake::parquet::ParquetOptions;
+use crate::lake::{delta, Lake};
+use crate::meta::{BagRecord, MetaStore, SceneRecord};
+
+/// Scenes of one bag: (under the configured rule, under the other rule for comparison).
+pub async fn detect_bag(lake: &Lake, bag_file: &str, cfg: &DetectConfig) -> Result<Option<(Vec<Scene>, Vec<Scene>)>> {
+    let Some(frame) = detect_frame(lake, bag_file, cfg).await? else {
+        return Ok(None);
+    };
+    let ego = scenes_from_counts(&frame.ticks, &frame.counts.ego_footprint, cfg.min_scene_duration_ms, cfg.max_gap_ms);
+    let reference = scenes_from_counts(&frame.ticks, &frame.counts.reference, cfg.min_scene_duration_ms, cfg.max_gap_ms);
+    Ok(Some(match cfg.rule {
+        Rule::EgoFootprint => (ego, reference),
+        Rule::Reference => (reference, ego),
+    }))
+}
+
+/// What `scenes detect` did for one bag.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectReport {
+    pub bag_file: String,
+    pub ticks: usize,
+    pub rule: Rule,
+    pub scenes: Vec<SceneRecord>,
+    /// Scene count under the other rule, for comparison.
+    pub scenes_other_rule: usize,
+}
+
+fn rule_name(rule: Rule) -> &'static str {
+    match rule {
+        Rule::EgoFootprint => "ego_footprint",
+        Rule::Reference => "reference",
+    }
+}
+
+/// Runs detect on one synced bag: writes `enriched` and `scenes` and the scene records.
+pub async fn run_detect(lake: &Lake, store: &dyn MetaStore, bag: &BagRecord, cfg: &DetectConfig, parquet: &ParquetOptions) -> Result<Option<DetectReport>> {
+    let Some(frame) = detect_frame(lake, &bag.bag_file, cfg).await? else {
+        return Ok(None);
+    };
+    let ticks = &frame.ticks;
+    let counts = &frame.counts;
+    let (chosen, other) = match cfg.rule {
+        Rule::EgoFootprint => (&counts.ego_footprint, &counts.reference),
+        Rule::Reference => (&counts.reference, &counts.ego_footprint),
+    };
+    let scenes = scenes_from_counts(ticks, chosen, cfg.min_scene_duration_ms, cfg.max_gap_ms);
+    let other_scenes = scenes_from_counts(ticks, other, cfg.min_scene_duration_ms, cfg.max_gap_ms);
+    let speed = frame.speeds.clone();
+    let topics_analyzed = format!("{},{}", cfg.detections_table, cfg.lanes_table);
+    let records: Vec<SceneRecord> = scenes
+        .iter()
+        .map(|s| {
+            let start = s.start_time_ns as f64 / 1e9;
+            let end = s.end_time_ns.map(|e| e as f64 / 1e9);
+            let in_scene = |i: &usize| ticks[*i] >= s.start_time_ns && s.end_time_ns.is_none_or(|e| ticks[*i] < e);
+            let scene_speeds: Vec<f64> = speed
+                .as_ref()
+                .map(|v| (0..ticks.len()).filter(in_scene).filter_map(|i| v[i]).collect())
+                .unwrap_or_default();
+            SceneRecord {
+                bag_file: bag.bag_file.clone(),
+                scene_id: format!("{}_PersonInLane_{:.1}", bag.bag_file, start),
+                bag_file_prefix: bag.bag_file_prefix.clone(),
+                bag_file_bucket: bag.bag_file_bucket.clone(),
+                start_time: start,
+                end_time: end,
+                scene_length: s.end_time_ns.map(|e| (e - s.start_time_ns) as f64 / 1e9),
+                num_people_in_scene_start: s.num_people_in_scene_start,
+                max_people_in_scene: s.max_people_in_scene,
+                topics_analyzed: topics_analyzed.clone(),
+                rule: rule_name(cfg.rule).into(),
+                open_at_start: s.open_at_start,
+                open_at_end: s.open_at_end,
+                ego_speed_min: scene_speeds.iter().copied().reduce(f64::min),
+                ego_speed_max: scene_speeds.iter().copied().reduce(f64::max),
+            }
+        })
+        .collect();
+    let enriched = output::enriched_batch(ticks, frame.objects_in_lane.clone(), counts, cfg)?;
+    write_table(lake, "enriched", &bag.bag_file, &enriched, parquet).await?;
+    let scenes_batch = output::scenes_batch(&records)?;
+    write_table(lake, "scenes", &bag.bag_file, &scenes_batch, parquet).await?;
+    store.replace_scenes(&bag.bag_file, &records)?;
+    Ok(Some(DetectReport {
+        bag_file: bag.bag_file.clone(),
+        ticks: ticks.len(),
+        rule: cfg.rule,
+        scenes: records,
+        scenes_other_rule: other_scenes.len(),
+    }))
+}
+
+async fn write_table(lake: &Lake, table: &str, bag_file: &str, batch: &RecordBatch, parquet: &ParquetOptions) -> Result<()> {
+    let dir = lake.table(table);
+    let relative = format!(
+        "bag_file={}/part-{}.parquet",
+        crate::lake::escape_partition_value(bag_file),
+        uuid::Uuid::new_v4().simple()
+    );
+    let parts = if batch.num_rows() > 0 {
+        vec![crate::lake::parquet::write_part_async(&dir, &relative, batch, parquet).await?]
+    } else {
+        Vec::new()
+    };
+    let schema = delta::table_schema(batch.schema().fields())?;
+    delta::replace_partition(&dir, table, &schema, bag_file, &parts, true).await?;
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! [`Lake`]: a lake rooted at a local directory or an S3 prefix, and where its tables, its
+//! metadata file and its topic tables are.
+
+use std::path::PathBuf;
+
+use super::location::TableLocation;
+#[cfg(feature = "aws")]
+use crate::source::{s3, S3Config};
+use crate::error::{Error, Result};
+
+/// A lake rooted at a local directory or at an S3 prefix.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: TableLocation,
+}
+
+impl Lake {
+    /// Opens (creating if needed) the lake at `uri`, a local directory path. S3 lakes are
+    /// opened with [`Lake::open_with`], which has the connection settings.
+    pub fn open(uri: &str) -> Result<Lake> {
+        if uri.contains("://") && !uri.starts_with("file://") {
+            return Err(Error::Lake {
+                location: uri.to_string(),
+                problem: "not a local directory; remote lakes need the S3 settings (Lake::open_with)".into(),
+            });
+        }
+        let path = PathBuf::from(uri.trim_start_matches("file://"));
+        std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        let root = std::fs::canonicalize(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(Lake {
+            root: TableLocation::local(&root)?,
+        })
+    }
+
+    /// Opens the lake at `uri`: a local directory, or `s3://bucket/prefix/` reached with
+    /// `s3` settings and the standard AWS credential chain. Blocking calls to S3 (from
+    /// ingest worker threads) run on `handle`.
+    #[cfg(feature = "aws")]
+    pub fn open_with(uri: &str, settings: &S3Config, handle: &tokio::runtime::Handle) -> Result<Lake> {
+        if !uri.starts_with("s3://") {
+            return Lake::open(uri);
+        }
+        let (bucket, prefix) = s3::split_s3_uri(uri)?;
+        let remote = s3::connect(&bucket, settings, handle)?;
+        Ok(Lake {
+            root: TableLocation::remote(remote, &prefix)?,
+        })
+    }
+
+    /// Without the `aws` feature only local lakes exist.
+    #[cfg(not(feature = "aws"))]
+    pub fn open_with(uri: &str, _s3: &crate::source::S3Config, _handle: &tokio::runtime::Handle) -> Result<Lake> {
+        if uri.starts_with("s3://") {
+            return Err(Error::Lake {
+                location: uri.to_string(),
+                problem: "this build has no S3 support (build with the `aws` feature, the default)".into(),
+            });
+        }
+        Lake::open(uri)
+    }
+
+    /// The lake's root location.
+    pub fn root_location(&self) -> &TableLocation {
+        &self.root
+    }
+
+    /// The lake's directory, when it is local.
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        self.root.local_dir()
+    }
+
+    /// The lake's directory or URL, for messages.
+    pub fn display(&self) -> String {
+        self.root.display()
+    }
+
+    /// Location of a topic table.
+    pub fn topic_table(&self, table: &str) -> TableLocation {
+        self.root.child(&format!("topics/{table}"))
+    }
+
+    /// Location of a derived table (`synced`, `enriched`, `scenes`).
+    pub fn table(&self, table: &str) -> TableLocation {
+        self.root.child(table)
+    }
+
+    /// Where the embedded metadata store keeps its file; `None` for a lake on S3 (use the
+    /// DynamoDB store there).
+    pub fn metadata_file(&self) -> Option<PathBuf> {
+        self.local_root().map(|root| root.join("_scenes").join("metadata.sqlite"))
+    }
+
+    /// Names of the topic tables that exist (directories with a Delta log).
+    pub async fn topic_tables(&self) -> Result<Vec<String>> {
+        let topics = self.root.child("topics");
+        let mut names = Vec::new();
+        for name in topics.list_children().await? {
+            if topics.child(&name).has_delta_log().await? {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+}
