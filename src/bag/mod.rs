@@ -344,3 +344,65 @@ impl Bag {
 fn decompress_chunk<'a>(bag: &'a Bag, chunk: &ChunkRef) -> (std::borrow::Cow<'a, [u8]>, Option<String>) {
     chunk::decompress_stored(chunk, bag.chunk_bytes(chunk))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bag::writer::{BagWriter, ConnectionSpec};
+
+    /// A bag of 300 messages on two topics in chunks of about 1 KiB.
+    fn small_bag(dir: &Path) -> PathBuf {
+        let path = dir.join("small.bag");
+        let mut writer = BagWriter::create(&path, Compression::Lz4).unwrap();
+        writer.set_chunk_threshold(1024);
+        let spec = |topic: &str| ConnectionSpec {
+            topic: topic.into(),
+            msg_type: "std_msgs/UInt64".into(),
+            md5sum: "1b2a79973e8bf53d7b53acb71299cb57".into(),
+            definition: "uint64 data".into(),
+            callerid: None,
+            latching: false,
+        };
+        let (a, b) = (writer.add_connection(spec("/a")), writer.add_connection(spec("/b")));
+        for i in 0..300u64 {
+            writer.write(if i % 3 == 0 { b } else { a }, 1_000_000_000 + i * 10_000_000, &i.to_le_bytes()).unwrap();
+        }
+        writer.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn an_indexed_bag_opens_from_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let bag = Bag::open(small_bag(dir.path())).unwrap();
+        assert!(bag.is_indexed());
+        assert_eq!(bag.format, BagFormat::Ros1);
+        assert_eq!(bag.connections.iter().map(|c| c.topic.as_str()).collect::<Vec<_>>(), vec!["/a", "/b"]);
+        assert_eq!(bag.message_count(), 300);
+        assert_eq!((bag.start_time(), bag.end_time()), (Some(1_000_000_000), Some(1_000_000_000 + 299 * 10_000_000)));
+        assert!(bag.chunks.len() > 3);
+        assert!(bag.topic_losses().values().all(|l| l.lost == 0));
+    }
+
+    #[test]
+    fn a_torn_bag_is_scanned_and_says_what_was_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = std::fs::read(small_bag(dir.path())).unwrap();
+        let torn = bytes[..bytes.len() * 2 / 3].to_vec();
+        let bag = Bag::from_bytes("torn.bag", torn).unwrap();
+        assert!(matches!(bag.index, IndexState::Scanned(_)));
+        assert!(bag.message_count() > 0 && bag.message_count() < 300, "{}", bag.message_count());
+        assert_eq!(bag.connections.len(), 2, "connections are found inside the chunks");
+    }
+
+    #[test]
+    fn files_that_are_not_supported_bags_are_named_and_refused() {
+        let not_a_bag = Bag::from_bytes("x.txt", b"hello world".to_vec()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(not_a_bag.contains("x.txt") && not_a_bag.contains("not a ROS bag"), "{not_a_bag}");
+        let old = Bag::from_bytes("old.bag", b"#ROSBAG V1.2\nrest".to_vec()).err();
+        assert!(matches!(old, Some(Error::UnsupportedBagVersion { ref version, .. }) if version == "1.2"), "{old:?}");
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(Bag::open(dir.path()), Err(Error::NotABag { .. })));
+        assert!(matches!(Bag::open(dir.path().join("missing.bag")), Err(Error::Io { .. })));
+    }
+}

@@ -184,8 +184,8 @@ pub struct MessageRecord<'a> {
 
 /// Reads the message data record at `pos` when its header is exactly the fields `op`, `conn` and
 /// `time` (in any order; the layout every bag writer uses), without the general header parser:
-/// most records of a chunk are these, and parsing their headers field by field into a list was
-/// a tenth of ingesting a small-message drive. `None` for anything else (another layout,
+/// most records of a chunk are these, and parsing their headers field by field into a list is
+/// a large share of ingesting a small-message drive. `None` for anything else (another layout,
 /// another record kind, a cut record): [`read_record`] then reads it and reports problems.
 #[inline]
 pub fn read_message_record(buf: &[u8], pos: usize) -> Option<MessageRecord<'_>> {

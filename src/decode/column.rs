@@ -14,7 +14,7 @@ use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 
 use super::cursor::{Cursor, DecodeError};
-use super::views::ByteViews;
+use super::views::{take_reserving, ByteViews};
 
 /// Name of the element field of list columns.
 pub const LIST_ITEM: &str = "item";
@@ -544,20 +544,88 @@ fn decode_fixed_structs(children: &mut [Column], cur: &mut Cursor<'_>, count: us
     Ok(true)
 }
 
-/// Moves the values out and leaves an empty vector with the same capacity reserved: the next batch
-/// is about as large, and growing from empty would copy it again at every doubling. The capacity,
-/// not the length: batches differ by a chunk's messages, and a batch one row longer than the
-/// last would otherwise copy the whole column into a vector twice the size (a tenth of the
-/// instructions of ingesting the 30-min benchmark drive went to such copies).
-pub(super) fn take_reserving<T>(values: &mut Vec<T>) -> Vec<T> {
-    let reserved = Vec::with_capacity(values.capacity());
-    std::mem::replace(values, reserved)
-}
-
 fn struct_fields(names: &[String], children: &[Column]) -> Fields {
     names
         .iter()
         .zip(children)
         .map(|(n, c)| Field::new(n, c.data_type(), true))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, AsArray, ListArray, StringArray};
+    use arrow::datatypes::{Float64Type, Int32Type, TimestampNanosecondType};
+
+    use super::*;
+
+    fn decode_all(column: &mut Column, messages: &[Vec<u8>]) {
+        for m in messages {
+            column.decode(&mut Cursor::new(m)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_struct_of_time_string_and_list_round_trips_into_arrow() {
+        let mut column = Column::Struct {
+            names: vec!["stamp".into(), "label".into(), "values".into()],
+            children: vec![
+                Column::Time(Vec::new()),
+                Column::Utf8(Bytes::default()),
+                Column::List { offsets: vec![0], child: Box::new(Column::Int32(Vec::new())) },
+            ],
+            rows: 0,
+        };
+        let message = |sec: u32, nsec: u32, label: &str, values: &[i32]| {
+            let mut m = Vec::new();
+            m.extend(sec.to_le_bytes());
+            m.extend(nsec.to_le_bytes());
+            m.extend((label.len() as u32).to_le_bytes());
+            m.extend(label.as_bytes());
+            m.extend((values.len() as u32).to_le_bytes());
+            values.iter().for_each(|v| m.extend(v.to_le_bytes()));
+            m
+        };
+        decode_all(&mut column, &[message(1, 5, "car", &[1, 2]), message(2, 0, "person", &[])]);
+        assert_eq!(column.len(), 2);
+        let array = column.finish().unwrap();
+        assert_eq!(column.len(), 0, "finish leaves the column empty");
+        let s = array.as_struct();
+        let stamps = s.column(0).as_primitive::<TimestampNanosecondType>();
+        assert_eq!(stamps.values().to_vec(), vec![1_000_000_005, 2_000_000_000]);
+        assert_eq!(s.column(1).as_any().downcast_ref::<StringArray>().unwrap().value(1), "person");
+        let lists = s.column(2).as_any().downcast_ref::<ListArray>().unwrap();
+        assert_eq!(lists.value(0).as_primitive::<Int32Type>().values().to_vec(), vec![1, 2]);
+        assert_eq!(lists.value(1).len(), 0);
+    }
+
+    #[test]
+    fn truncate_undoes_a_message_that_failed_half_way() {
+        let mut column = Column::Struct {
+            names: vec!["x".into(), "y".into()],
+            children: vec![Column::Float64(Vec::new()), Column::Float64(Vec::new())],
+            rows: 0,
+        };
+        decode_all(&mut column, &[[1.0f64.to_le_bytes(), 2.0f64.to_le_bytes()].concat()]);
+        // The second message holds x but ends before y.
+        let short = 3.0f64.to_le_bytes();
+        assert_eq!(column.decode(&mut Cursor::new(&short)), Err(DecodeError::Truncated));
+        column.truncate(1);
+        let array = column.finish().unwrap();
+        let s = array.as_struct();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.column(0).as_primitive::<Float64Type>().values().to_vec(), vec![1.0]);
+        assert_eq!(s.column(1).as_primitive::<Float64Type>().values().to_vec(), vec![2.0]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_kept_lossy_and_flagged() {
+        let mut column = Column::Utf8(Bytes::default());
+        let bytes = [2u8, 0, 0, 0, 0xff, b'a'];
+        let mut cur = Cursor::new(&bytes);
+        column.decode(&mut cur).unwrap();
+        assert!(cur.invalid_utf8);
+        let array = column.finish().unwrap();
+        assert_eq!(array.as_any().downcast_ref::<StringArray>().unwrap().value(0), "\u{fffd}a");
+    }
 }

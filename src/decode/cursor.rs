@@ -168,3 +168,48 @@ impl<'a> Cursor<'a> {
         Ok(if self.big_endian() { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ros1_reads_are_little_endian_packed_and_bounds_checked() {
+        let bytes = [7u8, 1, 0, 0, 0, 9];
+        let mut cur = Cursor::new(&bytes);
+        assert_eq!(cur.u8(), Ok(7));
+        cur.align(4).unwrap(); // no padding in ROS1
+        assert_eq!(cur.u32(), Ok(1));
+        assert_eq!(cur.remaining(), 1);
+        assert_eq!(cur.take(2), Err(DecodeError::Truncated));
+        assert_eq!(cur.remaining(), 1, "a failed take consumes nothing");
+        assert_eq!(cur.take(usize::MAX), Err(DecodeError::Truncated), "no overflow on huge lengths");
+    }
+
+    #[test]
+    fn cdr_aligns_from_the_end_of_the_header_in_either_byte_order() {
+        // Little-endian plain CDR: a u8, three bytes of padding, then a u32.
+        let le = [0u8, 0x01, 0, 0, 5, 0xAA, 0xAA, 0xAA, 2, 0, 0, 0];
+        let mut cur = Cursor::cdr(&le).unwrap();
+        assert!(cur.is_cdr() && !cur.big_endian());
+        assert_eq!((cur.u8(), cur.u32()), (Ok(5), Ok(2)));
+        let be = [0u8, 0x00, 0, 0, 0, 0, 0, 3];
+        let mut cur = Cursor::cdr(&be).unwrap();
+        assert!(cur.big_endian());
+        assert_eq!(cur.u32(), Ok(3));
+    }
+
+    #[test]
+    fn unknown_encapsulations_and_short_headers_are_refused() {
+        assert_eq!(Cursor::cdr(&[0, 0x0A, 0, 0]).err(), Some(DecodeError::UnsupportedEncapsulation(0x0A)));
+        assert_eq!(Cursor::cdr(&[0, 1]).err(), Some(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn empty_elements_are_capped() {
+        let mut cur = Cursor::new(&[]);
+        cur.charge_empty_elements(MAX_EMPTY_ELEMENTS).unwrap();
+        assert_eq!(cur.charge_empty_elements(1), Err(DecodeError::TooManyEmptyElements));
+        assert!(DecodeError::TooManyEmptyElements.to_string().contains(&MAX_EMPTY_ELEMENTS.to_string()));
+    }
+}

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use arrow::array::{make_view, ArrayRef, BinaryViewArray};
 use arrow::buffer::{Buffer, ScalarBuffer};
 
-use super::column::take_reserving;
 use super::cursor::DecodeError;
 
 /// Longest value stored inside its view.
@@ -130,6 +129,15 @@ fn view_offset(view: u128) -> usize {
     (view >> 96) as u32 as usize
 }
 
+/// Moves the values out and leaves an empty vector with the same capacity reserved: the next batch
+/// is about as large, and growing from empty would copy it again at every doubling. The capacity,
+/// not the length: batches differ by a chunk's messages, and a batch one row longer than the
+/// last would otherwise copy the whole column into a vector twice the size.
+pub(super) fn take_reserving<T>(values: &mut Vec<T>) -> Vec<T> {
+    let reserved = Vec::with_capacity(values.capacity());
+    std::mem::replace(values, reserved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,3 +197,4 @@ mod tests {
         assert_eq!(values(&array)[4], vec![7u8; 30]);
     }
 }
+

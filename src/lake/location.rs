@@ -359,3 +359,52 @@ fn is_log_version_file(name: &str) -> bool {
     let digits = name.bytes().take_while(u8::is_ascii_digit).count();
     digits == 20 && (&name[20..] == ".json" || name[20..].starts_with(".checkpoint"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().build().unwrap()
+    }
+
+    #[test]
+    fn a_local_location_names_its_children_by_directory_and_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = TableLocation::local(dir.path()).unwrap();
+        let table = root.child("/topics/imu_data/");
+        assert_eq!(table.local_dir(), Some(dir.path().join("topics/imu_data").as_path()));
+        assert!(table.url().as_str().starts_with("file://") && table.url().as_str().ends_with("/topics/imu_data/"));
+        assert!(table.storage_options().is_empty() && table.remote_store().is_none());
+        assert_eq!(table.display(), dir.path().join("topics/imu_data").display().to_string());
+    }
+
+    #[test]
+    fn files_are_put_listed_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = TableLocation::local(dir.path()).unwrap();
+        let rt = runtime();
+        rt.block_on(root.put("a/part-1.parquet", b"x".to_vec())).unwrap();
+        root.child("b").ensure_exists().unwrap();
+        let mut children = rt.block_on(root.list_children()).unwrap();
+        children.sort();
+        assert_eq!(children, vec!["a".to_string(), "b".to_string()]);
+        rt.block_on(root.delete("a/part-1.parquet")).unwrap();
+        assert!(!dir.path().join("a/part-1.parquet").exists());
+        assert!(rt.block_on(root.child("missing").list_children()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_a_log_with_a_commit_or_checkpoint_makes_a_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = TableLocation::local(dir.path()).unwrap().child("t");
+        let rt = runtime();
+        assert!(!rt.block_on(table.has_delta_log()).unwrap());
+        let log = dir.path().join("t/_delta_log");
+        std::fs::create_dir_all(&log).unwrap();
+        std::fs::write(log.join("_commit_1.json.tmp"), b"{").unwrap();
+        assert!(!rt.block_on(table.has_delta_log()).unwrap(), "a temporary file is no commit");
+        std::fs::write(log.join("00000000000000000000.json"), b"{}").unwrap();
+        assert!(rt.block_on(table.has_delta_log()).unwrap());
+    }
+}

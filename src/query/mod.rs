@@ -208,3 +208,43 @@ fn print_result(runtime: &tokio::runtime::Runtime, ctx: &SessionContext, sql: &s
         Err(e) => eprintln!("error: {e}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+
+    fn numbers() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false), Field::new("name", DataType::Utf8, true)]));
+        let columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(StringArray::from(vec![Some("a"), None]))];
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn every_format_renders_the_rows() {
+        let batches = [numbers()];
+        let table = String::from_utf8(render(&batches, Format::Table).unwrap()).unwrap();
+        assert!(table.contains("| n | name |") && table.contains("| 2 |      |"), "{table}");
+        let csv = String::from_utf8(render(&batches, Format::Csv).unwrap()).unwrap();
+        assert_eq!(csv, "n,name\n1,a\n2,\n");
+        let json = String::from_utf8(render(&batches, Format::Json).unwrap()).unwrap();
+        assert_eq!(json, "{\"n\":1,\"name\":\"a\"}\n{\"n\":2}\n");
+        let parquet = render(&batches, Format::Parquet).unwrap();
+        let read: Vec<RecordBatch> = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes::Bytes::from(parquet), 1024)
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        assert_eq!(read, vec![numbers()]);
+    }
+
+    #[test]
+    fn sql_runs_and_errors_name_the_problem() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let ctx = SessionContext::new();
+        ctx.register_batch("numbers", numbers()).unwrap();
+        let rows = rt.block_on(run_sql(&ctx, "SELECT sum(n) AS total FROM numbers")).unwrap();
+        assert_eq!(rows[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0), 3);
+        let err = rt.block_on(run_sql(&ctx, "SELECT no_such_column FROM numbers")).unwrap_err().to_string();
+        assert!(err.starts_with("SQL:") && err.contains("no_such_column"), "{err}");
+    }
+}

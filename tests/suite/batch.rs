@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 
 use crate::common::*;
 use scenes::meta::{sqlite::SqliteStore, MetaStore};
@@ -34,7 +33,7 @@ fn two_concurrent_batch_processes_process_each_bag_once() {
     let dir = tempfile::tempdir().unwrap();
     let lake = six_bag_lake(dir.path());
     let spawn = || {
-        Command::new(scenes_bin())
+        scenes_command(&[])
             .args(["batch", "--all", "--json", "--lake", lake.to_str().unwrap()])
             .output()
             .unwrap()

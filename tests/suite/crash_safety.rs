@@ -74,7 +74,7 @@ fn clean_lake(dir: &Path) -> PathBuf {
 /// Starts `scenes args` paused at `point`, waits until it says so, checks what a reader sees,
 /// then kills it with SIGKILL.
 fn kill_at(args: &[String], point: &str, check_while_paused: impl FnOnce()) {
-    let mut child = Command::new(scenes_bin())
+    let mut child = scenes_command(&[])
         .args(args)
         .env("SCENES_PAUSE_AT", point)
         .stdout(Stdio::null())
@@ -94,7 +94,8 @@ fn kill_at(args: &[String], point: &str, check_while_paused: impl FnOnce()) {
     check_while_paused();
     child.kill().unwrap(); // SIGKILL on Unix
     let status = child.wait().unwrap();
-    assert!(!status.success(), "the process was killed");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "the paused process was killed by SIGKILL");
 }
 
 /// Every table's partition of every bag is either absent or has exactly the clean run's rows.
@@ -162,13 +163,31 @@ fn runs_killed_at_arbitrary_times_then_rerun_equal_a_clean_run() {
     for (i, delay_ms) in [150u64, 400, 900].iter().enumerate() {
         let lake = dir.path().join(format!("timed-{i}"));
         for args in [ingest_args(&lake), batch_args(&lake)] {
-            let mut child = Command::new(scenes_bin()).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-            std::thread::sleep(Duration::from_millis(*delay_ms));
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_after(&args, *delay_ms);
             run_ok(&as_strs(&args));
         }
         assert_same_lake(&lake, &clean, &clean_digest, &format!("killed after {delay_ms} ms"));
+    }
+}
+
+/// Starts `scenes args` and kills it with SIGKILL after `delay_ms`. A run that finished before
+/// then is started again with half the delay (down to an immediate kill), so that every call
+/// really kills a running process: the test asserts the kill signal ended it.
+fn kill_after(args: &[String], delay_ms: u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let mut delay = delay_ms;
+    loop {
+        let mut child = scenes_command(&[]).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let finished_first = child.try_wait().unwrap().is_some();
+        if !finished_first {
+            child.kill().unwrap();
+            let status = child.wait().unwrap();
+            assert_eq!(status.signal(), Some(9), "scenes {args:?} was killed by SIGKILL after {delay} ms");
+            return;
+        }
+        assert!(delay > 0, "scenes {args:?} finished before an immediate kill");
+        delay /= 2;
     }
 }
 

@@ -24,8 +24,7 @@ fn assert_all_match(bag: &Path, checks: &[TopicCheck]) {
 
 #[test]
 fn shared_real_bags_decode_like_rosbags() {
-    let Some(dir) = shared_bags_dir() else {
-        eprintln!("SKIPPED: ../shared/bags is not in this checkout; the real-bag differential test did not run");
+    let Some(dir) = required_shared_bags() else {
         return;
     };
     let mut table = String::from("| bag | topics | messages ingested | messages rosbags counts | result |\n|---|---|---|---|---|\n");

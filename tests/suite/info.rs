@@ -5,8 +5,7 @@ use crate::common::*;
 
 #[test]
 fn info_matches_the_independent_inventory_of_real_bags() {
-    let Some(dir) = shared_bags_dir() else {
-        eprintln!("SKIPPED: ../shared/bags is not in this checkout");
+    let Some(dir) = required_shared_bags() else {
         return;
     };
     let inventory: serde_json::Value =

@@ -47,8 +47,7 @@ fn fixtures(bag: &Path, out: &Path) -> [PathBuf; 3] {
 
 #[test]
 fn shared_mcap_files_match_mcap_ros2_support() {
-    let Some(dir) = shared_bags_dir() else {
-        eprintln!("SKIPPED: ../shared/bags is not in this checkout");
+    let Some(dir) = required_shared_bags() else {
         return;
     };
     let files = files_with_ext(&dir, "mcap");

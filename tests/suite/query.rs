@@ -2,7 +2,7 @@
 //! and the interactive shell.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::common::*;
 
@@ -78,7 +78,7 @@ fn parquet_output_and_sql_errors() {
 fn shell_reads_statements_from_stdin() {
     let dir = lake_with_samples();
     let lake = dir.path().join("lake");
-    let mut child = Command::new(scenes_bin())
+    let mut child = scenes_command(&[])
         .args(["query", "--lake", lake.to_str().unwrap()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -2,7 +2,7 @@
 //! every truncation of sample bags, unindexed bags, and files that are not ROS1 v2.0 bags.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::common::*;
 use scenes::bag::{Bag, IndexState};
@@ -18,8 +18,7 @@ fn assert_no_panic(out: &std::process::Output, what: &str) {
 
 #[test]
 fn every_shared_file_is_read_or_refused_cleanly() {
-    let Some(dir) = shared_bags_dir() else {
-        eprintln!("SKIPPED: ../shared/bags is not in this checkout");
+    let Some(dir) = required_shared_bags() else {
         return;
     };
     let lake = tempfile::tempdir().unwrap();
@@ -175,13 +174,13 @@ fn encrypted_bag() -> Vec<u8> {
 fn unwritable_stdout_is_an_error_not_a_panic() {
     let bag = manifest_dir().join("sample-bags/drive_a.bag");
     let full = std::fs::File::options().write(true).open("/dev/full").unwrap();
-    let out = Command::new(scenes_bin()).args(["info", bag.to_str().unwrap()]).stdout(full).output().unwrap();
+    let out = scenes_command(&[]).args(["info", bag.to_str().unwrap()]).stdout(full).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_no_panic(&out, "info > /dev/full");
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("cannot write to standard output") && err.contains("No space left"), "{err}");
 
-    let mut child = Command::new(scenes_bin())
+    let mut child = scenes_command(&[])
         .args(["info", bag.to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

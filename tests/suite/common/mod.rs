@@ -1,11 +1,13 @@
-//! Helpers shared by the integration tests: locating the binary, the Python venv that
-//! `tests/run.sh` installs, the shared real-world bags, and reading tables back.
+//! Helpers shared by the integration tests: running the binary in a clean environment, the
+//! Python venv that `tests/run.sh` installs, the shared real-world bags, what a test needs
+//! ([`require`]), and reading tables back.
 #![allow(dead_code)]
 
 pub mod aws;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -15,18 +17,80 @@ pub fn scenes_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_scenes"))
 }
 
-/// Runs the `scenes` binary with `args`.
+/// Variables a test run keeps for the binary: the ones a process needs to run at all.
+/// Everything else (AWS credentials or endpoints of the developer's shell, RUST_LOG, a
+/// SCENES_PAUSE_AT left over) is cleared.
+const KEPT_VARIABLES: &[&str] = &["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL"];
+
+/// An empty directory the binary runs in, so that no test reads the repository's
+/// `./config.json` or leaves a `./lake` behind: a test that wants a config passes `--config`.
+fn neutral_dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("a temporary directory")).path()
+}
+
+/// `scenes args` as a command: a cleared environment ([`KEPT_VARIABLES`] and `NO_COLOR`),
+/// run in an empty temporary directory. Tests add `.env(...)` for what they need.
+pub fn scenes_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(scenes_bin());
+    cmd.args(args).env_clear().env("NO_COLOR", "1").current_dir(neutral_dir());
+    for name in KEPT_VARIABLES {
+        if let Some(value) = std::env::var_os(name) {
+            cmd.env(name, value);
+        }
+    }
+    // A fixed identity for the local AWS servers (endpoints come from each test's config file);
+    // never the developer's credentials, and no instance-metadata lookups.
+    cmd.envs([
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]);
+    cmd
+}
+
+/// Runs the `scenes` binary with `args` (see [`scenes_command`]).
 pub fn scenes(args: &[&str]) -> Output {
-    Command::new(scenes_bin())
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the scenes binary runs")
+    scenes_command(args).output().expect("the scenes binary runs")
+}
+
+/// The command line and everything it printed, for a failure message.
+pub fn describe(args: &[&str], out: &Output) -> String {
+    format!(
+        "scenes {}\nexit: {}\n--- stdout\n{}\n--- stderr\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Whether what a test needs is here. Without it the test says SKIPPED and returns early, except
+/// under `CI=true`, where a missing tool or data folder fails the test: CI never passes a test
+/// that did not run.
+pub fn require(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "CI=true but {what} is missing: tests/run.sh installs and starts what the tests need; the shared bags come with the checkout"
+    );
+    eprintln!("SKIPPED: {what} is missing");
+    false
+}
+
+/// `../shared/bags`, or `None` (after [`require`]: a failure under CI).
+pub fn required_shared_bags() -> Option<PathBuf> {
+    let dir = shared_bags_dir();
+    require("../shared/bags", dir.is_some()).then_some(dir).flatten()
 }
 
 /// The Python interpreter with rosbags/pyarrow/deltalake (installed by tests/run.sh).
 pub fn python() -> PathBuf {
     if let Ok(p) = std::env::var("SCENES_TEST_PYTHON") {
+        assert!(Path::new(&p).exists(), "SCENES_TEST_PYTHON={p} does not exist: run `bash tests/run.sh`");
         return PathBuf::from(p);
     }
     let venv = manifest_dir().join(".venv/bin/python");
@@ -67,15 +131,8 @@ pub fn ingest_json(bag: &Path, lake: &Path, extra: &[&str]) -> serde_json::Value
     let mut args = vec!["ingest", "--json", "--lake", lake.to_str().unwrap(), bag.to_str().unwrap()];
     args.extend_from_slice(extra);
     let out = scenes(&args);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ingest of {} failed: {}\n{}",
-        bag.display(),
-        String::from_utf8_lossy(&out.stderr),
-        stdout
-    );
-    serde_json::from_str(&stdout).expect("ingest --json prints JSON")
+    assert!(out.status.success(), "ingest of {} failed:\n{}", bag.display(), describe(&args, &out));
+    serde_json::from_slice(&out.stdout).expect("ingest --json prints JSON")
 }
 
 /// Result of the rosbags differential check for one topic.
@@ -91,9 +148,14 @@ pub struct TopicCheck {
 
 /// Ingests `bag` and compares every message with Python rosbags. Returns one check per topic.
 pub fn differential_check(bag: &Path) -> Vec<TopicCheck> {
+    differential_check_with(bag, &[])
+}
+
+/// [`differential_check`] with more ingest arguments (`--config` of another Parquet writer).
+pub fn differential_check_with(bag: &Path, extra: &[&str]) -> Vec<TopicCheck> {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let report = ingest_json(bag, &lake, &[]);
+    let report = ingest_json(bag, &lake, extra);
     let report_path = dir.path().join("report.json");
     std::fs::write(&report_path, report.to_string()).unwrap();
     let out = Command::new(python())
@@ -139,6 +201,13 @@ pub fn partition_rows(table_dir: &Path, bag_file: &str) -> u64 {
 /// Runs `scenes args`, asserts it succeeded and returns its stdout.
 pub fn run_ok(args: &[&str]) -> String {
     let out = scenes(args);
-    assert!(out.status.success(), "scenes {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}", describe(args, &out));
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `scenes args`, asserts it exited with `code` and returns its stderr.
+pub fn run_exit(args: &[&str], code: i32) -> String {
+    let out = scenes(args);
+    assert_eq!(out.status.code(), Some(code), "{}", describe(args, &out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
