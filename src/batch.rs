@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use crate::detect::{run_detect, DetectConfig};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::failpoint::pause_point;
 use crate::lake::parquet::ParquetOptions;
 use crate::lake::Lake;
@@ -63,7 +63,7 @@ async fn process(lake: &Lake, store: &dyn MetaStore, opts: &BatchOptions, batch:
     for prefix in &batch.bags {
         let bag = store
             .get_bag(prefix)?
-            .ok_or_else(|| Error::MetaStore(format!("bag {prefix} was claimed but has no record")))?;
+            .ok_or_else(|| crate::meta::MetaError::MissingBag { bag: prefix.clone() })?;
         sync_bag(lake, &bag.bag_file, &opts.sync).await?;
         pause_point("batch:synced");
         if let Some(report) = run_detect(lake, store, &bag, &opts.detect, &opts.parquet).await? {

@@ -41,9 +41,10 @@ pub async fn lake_tables(lake: &Lake) -> Result<Vec<CatalogTable>> {
 /// per table, located under `s3_location` (the lake's S3 URI).
 pub fn athena_ddl(tables: &[CatalogTable], s3_location: &str, database: &str) -> Result<String> {
     if !s3_location.starts_with("s3://") {
-        return Err(Error::Usage(format!(
-            "'{s3_location}' is not an S3 location; Athena reads tables from S3: pass --location s3://bucket/prefix/ (where the lake is, or will be copied to)"
-        )));
+        return Err(Error::invalid(
+            format!("--location {s3_location}"),
+            "not an S3 location; Athena reads tables from S3: pass --location s3://bucket/prefix/ (where the lake is, or will be copied to)",
+        ));
     }
     check_identifier(database)?;
     let base = s3_location.trim_end_matches('/');
@@ -64,9 +65,7 @@ fn check_identifier(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Usage(format!(
-            "'{name}' cannot be an Athena name (lowercase letters, digits and _ only)"
-        )))
+        Err(Error::invalid(format!("'{name}'"), "cannot be an Athena name (lowercase letters, digits and _ only)"))
     }
 }
 

@@ -29,7 +29,7 @@ pub enum ConfigError {
     #[error("{file}: config {key}: {value} {expected}")]
     Value { file: String, key: &'static str, value: String, expected: &'static str },
     #[error("{file}: config ingest.parquet_compression: {source}")]
-    Codec { file: String, source: crate::lake::parquet::ParquetError },
+    Codec { file: String, source: crate::lake::parquet::ParquetSettingsError },
 }
 
 type Result<T, E = ConfigError> = std::result::Result<T, E>;

@@ -100,10 +100,7 @@ fn compressed_image_def() -> String {
 fn spec(topic: &str, msg_type: &str, definition: String, callerid: &str) -> Result<ConnectionSpec> {
     let md5sum = Registry::parse(msg_type, &definition)?
         .md5sum(msg_type)
-        .ok_or_else(|| Error::Definition {
-            msg_type: msg_type.into(),
-            problem: "cannot compute md5sum".into(),
-        })?;
+        .ok_or_else(|| Error::invalid(msg_type, "cannot compute the md5sum of its definition"))?;
     Ok(ConnectionSpec {
         topic: topic.into(),
         msg_type: msg_type.into(),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::bag::writer::{BagWriter, ConnectionSpec};
-use crate::bag::{Bag, ChunkItem, Compression};
+use crate::bag::{Bag, BagError, ChunkItem, Compression};
 
 use crate::error::{Error, Result};
 
@@ -34,7 +34,7 @@ pub fn parse_size(text: &str) -> Result<u64> {
     let t = text.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| Error::Usage(format!("'{text}' is not a size (examples: 10GiB, 500MB, 4096)")))?;
+    let value: f64 = num.parse().map_err(|_| Error::invalid(format!("'{text}'"), "is not a size (examples: 10GiB, 500MB, 4096)"))?;
     let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" => 1e3,
@@ -45,7 +45,7 @@ pub fn parse_size(text: &str) -> Result<u64> {
         "gib" => 1024.0 * 1024.0 * 1024.0,
         "t" | "tb" => 1e12,
         "tib" => 1024f64.powi(4),
-        other => return Err(Error::Usage(format!("unknown size unit '{other}' in '{text}' (use B, KB, KiB, MB, MiB, GB, GiB, TB, TiB)"))),
+        other => return Err(Error::invalid(format!("'{text}'"), format!("unknown size unit '{other}' (use B, KB, KiB, MB, MiB, GB, GiB, TB, TiB)"))),
     };
     Ok((value * factor) as u64)
 }
@@ -64,14 +64,14 @@ struct Output {
 /// Splits `input` into parts; returns them in order.
 pub fn split_bag(input: &Path, opts: &SplitOptions) -> Result<Vec<SplitPart>> {
     if opts.max_bytes.is_none() && opts.max_duration_ns.is_none() {
-        return Err(Error::Usage("give --max-size and/or --max-duration".into()));
+        return Err(Error::invalid("split", "give --max-size and/or --max-duration"));
     }
     let bag = Bag::open(input)?;
     if bag.format != crate::bag::BagFormat::Ros1 {
-        return Err(Error::Usage(format!(
-            "{}: scenes split writes ROS1 bags and reads only ROS1 bags; split MCAP files with `mcap` tools",
-            input.display()
-        )));
+        return Err(Error::Bags {
+            path: input.to_path_buf(),
+            reason: "scenes split writes ROS1 bags and reads only ROS1 bags; split MCAP files with `mcap` tools",
+        });
     }
     let compression = opts
         .compression
@@ -105,11 +105,8 @@ pub fn split_bag(input: &Path, opts: &SplitOptions) -> Result<Vec<SplitPart>> {
     for chunk in bag.read_chunks(&bag.chunks) {
         let mut chunk = chunk?;
         if let Some(p) = chunk.take_problem() {
-            return Err(Error::CorruptBag {
-                path: input.to_path_buf(),
-                offset: chunk.info().pos,
-                problem: format!("{p}; split needs a readable bag"),
-            });
+            let reason = format!("{p}; split needs a readable bag");
+            return Err(BagError::Corrupt { path: input.to_path_buf(), offset: chunk.info().pos, reason }.into());
         }
         for item in chunk.records() {
             let ChunkItem::Message { conn, time, data } = item else {

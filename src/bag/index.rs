@@ -9,7 +9,7 @@ use super::chunk::ChunkRef;
 use super::connection::Connection;
 use super::record::{op, read_record, Fields, ReadOutcome};
 use super::summary::ConnectionStats;
-use crate::error::{Error, Result};
+use super::error::{BagError, Result};
 
 /// The first line of every supported bag.
 pub const MAGIC_V2: &[u8] = b"#ROSBAG V2.0\n";
@@ -21,22 +21,18 @@ pub(super) fn check_magic(path: &Path, data: &[u8]) -> Result<()> {
     if data.starts_with(b"#ROSBAG V") {
         let line_end = data.iter().take(32).position(|&b| b == b'\n').unwrap_or(12.min(data.len()));
         let version = String::from_utf8_lossy(&data[9..line_end.max(9)]).trim().to_string();
-        return Err(Error::UnsupportedBagVersion {
+        return Err(BagError::UnsupportedVersion {
             path: path.to_path_buf(),
             version,
         });
     }
-    Err(Error::NotABag {
+    Err(BagError::NotABag {
         path: path.to_path_buf(),
     })
 }
 
-pub(super) fn corrupt(path: &Path, offset: usize, problem: &str) -> Error {
-    Error::CorruptBag {
-        path: path.to_path_buf(),
-        offset: offset as u64,
-        problem: problem.to_string(),
-    }
+pub(super) fn corrupt(path: &Path, offset: usize, reason: &str) -> BagError {
+    BagError::Corrupt { path: path.to_path_buf(), offset: offset as u64, reason: reason.to_string() }
 }
 
 /// Reads the index section (connections and chunk infos) and checks that every chunk it points

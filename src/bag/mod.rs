@@ -13,6 +13,7 @@
 pub mod chunk;
 pub mod chunk_records;
 pub mod connection;
+mod error;
 mod index;
 mod lz4_frame;
 pub mod mcap_file;
@@ -29,11 +30,11 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::error::{Error, Result};
 use crate::source::offset_within;
 pub use chunk::{ChunkItem, ChunkRef, Compression};
 pub use chunk_records::ChunkRecords;
 pub use connection::{Connection, Encoding};
+pub use error::{BagError, Result};
 pub use index::MAGIC_V2;
 use index::{check_magic, corrupt, read_index, stats_from_index};
 use memory::{mapped_bytes, release_mapped, BatchedRelease, Bytes};
@@ -69,17 +70,17 @@ impl Bag {
     /// Opens a bag file (memory-mapped) and reads its index, or scans it when the index is unusable.
     pub fn open(path: impl AsRef<Path>) -> Result<Bag> {
         let path = path.as_ref().to_path_buf();
-        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
+        let file = std::fs::File::open(&path).map_err(|e| BagError::io(&path, e))?;
+        let meta = file.metadata().map_err(|e| BagError::io(&path, e))?;
         if meta.is_dir() {
-            return Err(Error::NotABag { path });
+            return Err(BagError::NotABag { path });
         }
         let bytes = if meta.len() == 0 {
             Bytes::empty()
         } else {
             // SAFETY: the map is read-only. A file truncated by another process while we read it
             // can still fault; bags being written should be ingested after they are closed.
-            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
+            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| BagError::io(&path, e))?;
             mapped_bytes(map)
         };
         let bag = Self::from_bytes_inner(path, bytes)?;
@@ -112,7 +113,7 @@ impl Bag {
             }
         };
         if let Some(enc) = header.get("encryptor").filter(|v| !v.is_empty()) {
-            return Err(Error::EncryptedBag {
+            return Err(BagError::Encrypted {
                 path,
                 encryptor: String::from_utf8_lossy(enc).into_owned(),
             });
@@ -400,9 +401,9 @@ mod tests {
         let not_a_bag = Bag::from_bytes("x.txt", b"hello world".to_vec()).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(not_a_bag.contains("x.txt") && not_a_bag.contains("not a ROS bag"), "{not_a_bag}");
         let old = Bag::from_bytes("old.bag", b"#ROSBAG V1.2\nrest".to_vec()).err();
-        assert!(matches!(old, Some(Error::UnsupportedBagVersion { ref version, .. }) if version == "1.2"), "{old:?}");
+        assert!(matches!(old, Some(BagError::UnsupportedVersion { ref version, .. }) if version == "1.2"), "{old:?}");
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(Bag::open(dir.path()), Err(Error::NotABag { .. })));
-        assert!(matches!(Bag::open(dir.path().join("missing.bag")), Err(Error::Io { .. })));
+        assert!(matches!(Bag::open(dir.path()), Err(BagError::NotABag { .. })));
+        assert!(matches!(Bag::open(dir.path().join("missing.bag")), Err(BagError::Io { .. })));
     }
 }

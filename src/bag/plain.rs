@@ -12,7 +12,7 @@ use super::chunk_records::ChunkRecords;
 use super::memory::{recycle_chunk_buffer, Bytes};
 use super::ranged::{read_error, resolve_chunk};
 use super::Bag;
-use crate::error::Result;
+use super::error::Result;
 
 /// The plain bytes of one chunk, as read by [`Bag::read_chunks`].
 pub struct PlainChunk<'bag> {

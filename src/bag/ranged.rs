@@ -16,7 +16,7 @@ use super::memory::Bytes;
 use super::record::{op, read_record, ReadOutcome};
 use super::summary::{IndexState, ScanDamage};
 use super::{Bag, BagFormat};
-use crate::error::{Error, Result};
+use super::error::{BagError, Result};
 use crate::source::RangeReader;
 
 /// Bytes fetched at open to find the bag header (which ROS pads to 4 KiB).
@@ -31,15 +31,12 @@ fn fetch_one(reader: &dyn RangeReader, range: Range<u64>) -> Result<Vec<u8>> {
     }
 }
 
-pub(super) fn read_error(reader: &dyn RangeReader, offset: u64, problem: &str) -> Error {
-    Error::Usage(format!("{}: cannot read bytes at offset {offset}: {problem}", reader.name()))
+pub(super) fn read_error(reader: &dyn RangeReader, offset: u64, reason: &str) -> BagError {
+    BagError::RangeRead { source_name: reader.name(), offset, reason: reason.to_string() }
 }
 
-fn needs_local_copy(path: &std::path::Path, reason: &str) -> Error {
-    Error::Usage(format!(
-        "{}: {reason}; a bag without a usable index is recovered by scanning every byte, which needs a local copy: download it and run `scenes ingest` on the copy",
-        path.display()
-    ))
+fn needs_local_copy(path: &std::path::Path, reason: &str) -> BagError {
+    BagError::NeedsLocalCopy { path: path.to_path_buf(), reason: reason.to_string() }
 }
 
 impl Bag {
@@ -49,10 +46,7 @@ impl Bag {
         let len = reader.len();
         let head = fetch_one(reader.as_ref(), 0..len.min(HEAD_BYTES))?;
         if head.starts_with(super::mcap_file::MAGIC) {
-            return Err(Error::Usage(format!(
-                "{}: MCAP files are not read from S3 yet; download it and run `scenes ingest` on the copy",
-                path.display()
-            )));
+            return Err(BagError::McapByRanges { path });
         }
         check_magic(&path, &head)?;
         let header = match read_record(&head, MAGIC_V2.len()) {
@@ -60,7 +54,7 @@ impl Bag {
             _ => return Err(needs_local_copy(&path, "the bag header is missing or damaged")),
         };
         if let Some(enc) = header.get("encryptor").filter(|v| !v.is_empty()) {
-            return Err(Error::EncryptedBag {
+            return Err(BagError::Encrypted {
                 path,
                 encryptor: String::from_utf8_lossy(enc).into_owned(),
             });
@@ -114,11 +108,7 @@ fn placeholder_chunk(pos: u64, end: u64, info: &ChunkInfo) -> ChunkRef {
 
 /// Parses the chunk record at the start of a fetched span and keeps only its data bytes.
 pub(super) fn resolve_chunk(path: &std::path::Path, placeholder: &ChunkRef, mut span: Vec<u8>) -> Result<(ChunkRef, Vec<u8>)> {
-    let corrupt = |problem: String| Error::CorruptBag {
-        path: path.to_path_buf(),
-        offset: placeholder.pos,
-        problem,
-    };
+    let corrupt = |reason: String| BagError::Corrupt { path: path.to_path_buf(), offset: placeholder.pos, reason };
     let base = placeholder.pos as usize;
     let (mut chunk, data_start, data_end) = match read_record(&span, 0) {
         ReadOutcome::Record(rec) if rec.header.op() == Some(op::CHUNK) => {

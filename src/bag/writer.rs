@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::record::{op, push_field, push_record, time_to_bytes};
 use super::{Compression, MAGIC_V2};
-use crate::error::{Error, Result};
+use super::error::{BagError, Result};
 
 /// Size of the bag header record including its padding, as written by ROS.
 const BAG_HEADER_LEN: usize = 4096;
@@ -56,7 +56,7 @@ impl BagWriter {
     /// Creates (or replaces) `path`.
     pub fn create(path: impl AsRef<Path>, compression: Compression) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let file = File::create(&path).map_err(|e| BagError::io(&path, e))?;
         let mut writer = BagWriter {
             path,
             out: BufWriter::with_capacity(1 << 20, file),
@@ -90,7 +90,7 @@ impl BagWriter {
     /// Appends one serialized message.
     pub fn write(&mut self, conn: u32, time_ns: u64, payload: &[u8]) -> Result<()> {
         if conn as usize >= self.connections.len() {
-            return Err(Error::Usage(format!("{}: unknown connection id {conn}", self.path.display())));
+            return Err(BagError::UnknownConnection { path: self.path.clone(), conn });
         }
         let chunk = self.open_chunk();
         let offset = chunk.records.len() as u32;
@@ -122,7 +122,7 @@ impl BagWriter {
         self.write_bytes(&index)?;
         let header = bag_header_record(index_pos, self.connections.len() as u32, self.written.len() as u32);
         let path = self.path.clone();
-        let io = |e| Error::io(&path, e);
+        let io = |e| BagError::io(&path, e);
         self.out.seek(SeekFrom::Start(MAGIC_V2.len() as u64)).map_err(io)?;
         self.out.write_all(&header).map_err(io)?;
         self.out.flush().map_err(io)?;
@@ -145,7 +145,7 @@ impl BagWriter {
         if chunk.index.is_empty() && chunk.records.is_empty() {
             return Ok(());
         }
-        let stored = compress(self.compression, &chunk.records).map_err(|e| Error::io(&self.path, e))?;
+        let stored = compress(self.compression, &chunk.records).map_err(|e| BagError::io(&self.path, e))?;
         let mut header = Vec::new();
         push_field(&mut header, "op", &[op::CHUNK]);
         push_field(&mut header, "compression", self.compression.name().as_bytes());
@@ -172,7 +172,7 @@ impl BagWriter {
     }
 
     fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out.write_all(bytes).map_err(|e| Error::io(&self.path, e))?;
+        self.out.write_all(bytes).map_err(|e| BagError::io(&self.path, e))?;
         self.pos += bytes.len() as u64;
         Ok(())
     }

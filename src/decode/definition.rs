@@ -12,7 +12,31 @@ use std::collections::HashMap;
 
 use md5::{Digest, Md5};
 
-use crate::error::{Error, Result};
+/// A message definition that cannot be decoded with: which type, where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DefinitionError {
+    #[error("message definition of '{msg_type}': a dependency block starts with '{line}' instead of 'MSG: pkg/Type'")]
+    BadBlockHeader { msg_type: String, line: String },
+
+    /// A line of the block of `block` that is not a field or constant.
+    #[error("message definition of '{msg_type}': in {block}: {reason}")]
+    BadLine { msg_type: String, block: String, reason: String },
+
+    #[error("message definition of '{msg_type}': field '{field}' has type '{written}', which is not defined in the bag's definition text")]
+    UndefinedFieldType { msg_type: String, field: String, written: String },
+
+    #[error("message definition of '{msg_type}': type {name} contains itself")]
+    Recursive { msg_type: String, name: String },
+
+    #[error("message definition of '{msg_type}': type {name} is not defined")]
+    UndefinedType { msg_type: String, name: String },
+
+    #[error("message definition of '{msg_type}': {what} are not decoded")]
+    UnsupportedEncoding { msg_type: String, what: String },
+}
+
+/// Result of parsing definitions and compiling decoders.
+pub type Result<T, E = DefinitionError> = std::result::Result<T, E>;
 
 /// Built-in field types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,10 +154,6 @@ impl Registry {
     }
 
     fn parse_dialect(root_type: &str, text: &str, dialect: Dialect) -> Result<Self> {
-        let err = |problem: String| Error::Definition {
-            msg_type: root_type.to_string(),
-            problem,
-        };
         let mut blocks: Vec<(String, Vec<&str>)> = vec![(root_type.to_string(), Vec::new())];
         for line in text.lines() {
             let trimmed = line.trim();
@@ -141,7 +161,8 @@ impl Registry {
                 blocks.push((String::new(), Vec::new()));
                 continue;
             }
-            let current = blocks.last_mut().ok_or_else(|| err("no block".into()))?;
+            // `blocks` starts with the root's block and only grows.
+            let Some(current) = blocks.last_mut() else { continue };
             if current.0.is_empty() {
                 if let Some(name) = trimmed.strip_prefix("MSG:") {
                     current.0 = name.trim().to_string();
@@ -150,7 +171,7 @@ impl Registry {
                 if trimmed.is_empty() || trimmed.starts_with('#') {
                     continue;
                 }
-                return Err(err(format!("a dependency block starts with '{trimmed}' instead of 'MSG: pkg/Type'")));
+                return Err(DefinitionError::BadBlockHeader { msg_type: root_type.to_string(), line: trimmed.to_string() });
             }
             current.1.push(line);
         }
@@ -160,7 +181,9 @@ impl Registry {
                 continue; // trailing separator
             }
             let name = normalize_type_name(&name);
-            parsed.push(parse_block(&name, &lines, dialect).map_err(|p| err(format!("in {name}: {p}")))?);
+            let block = parse_block(&name, &lines, dialect)
+                .map_err(|reason| DefinitionError::BadLine { msg_type: root_type.to_string(), block: name.clone(), reason })?;
+            parsed.push(block);
         }
         let mut registry = Registry {
             root: normalize_type_name(root_type),
@@ -172,13 +195,17 @@ impl Registry {
             for field in &mut msg.fields {
                 if let FieldType::Message(written) = &field.ty {
                     let resolved = resolve(written, &package, &names)
-                        .ok_or_else(|| err(format!("field '{}' has type '{written}', which is not defined in the bag's definition text", field.name)))?;
+                        .ok_or_else(|| DefinitionError::UndefinedFieldType {
+                            msg_type: root_type.to_string(),
+                            field: field.name.clone(),
+                            written: written.clone(),
+                        })?;
                     field.ty = FieldType::Message(resolved);
                 }
             }
             registry.messages.entry(msg.full_name.clone()).or_insert(msg);
         }
-        registry.check_no_cycles().map_err(err)?;
+        registry.check_no_cycles().map_err(|name| DefinitionError::Recursive { msg_type: root_type.to_string(), name })?;
         Ok(registry)
     }
 
@@ -194,7 +221,7 @@ impl Registry {
     fn check_no_cycles(&self) -> Result<(), String> {
         fn visit<'a>(reg: &'a Registry, name: &'a str, stack: &mut Vec<&'a str>) -> Result<(), String> {
             if stack.contains(&name) {
-                return Err(format!("type {name} contains itself"));
+                return Err(name.to_string());
             }
             stack.push(name);
             if let Some(msg) = reg.messages.get(name) {

@@ -7,5 +7,5 @@ pub mod plan;
 pub mod views;
 
 pub use cursor::DecodeError;
-pub use definition::Registry;
+pub use definition::{DefinitionError, Registry};
 pub use plan::{Decoded, MessageColumns};

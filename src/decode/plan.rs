@@ -8,7 +8,7 @@ use super::column::{Bytes, Column};
 use super::cursor::{Cursor, DecodeError};
 use super::views::ByteViews;
 use super::definition::{Arity, FieldType, MessageDef, Primitive, Registry};
-use crate::error::{Error, Result};
+use super::definition::{DefinitionError, Result};
 
 /// Builders for every field of one message type. One instance per (connection, batch).
 #[derive(Debug, Clone)]
@@ -61,10 +61,7 @@ impl MessageColumns {
         match &conn.encoding {
             Encoding::Ros1 => Self::compile(&Registry::parse(&conn.msg_type, &conn.definition)?),
             Encoding::Ros2Cdr => Self::compile_cdr(&Registry::parse_ros2(&conn.msg_type, &conn.definition)?),
-            Encoding::Unsupported(what) => Err(Error::Definition {
-                msg_type: conn.msg_type.clone(),
-                problem: format!("{what} are not decoded"),
-            }),
+            Encoding::Unsupported(what) => Err(DefinitionError::UnsupportedEncoding { msg_type: conn.msg_type.clone(), what: what.clone() }),
         }
     }
 
@@ -194,10 +191,9 @@ fn element_column(registry: &Registry, owner: &MessageDef, ty: &FieldType) -> Re
     Ok(match ty {
         FieldType::Primitive(p) => primitive_column(*p),
         FieldType::Message(name) => {
-            let msg = registry.get(name).ok_or_else(|| Error::Definition {
-                msg_type: owner.full_name.clone(),
-                problem: format!("type {name} is not defined"),
-            })?;
+            let msg = registry
+                .get(name)
+                .ok_or_else(|| DefinitionError::UndefinedType { msg_type: owner.full_name.clone(), name: name.clone() })?;
             let children = msg
                 .fields
                 .iter()

@@ -23,11 +23,8 @@ fn field_at(array: &StructArray, path: &str) -> Result<ArrayRef> {
     Ok(current)
 }
 
-fn path_error(path: &str, problem: &str) -> Error {
-    Error::Config {
-        key: format!("detect field path '{path}'"),
-        problem: problem.to_string(),
-    }
+fn path_error(path: &str, reason: &str) -> Error {
+    Error::FieldPath { path: path.to_string(), reason: reason.to_string() }
 }
 
 fn as_f64(array: &ArrayRef, path: &str) -> Result<Float64Array> {

@@ -90,5 +90,5 @@ pub async fn detect_frame(lake: &Lake, bag_file: &str, cfg: &DetectConfig) -> Re
 }
 
 fn sql_error(e: datafusion::error::DataFusionError) -> Error {
-    Error::Usage(format!("detect SQL: {}", e.to_string().lines().next().unwrap_or("")))
+    Error::sql("detect ", e)
 }

@@ -21,7 +21,7 @@ use url::Url;
 use super::location::TableLocation;
 use super::parquet::PartFile;
 use super::PARTITION_COLUMN;
-use crate::error::{Error, Result};
+use crate::lake::error::{LakeError, Result};
 
 /// The Delta type that holds values of an Arrow type.
 pub fn delta_type(arrow: &ArrowType) -> Result<DataType> {
@@ -32,10 +32,7 @@ pub fn delta_type(arrow: &ArrowType) -> Result<DataType> {
         ArrowType::Int32 | ArrowType::UInt16 => DataType::INTEGER,
         ArrowType::Int64 | ArrowType::UInt32 | ArrowType::Duration(_) => DataType::LONG,
         // The full uint64 range needs 20 decimal digits.
-        ArrowType::UInt64 => DataType::decimal(20, 0).map_err(|e| Error::Lake {
-            location: String::new(),
-            problem: e.to_string(),
-        })?,
+        ArrowType::UInt64 => DataType::decimal(20, 0).map_err(|e| LakeError::Delta { reason: e.to_string() })?,
         ArrowType::Float32 => DataType::FLOAT,
         ArrowType::Float64 => DataType::DOUBLE,
         ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => DataType::STRING,
@@ -49,12 +46,7 @@ pub fn delta_type(arrow: &ArrowType) -> Result<DataType> {
             DataType::Array(Box::new(ArrayType::new(delta_type(f.data_type())?, true)))
         }
         ArrowType::Struct(fields) => DataType::Struct(Box::new(delta_struct(fields)?)),
-        other => {
-            return Err(Error::Lake {
-                location: String::new(),
-                problem: format!("no Delta type for Arrow type {other}"),
-            })
-        }
+        other => return Err(LakeError::NoDeltaType { arrow_type: other.to_string() }),
     })
 }
 
@@ -64,20 +56,14 @@ pub fn delta_struct(fields: &Fields) -> Result<StructType> {
         .iter()
         .map(|f| Ok(StructField::new(f.name().clone(), delta_type(f.data_type())?, true)))
         .collect::<Result<Vec<_>>>()?;
-    StructType::try_new(fields).map_err(|e| Error::Lake {
-        location: String::new(),
-        problem: e.to_string(),
-    })
+    StructType::try_new(fields).map_err(|e| LakeError::Delta { reason: e.to_string() })
 }
 
 /// Delta schema of a table: its data columns plus the `bag_file` partition column.
 pub fn table_schema(data_fields: &Fields) -> Result<StructType> {
     let mut fields: Vec<StructField> = delta_struct(data_fields)?.fields().cloned().collect();
     fields.push(StructField::new(PARTITION_COLUMN, DataType::STRING, true));
-    StructType::try_new(fields).map_err(|e| Error::Lake {
-        location: String::new(),
-        problem: e.to_string(),
-    })
+    StructType::try_new(fields).map_err(|e| LakeError::Delta { reason: e.to_string() })
 }
 
 /// Top-level union of two schemas. `None` when a column exists in both with different types.
@@ -136,10 +122,7 @@ pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &StructT
     let mut actions = Vec::new();
     let current = snapshot.schema().as_ref().clone();
     if &current != schema {
-        let merged = merge_schemas(&current, schema).ok_or_else(|| Error::Lake {
-            location: dir.display(),
-            problem: "new columns conflict with the table's existing column types".into(),
-        })?;
+        let merged = merge_schemas(&current, schema).ok_or_else(|| LakeError::ConflictingColumns { location: dir.display() })?;
         if merged != current {
             let metadata = snapshot.metadata().clone().with_schema(&merged).map_err(deltalake::DeltaTableError::from)?;
             actions.push(Action::Metadata(metadata));

@@ -18,7 +18,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use url::Url;
 
-use crate::error::{Error, Result};
+use crate::lake::error::{LakeError, Result};
 pub use crate::source::RemoteStore;
 
 /// Part files larger than this are uploaded in several parts of `MULTIPART_PART` bytes.
@@ -45,12 +45,9 @@ impl TableLocation {
         let dir = if dir.is_absolute() {
             dir.to_path_buf()
         } else {
-            std::env::current_dir().map_err(|e| Error::io(dir, e))?.join(dir)
+            std::env::current_dir().map_err(|e| LakeError::io(dir, e))?.join(dir)
         };
-        let url = Url::from_directory_path(&dir).map_err(|_| Error::Lake {
-            location: dir.display().to_string(),
-            problem: "not a usable directory path".into(),
-        })?;
+        let url = Url::from_directory_path(&dir).map_err(|_| LakeError::location(dir.display().to_string(), "not a usable directory path"))?;
         Ok(TableLocation { url, place: Place::Local(dir) })
     }
 
@@ -60,15 +57,9 @@ impl TableLocation {
         let url = if prefix.is_empty() {
             remote.bucket_url.clone()
         } else {
-            remote.bucket_url.join(&format!("{prefix}/")).map_err(|e| Error::Lake {
-                location: format!("{}{prefix}", remote.bucket_url),
-                problem: e.to_string(),
-            })?
+            remote.bucket_url.join(&format!("{prefix}/")).map_err(|e| LakeError::location(format!("{}{prefix}", remote.bucket_url), e.to_string()))?
         };
-        let prefix = ObjectPath::parse(prefix).map_err(|e| Error::Lake {
-            location: url.to_string(),
-            problem: e.to_string(),
-        })?;
+        let prefix = ObjectPath::parse(prefix).map_err(|e| LakeError::location(url.to_string(), e.to_string()))?;
         Ok(TableLocation {
             url,
             place: Place::Remote { remote, prefix },
@@ -140,17 +131,14 @@ impl TableLocation {
         }
     }
 
-    fn remote_error(&self, relative: &str, e: impl std::fmt::Display) -> Error {
-        Error::Lake {
-            location: format!("{}{relative}", self.url),
-            problem: e.to_string(),
-        }
+    fn remote_error(&self, relative: &str, e: impl std::fmt::Display) -> LakeError {
+        LakeError::location(format!("{}{relative}", self.url), e.to_string())
     }
 
     /// Creates the directory of a local location (nothing to do on object stores).
     pub fn ensure_exists(&self) -> Result<()> {
         if let Place::Local(dir) = &self.place {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| LakeError::io(dir, e))?;
         }
         Ok(())
     }
@@ -165,10 +153,10 @@ impl TableLocation {
                 let entries = match std::fs::read_dir(&log) {
                     Ok(entries) => entries,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-                    Err(e) => return Err(Error::io(&log, e)),
+                    Err(e) => return Err(LakeError::io(&log, e)),
                 };
                 for entry in entries {
-                    let entry = entry.map_err(|e| Error::io(&log, e))?;
+                    let entry = entry.map_err(|e| LakeError::io(&log, e))?;
                     if is_log_version_file(&entry.file_name().to_string_lossy()) {
                         return Ok(true);
                     }
@@ -198,10 +186,10 @@ impl TableLocation {
                 let entries = match std::fs::read_dir(dir) {
                     Ok(e) => e,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
-                    Err(e) => return Err(Error::io(dir, e)),
+                    Err(e) => return Err(LakeError::io(dir, e)),
                 };
                 for entry in entries {
-                    let entry = entry.map_err(|e| Error::io(dir, e))?;
+                    let entry = entry.map_err(|e| LakeError::io(dir, e))?;
                     if entry.path().is_dir() {
                         names.push(entry.file_name().to_string_lossy().into_owned());
                     }
@@ -226,9 +214,9 @@ impl TableLocation {
             Place::Local(dir) => {
                 let path = dir.join(relative);
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                    std::fs::create_dir_all(parent).map_err(|e| LakeError::io(parent, e))?;
                 }
-                std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))
+                std::fs::write(&path, bytes).map_err(|e| LakeError::io(&path, e))
             }
             Place::Remote { remote, .. } => {
                 let path = self.object_path(relative);
@@ -252,7 +240,7 @@ impl TableLocation {
             Place::Local(dir) => {
                 let path = dir.join(relative);
                 match std::fs::remove_file(&path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(LakeError::io(&path, e)),
                     _ => Ok(()),
                 }
             }
@@ -268,7 +256,7 @@ impl TableLocation {
         match &self.place {
             Place::Local(dir) => {
                 let path = dir.join(relative);
-                let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+                let file = std::fs::File::open(&path).map_err(|e| LakeError::io(&path, e))?;
                 Ok(ParquetRecordBatchReaderBuilder::try_new(file)?.schema().clone())
             }
             Place::Remote { remote, .. } => remote_schema(remote.store.as_ref(), &self.object_path(relative), size)
@@ -302,7 +290,7 @@ impl TableLocation {
 
 /// All rows of one local Parquet file.
 fn read_local_file(path: &Path) -> Result<Vec<RecordBatch>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = std::fs::File::open(path).map_err(|e| LakeError::io(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
     Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
 }

@@ -5,6 +5,8 @@
 
 pub mod layout;
 #[cfg(feature = "lake")]
+pub mod error;
+#[cfg(feature = "lake")]
 pub mod delta;
 #[cfg(feature = "lake")]
 pub mod location;
@@ -16,5 +18,7 @@ mod root;
 pub mod table;
 
 pub use layout::{bag_name, escape_partition_value, table_name, PARTITION_COLUMN, RAW_MESSAGE_COLUMN};
+#[cfg(feature = "lake")]
+pub use error::LakeError;
 #[cfg(feature = "lake")]
 pub use root::Lake;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::location::TableLocation;
 #[cfg(feature = "aws")]
 use crate::source::{s3, S3Config};
-use crate::error::{Error, Result};
+use crate::lake::error::{LakeError, Result};
 
 /// A lake rooted at a local directory or at an S3 prefix.
 #[derive(Debug, Clone)]
@@ -19,14 +19,11 @@ impl Lake {
     /// opened with [`Lake::open_with`], which has the connection settings.
     pub fn open(uri: &str) -> Result<Lake> {
         if uri.contains("://") && !uri.starts_with("file://") {
-            return Err(Error::Lake {
-                location: uri.to_string(),
-                problem: "not a local directory; remote lakes need the S3 settings (Lake::open_with)".into(),
-            });
+            return Err(LakeError::location(uri.to_string(), "not a local directory; remote lakes need the S3 settings (Lake::open_with)"));
         }
         let path = PathBuf::from(uri.trim_start_matches("file://"));
-        std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-        let root = std::fs::canonicalize(&path).map_err(|e| Error::io(&path, e))?;
+        std::fs::create_dir_all(&path).map_err(|e| LakeError::io(&path, e))?;
+        let root = std::fs::canonicalize(&path).map_err(|e| LakeError::io(&path, e))?;
         Ok(Lake {
             root: TableLocation::local(&root)?,
         })
@@ -51,10 +48,7 @@ impl Lake {
     #[cfg(not(feature = "aws"))]
     pub fn open_with(uri: &str, _s3: &crate::source::S3Config, _handle: &tokio::runtime::Handle) -> Result<Lake> {
         if uri.starts_with("s3://") {
-            return Err(Error::Lake {
-                location: uri.to_string(),
-                problem: "this build has no S3 support (build with the `aws` feature, the default)".into(),
-            });
+            return Err(LakeError::location(uri.to_string(), "this build has no S3 support (build with the `aws` feature, the default)"));
         }
         Lake::open(uri)
     }

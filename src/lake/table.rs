@@ -19,7 +19,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::location::{RemoteStore, TableLocation};
 use super::{delta, PARTITION_COLUMN};
-use crate::error::{Error, Result};
+use crate::lake::error::{LakeError, Result};
 
 /// A lake table: the active Parquet files of a Delta snapshot, read with their own schema.
 #[derive(Debug)]
@@ -52,10 +52,7 @@ impl LakeTable {
             .collect();
         let (store_url, remote) = match location.remote_store() {
             Some(remote) => (
-                ObjectStoreUrl::parse(remote.bucket_url.as_str()).map_err(|e| Error::Lake {
-                    location: location.display(),
-                    problem: e.to_string(),
-                })?,
+                ObjectStoreUrl::parse(remote.bucket_url.as_str()).map_err(|e| LakeError::location(location.display(), e.to_string()))?,
                 Some(remote.clone()),
             ),
             None => (ObjectStoreUrl::local_filesystem(), None),

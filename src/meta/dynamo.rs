@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use super::{BagRecord, BatchRecord, MetaStore, SceneRecord};
-use crate::error::{Error, Result};
+use super::error::{MetaError, Result};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -61,7 +61,7 @@ impl DynamoStore {
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| Error::MetaStore(format!("cannot start the DynamoDB client runtime: {e}")))?;
+            .map_err(|e| MetaError::DynamoClient { request: "client runtime".into(), reason: e.to_string() })?;
         let s = settings.clone();
         let client = runtime.block_on(async move {
             let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
@@ -96,7 +96,7 @@ impl DynamoStore {
         let inside_multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         let out = if inside_multi_thread { tokio::task::block_in_place(wait) } else { wait() };
-        out.map_err(|_| Error::MetaStore("the DynamoDB request task stopped".into()))
+        out.map_err(|_| MetaError::DynamoClient { request: "request task".into(), reason: "stopped before answering".into() })
     }
 
     /// Creates the three tables when missing (on-demand billing) and waits until they are active.
@@ -151,16 +151,16 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn sdk_error(what: &str, e: impl std::fmt::Display + ProvideErrorMetadata) -> Error {
-    let code = e.code().unwrap_or("");
+fn sdk_error(what: &str, e: impl std::fmt::Display + ProvideErrorMetadata) -> MetaError {
+    let code = e.code().unwrap_or("").to_string();
     let message = e.message().map(str::to_string).unwrap_or_else(|| e.to_string());
-    Error::MetaStore(format!("DynamoDB {what}: {code} {message}"))
+    MetaError::Dynamo { request: what.to_string(), code, message }
 }
 
 fn record_of<T: serde::de::DeserializeOwned>(item: &Item, table: &str) -> Result<T> {
     match item.get("record") {
         Some(AttributeValue::S(json)) => Ok(serde_json::from_str(json)?),
-        _ => Err(Error::MetaStore(format!("an item of {table} has no 'record' attribute (not written by scenes)"))),
+        _ => Err(MetaError::NotOurItem { table: table.to_string() }),
     }
 }
 
@@ -192,14 +192,14 @@ async fn create_table(client: &Client, table: &str, hash: &str, range: Option<&s
                     .attribute_name(name)
                     .attribute_type(ScalarAttributeType::S)
                     .build()
-                    .map_err(|e| Error::MetaStore(e.to_string()))?,
+                    .map_err(|e| MetaError::DynamoClient { request: "request builder".into(), reason: e.to_string() })?,
             )
             .key_schema(
                 KeySchemaElement::builder()
                     .attribute_name(name)
                     .key_type(key_type)
                     .build()
-                    .map_err(|e| Error::MetaStore(e.to_string()))?,
+                    .map_err(|e| MetaError::DynamoClient { request: "request builder".into(), reason: e.to_string() })?,
             );
     }
     req.send().await.map_err(|e| sdk_error(&format!("CreateTable {table}"), e.into_service_error()))?;
@@ -215,7 +215,7 @@ async fn create_table(client: &Client, table: &str, hash: &str, range: Option<&s
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Err(Error::MetaStore(format!("table {table} did not become ACTIVE within a minute")))
+    Err(MetaError::TableNotActive { table: table.to_string() })
 }
 
 /// Every item of a table (paginated scan).
@@ -251,10 +251,7 @@ async fn batch_write(client: &Client, table: &str, requests: Vec<WriteRequest>) 
                 tokio::time::sleep(backoff).await;
             }
             if round >= UNPROCESSED_ROUNDS {
-                return Err(Error::MetaStore(format!(
-                    "BatchWriteItem {table}: {} items still unprocessed after {UNPROCESSED_ROUNDS} rounds; nothing was dropped, re-run to finish",
-                    pending.len()
-                )));
+                return Err(MetaError::Unprocessed { table: table.to_string(), unprocessed: pending.len(), rounds: UNPROCESSED_ROUNDS as usize });
             }
             let out = client
                 .batch_write_item()
@@ -277,12 +274,12 @@ async fn batch_write(client: &Client, table: &str, requests: Vec<WriteRequest>) 
 }
 
 fn put_request(item: Item) -> Result<WriteRequest> {
-    let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| Error::MetaStore(e.to_string()))?;
+    let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| MetaError::DynamoClient { request: "request builder".into(), reason: e.to_string() })?;
     Ok(WriteRequest::builder().put_request(put).build())
 }
 
 fn delete_request(key: Item) -> Result<WriteRequest> {
-    let del = DeleteRequest::builder().set_key(Some(key)).build().map_err(|e| Error::MetaStore(e.to_string()))?;
+    let del = DeleteRequest::builder().set_key(Some(key)).build().map_err(|e| MetaError::DynamoClient { request: "request builder".into(), reason: e.to_string() })?;
     Ok(WriteRequest::builder().delete_request(del).build())
 }
 

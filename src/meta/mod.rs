@@ -5,6 +5,7 @@
 
 #[cfg(feature = "aws")]
 pub mod dynamo;
+mod error;
 mod open;
 pub mod pending;
 pub mod sqlite;
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+pub use error::{MetaError, Result};
 
 /// What is known about one topic of a bag.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::pending::PendingStore;
 use super::sqlite::SqliteStore;
 use super::MetaStore;
-use crate::error::{Error, Result};
+use super::error::{MetaError, Result};
 
 /// Where bag, batch and scene records are kept.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -58,9 +58,7 @@ pub fn open_store(settings: &MetadataStoreConfig, metadata_file: Option<PathBuf>
     }
     match metadata_file {
         Some(file) => Ok(Box::new(SqliteStore::open(&file)?)),
-        None => Err(Error::MetaStore(format!(
-            "{lake}: a lake on S3 needs the DynamoDB metadata store (the local one is a file inside a local lake); set metadata_store.kind to \"dynamodb\" in the config"
-        ))),
+        None => Err(MetaError::LocalStoreOnS3 { lake: lake.to_string() }),
     }
 }
 
@@ -101,7 +99,7 @@ fn dynamo_store(settings: &MetadataStoreConfig) -> Result<Box<dyn MetaStore>> {
 
 #[cfg(not(feature = "aws"))]
 fn dynamo_store(_settings: &MetadataStoreConfig) -> Result<Box<dyn MetaStore>> {
-    Err(Error::MetaStore("metadata_store.kind \"dynamodb\" needs a build with the `aws` feature (the default)".into()))
+    Err(MetaError::NoDynamoSupport)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 use std::sync::{Mutex, OnceLock};
 
 use super::{BagRecord, BatchRecord, MetaStore, SceneRecord};
-use crate::error::{Error, Result};
+use super::error::{MetaError, Result};
 
 /// What opening a store gives: the store, or why it could not be opened.
 type Opened = std::result::Result<Box<dyn MetaStore>, String>;
@@ -50,7 +50,7 @@ impl PendingStore {
         });
         match opened {
             Ok(store) => Ok(store.as_ref()),
-            Err(why) => Err(Error::MetaStore(why.clone())),
+            Err(why) => Err(MetaError::NotOpened(why.clone())),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{BagRecord, BatchRecord, MetaStore, SceneRecord};
-use crate::error::{Error, Result};
+use super::error::{MetaError, Result};
 
 /// The tables of the store, created in one transaction (one sync instead of one per table).
 const SCHEMA: &str = "BEGIN;
@@ -48,7 +48,7 @@ fn create_store_file(path: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         // No hard links here: `open` creates the store in place.
-        Err(e) if path.exists() => Err(Error::io(path, e)),
+        Err(e) if path.exists() => Err(MetaError::io(path, e)),
         Err(_) => Ok(()),
     });
     // The store, if linked, keeps its other name; the temporary name goes either way.
@@ -65,7 +65,7 @@ fn write_new_store(path: &Path) -> Result<()> {
     conn.execute_batch(SCHEMA)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.close().map_err(|(_, e)| e)?;
-    std::fs::File::open(path).and_then(|file| file.sync_all()).map_err(|e| Error::io(path, e))
+    std::fs::File::open(path).and_then(|file| file.sync_all()).map_err(|e| MetaError::io(path, e))
 }
 
 /// SQLite-backed [`MetaStore`].
@@ -78,7 +78,7 @@ impl SqliteStore {
     /// Opens or creates the store at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| MetaError::io(dir, e))?;
         }
         if !path.exists() {
             create_store_file(path)?;
@@ -117,7 +117,7 @@ impl SqliteStore {
         let conn = self
             .conn
             .lock()
-            .map_err(|_| Error::MetaStore(format!("{}: connection lock poisoned", self.path.display())))?;
+            .map_err(|_| MetaError::Poisoned { path: self.path.clone() })?;
         f(&conn)
     }
 }
@@ -146,7 +146,7 @@ impl MetaStore for SqliteStore {
                     |row| row.get(0),
                 )
                 .optional()?;
-            json.map(|j| serde_json::from_str(&j).map_err(Error::from)).transpose()
+            json.map(|j| serde_json::from_str(&j).map_err(MetaError::from)).transpose()
         })
     }
 
@@ -154,7 +154,7 @@ impl MetaStore for SqliteStore {
         let mut conn = self
             .conn
             .lock()
-            .map_err(|_| Error::MetaStore(format!("{}: connection lock poisoned", self.path.display())))?;
+            .map_err(|_| MetaError::Poisoned { path: self.path.clone() })?;
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM scenes WHERE bag_file = ?1", params![bag_file])?;
         for scene in scenes {
@@ -175,7 +175,7 @@ impl MetaStore for SqliteStore {
         let mut conn = self
             .conn
             .lock()
-            .map_err(|_| Error::MetaStore(format!("{}: connection lock poisoned", self.path.display())))?;
+            .map_err(|_| MetaError::Poisoned { path: self.path.clone() })?;
         // IMMEDIATE takes the write lock first, so two processes never claim the same bag.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         release_abandoned(&tx, lease)?;

@@ -36,7 +36,7 @@ pub async fn lake_context(lake: &Lake, store: &dyn MetaStore) -> Result<SessionC
 }
 
 fn register(ctx: &SessionContext, name: &str, table: Arc<dyn TableProvider>) -> Result<()> {
-    ctx.register_table(name, table).map_err(|e| Error::Usage(format!("cannot register table {name}: {e}")))?;
+    ctx.register_table(name, table).map_err(|e| Error::sql("registering a table: ", e))?;
     Ok(())
 }
 
@@ -71,7 +71,7 @@ fn bags_table(store: &dyn MetaStore) -> Result<MemTable> {
         col_str(&|b| serde_json::to_string(&b.topics).unwrap_or_default()),
     ];
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::Usage(e.to_string()))
+    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::sql("building a table of the store: ", e))
 }
 
 /// The batch records of the metadata store as a table.
@@ -100,7 +100,7 @@ fn batches_table(store: &dyn MetaStore) -> Result<MemTable> {
         Arc::new(StringArray::from_iter(batches.iter().map(|b| b.error.clone()))),
     ];
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::Usage(e.to_string()))
+    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::sql("building a table of the store: ", e))
 }
 
 /// Runs one SQL statement and collects its result.
@@ -110,8 +110,7 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>
 }
 
 fn sql_error(e: datafusion::error::DataFusionError) -> Error {
-    let text = e.to_string();
-    Error::Usage(format!("SQL: {}", text.lines().next().unwrap_or("").trim()))
+    Error::sql("", e)
 }
 
 /// Output formats of query results.
@@ -160,7 +159,7 @@ pub fn render(batches: &[RecordBatch], format: Format) -> Result<Vec<u8>> {
 /// History is kept in `history_file`.
 pub fn shell(runtime: &tokio::runtime::Runtime, ctx: &SessionContext, history_file: &Path) -> Result<()> {
     use rustyline::error::ReadlineError;
-    let mut editor = rustyline::DefaultEditor::new().map_err(|e| Error::Usage(format!("cannot start the shell: {e}")))?;
+    let mut editor = rustyline::DefaultEditor::new().map_err(|e| Error::Start { what: "the shell", reason: e.to_string() })?;
     let _ = editor.load_history(history_file);
     println!("scenes SQL shell: end statements with ';'. \\d lists tables, \\q quits.");
     let mut buffer = String::new();
@@ -187,7 +186,7 @@ pub fn shell(runtime: &tokio::runtime::Runtime, ctx: &SessionContext, history_fi
             }
             Err(ReadlineError::Interrupted) => buffer.clear(),
             Err(ReadlineError::Eof) => break,
-            Err(e) => return Err(Error::Usage(format!("shell: {e}"))),
+            Err(e) => return Err(Error::Start { what: "the shell", reason: e.to_string() }),
         }
     }
     if let Some(dir) = history_file.parent() {

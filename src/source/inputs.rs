@@ -45,8 +45,9 @@ pub enum InputError {
     EmptyPrefix { input: String },
     #[error("{input}: this build has no S3 support (build with the `aws` feature, the default)")]
     NoS3Support { input: String },
-    #[error("{input}: {source}")]
-    S3 { input: String, source: Box<crate::Error> },
+    #[cfg(feature = "aws")]
+    #[error(transparent)]
+    S3(#[from] super::s3::S3Error),
 }
 
 /// Expands `inputs` into a de-duplicated list of bags. Prefixes on S3 are listed on `runtime`.
@@ -110,7 +111,7 @@ fn expand_s3(input: &str, s3: &S3Config, runtime: &tokio::runtime::Handle) -> Re
     if !input.ends_with('/') {
         return Ok(vec![BagInput::S3(input.to_string())]);
     }
-    let found = super::s3::S3Bag::list(input, s3, runtime).map_err(|e| InputError::S3 { input: input.to_string(), source: Box::new(e) })?;
+    let found = super::s3::S3Bag::list(input, s3, runtime)?;
     if found.is_empty() {
         return Err(InputError::EmptyPrefix { input: input.to_string() });
     }

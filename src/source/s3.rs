@@ -20,14 +20,30 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
 use super::{RangeReader, RemoteStore, S3Config};
-use crate::error::{Error, Result};
+/// What can go wrong reaching S3: which URI or bucket, and what S3 (or the URI) said.
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    #[error("{uri}: not an s3:// URI")]
+    NotS3 { uri: String },
+    #[error("{uri}: no bucket name; write s3://bucket/key")]
+    NoBucket { uri: String },
+    #[error("{uri}: {reason}")]
+    BadUri { uri: String, reason: String },
+    #[error("s3://{bucket}/: cannot set up the S3 client: {reason}")]
+    Connect { bucket: String, reason: String },
+    /// An answer of S3 (or the network) about `uri`, explained by [`describe`].
+    #[error("{uri}: {reason}")]
+    Request { uri: String, reason: String },
+}
+
+type Result<T, E = S3Error> = std::result::Result<T, E>;
 
 /// Splits `s3://bucket/some/prefix/` into (`bucket`, `some/prefix`).
 pub fn split_s3_uri(uri: &str) -> Result<(String, String)> {
-    let rest = uri.strip_prefix("s3://").ok_or_else(|| Error::Usage(format!("{uri}: not an s3:// URI")))?;
+    let rest = uri.strip_prefix("s3://").ok_or_else(|| S3Error::NotS3 { uri: uri.to_string() })?;
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
-        return Err(Error::Usage(format!("{uri}: no bucket name; write s3://bucket/key")));
+        return Err(S3Error::NoBucket { uri: uri.to_string() });
     }
     Ok((bucket.to_string(), key.trim_matches('/').to_string()))
 }
@@ -73,13 +89,14 @@ fn storage_options(settings: &S3Config, handle: &tokio::runtime::Handle) -> Hash
 
 /// Connects to `bucket`.
 pub fn connect(bucket: &str, settings: &S3Config, handle: &tokio::runtime::Handle) -> Result<RemoteStore> {
-    let bucket_url = Url::parse(&format!("s3://{bucket}/")).map_err(|e| Error::Usage(format!("s3://{bucket}/: {e}")))?;
+    let connect_error = |reason: String| S3Error::Connect { bucket: bucket.to_string(), reason };
+    let bucket_url = Url::parse(&format!("s3://{bucket}/")).map_err(|e| connect_error(e.to_string()))?;
     let options = storage_options(settings, handle);
-    let config = StorageConfig::parse_options(options.clone())?;
+    let config = StorageConfig::parse_options(options.clone()).map_err(|e| connect_error(first_line(&e)))?;
     let factory = deltalake::aws::storage::S3ObjectStoreFactory::default();
     // The factory may block on credential resolution; keep it off the runtime's threads.
     let _guard = handle.enter();
-    let (store, _prefix) = factory.parse_url_opts(&bucket_url, &config)?;
+    let (store, _prefix) = factory.parse_url_opts(&bucket_url, &config).map_err(|e| connect_error(first_line(&e)))?;
     Ok(RemoteStore {
         store,
         bucket_url,
@@ -102,10 +119,10 @@ impl S3Bag {
     pub fn open(uri: &str, settings: &S3Config, handle: &tokio::runtime::Handle) -> Result<S3Bag> {
         let (bucket, key) = split_s3_uri(uri)?;
         let remote = connect(&bucket, settings, handle)?;
-        let path = ObjectPath::parse(&key).map_err(|e| Error::Usage(format!("{uri}: {e}")))?;
+        let path = ObjectPath::parse(&key).map_err(|e| S3Error::BadUri { uri: uri.to_string(), reason: e.to_string() })?;
         let meta = handle
             .block_on(remote.store.head(&path))
-            .map_err(|e| Error::Usage(format!("{uri}: {}", describe(&e))))?;
+            .map_err(|e| S3Error::Request { uri: uri.to_string(), reason: describe(&e) })?;
         Ok(S3Bag {
             remote,
             path,
@@ -124,13 +141,13 @@ impl S3Bag {
             let mut keys = Vec::new();
             let mut listing = remote.store.list(Some(&prefix));
             while let Some(meta) = listing.next().await {
-                let meta = meta.map_err(|e| Error::Usage(format!("{prefix_uri}: {}", describe(&e))))?;
+                let meta = meta.map_err(|e| S3Error::Request { uri: prefix_uri.to_string(), reason: describe(&e) })?;
                 let key = meta.location.to_string();
                 if key.ends_with(".bag") || key.ends_with(".mcap") {
                     keys.push(format!("s3://{bucket}/{key}"));
                 }
             }
-            Ok::<_, Error>(keys)
+            Ok::<_, S3Error>(keys)
         })?;
         keys.sort();
         Ok(keys)
@@ -139,6 +156,11 @@ impl S3Bag {
     pub fn into_reader(self) -> Arc<dyn RangeReader> {
         Arc::new(self)
     }
+}
+
+/// The first line of an error's message (the Delta kernel attaches long backtraces).
+fn first_line(e: &impl std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or("").trim().to_string()
 }
 
 /// A short explanation of an object store error that says what to check.

@@ -136,10 +136,7 @@ async fn read_topic(lake: &Lake, table: &str, bag_file: &str, source: TimeSource
         let times = batch
             .column_by_name(time_column)
             .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
-            .ok_or_else(|| Error::Lake {
-                location: table.to_string(),
-                problem: format!("no nanosecond timestamp column {time_column}"),
-            })?;
+            .ok_or_else(|| Error::MissingTimeColumn { table: table.to_string(), column: time_column.to_string() })?;
         rows.times.extend_from_slice(times.values());
         rows.locations.extend((0..batch.num_rows()).map(|row| (part, row)));
         rows.parts.push(Arc::new(StructArray::from(batch)));

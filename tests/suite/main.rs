@@ -25,4 +25,5 @@ mod readme_queries;
 mod recovery;
 mod robustness;
 mod split;
+mod structure;
 mod sync;

@@ -10,7 +10,7 @@ use parquet::arrow::ArrowWriter;
 use super::options::ParquetOptions;
 use super::storage::{writer_properties, Storage};
 use super::Sink;
-use crate::error::Result;
+use crate::lake::error::Result;
 
 /// A part file written by `ArrowWriter`; a row group is written out once its encoded size
 /// reaches [`ParquetOptions::row_group_bytes`] (or its row count the row limit).

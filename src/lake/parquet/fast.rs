@@ -15,7 +15,7 @@ use parquet::file::writer::SerializedFileWriter;
 use super::numeric::{self, NumericChunk, NumericLeaf, PageLimits};
 use super::storage::{writer_properties, Storage};
 use super::{ParquetOptions, Sink};
-use crate::error::{Error, Result};
+use crate::lake::error::{LakeError, Result};
 
 /// The Parquet file of a part, assembled row group by row group. Columns of 4- and 8-byte
 /// numbers (outside variable-length lists) are written by [`NumericChunk`] straight from their
@@ -188,7 +188,7 @@ impl RowGroupWriter {
         for (i, (field, column)) in self.schema.fields().iter().zip(batch.columns()).enumerate() {
             let (plans, first) = (&self.plans[i], self.first_leaf[i]);
             let Some(writers) = group.columns.get_mut(first..first.saturating_add(plans.len())) else {
-                return Err(Error::Parquet(CrateError::General(format!(
+                return Err(LakeError::Parquet(CrateError::General(format!(
                     "column {} has no leaf columns in the file's schema",
                     field.name()
                 ))));
@@ -221,7 +221,7 @@ impl RowGroupWriter {
                 written += 1;
             }
             if written != arrow_leaves.len() || written != plans.iter().filter(|p| p.is_none()).count() {
-                return Err(Error::Parquet(CrateError::General(format!(
+                return Err(LakeError::Parquet(CrateError::General(format!(
                     "column {} has {written} leaves written by the Arrow writers, out of line with the file's schema",
                     field.name()
                 ))));

@@ -26,18 +26,11 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::SchemaRef;
 
 use super::location::TableLocation;
-use crate::error::{Error, Result};
+use crate::lake::error::{LakeError, Result};
 pub use options::{parse_compression, IntegerEncoding, ParquetOptions, WriterEngine, DEFAULT_COMPRESSION};
 pub use storage::{storage_fields, storage_schema, StorageChoices};
 
-/// What can be wrong with Parquet settings.
-#[derive(Debug, thiserror::Error)]
-pub enum ParquetError {
-    #[error("unknown codec '{name}'; use zstd, zstd(1..22), snappy, lz4 or none")]
-    UnknownCodec { name: String },
-    #[error("zstd level {level} is out of range; use 1 to 22")]
-    ZstdLevel { level: i32 },
-}
+pub use crate::lake::error::ParquetSettingsError;
 
 
 /// A part file written for one table partition, relative to the table directory.
@@ -125,9 +118,9 @@ impl PartWriter {
             Some(dir) => {
                 let path = dir.join(relative_path);
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                    std::fs::create_dir_all(parent).map_err(|e| LakeError::io(parent, e))?;
                 }
-                let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+                let file = File::create(&path).map_err(|e| LakeError::io(&path, e))?;
                 Sink::File(file, path)
             }
             None => Sink::Memory(Vec::new()),
@@ -190,8 +183,8 @@ impl PartWriter {
         let sink = self.writer.finish()?;
         let (size, bytes) = match sink {
             Sink::File(mut file, path) => {
-                file.flush().map_err(|e| Error::io(&path, e))?;
-                let size = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+                file.flush().map_err(|e| LakeError::io(&path, e))?;
+                let size = file.metadata().map_err(|e| LakeError::io(&path, e))?.len();
                 (size, None)
             }
             Sink::Memory(bytes) => (bytes.len() as u64, Some(bytes)),

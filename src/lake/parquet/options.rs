@@ -4,7 +4,7 @@
 
 use parquet::basic::{Compression, ZstdLevel};
 
-use super::ParquetError;
+use crate::lake::error::ParquetSettingsError;
 
 /// Parquet settings of a part file.
 #[derive(Debug, Clone)]
@@ -68,20 +68,20 @@ pub enum WriterEngine {
 }
 
 /// Parses a codec name from the config: `zstd`, `zstd(N)`, `snappy`, `lz4`, `none`.
-pub fn parse_compression(name: &str) -> Result<Compression, ParquetError> {
+pub fn parse_compression(name: &str) -> Result<Compression, ParquetSettingsError> {
     let lower = name.trim().to_ascii_lowercase();
     Ok(match lower.as_str() {
         "none" | "uncompressed" => Compression::UNCOMPRESSED,
         "snappy" => Compression::SNAPPY,
         "lz4" => Compression::LZ4_RAW,
-        "zstd" => Compression::ZSTD(ZstdLevel::try_new(1).map_err(|_| ParquetError::UnknownCodec { name: name.to_string() })?),
+        "zstd" => Compression::ZSTD(ZstdLevel::try_new(1).map_err(|_| ParquetSettingsError::UnknownCodec { name: name.to_string() })?),
         other => {
             let level = other
                 .strip_prefix("zstd(")
                 .and_then(|s| s.strip_suffix(')'))
                 .and_then(|s| s.parse::<i32>().ok())
-                .ok_or_else(|| ParquetError::UnknownCodec { name: name.to_string() })?;
-            Compression::ZSTD(ZstdLevel::try_new(level).map_err(|_| ParquetError::ZstdLevel { level })?)
+                .ok_or_else(|| ParquetSettingsError::UnknownCodec { name: name.to_string() })?;
+            Compression::ZSTD(ZstdLevel::try_new(level).map_err(|_| ParquetSettingsError::ZstdLevel { level })?)
         }
     })
 }
