@@ -209,6 +209,7 @@ impl IngestConfig {
             part_file_bytes: self.part_file_bytes,
             progress: false,
             delete_replaced_files: self.delete_replaced_files,
+            force: false,
         }
     }
 }

@@ -64,6 +64,9 @@ pub struct Bag {
     pub index: IndexState,
     pub stats: BTreeMap<u32, ConnectionStats>,
     pub damage: ScanDamage,
+    /// What identifies this version of the source file (size and mtime, or size and ETag),
+    /// recorded so that an unchanged bag is not ingested again; `None` for bytes in memory.
+    pub source_version: Option<String>,
 }
 
 impl Bag {
@@ -83,7 +86,8 @@ impl Bag {
             let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| BagError::io(&path, e))?;
             mapped_bytes(map)
         };
-        let bag = Self::from_bytes_inner(path, bytes)?;
+        let mut bag = Self::from_bytes_inner(path, bytes)?;
+        bag.source_version = Some(crate::source::local_version(&meta));
         // Opening touched a page of every chunk (the index is checked against each chunk
         // header); on a multi-GB bag that is hundreds of MB of resident pages. Drop them all.
         bag.release_pages(0, usize::try_from(bag.file_size()).unwrap_or(usize::MAX));
@@ -128,6 +132,7 @@ impl Bag {
             index: IndexState::Indexed,
             stats: BTreeMap::new(),
             damage: ScanDamage::default(),
+            source_version: None,
         };
         // Checking each chunk header maps its pages (and, by the kernel's fault-around, up to
         // 64 KiB around them): on a bag of thousands of chunks that is hundreds of MiB of
@@ -252,6 +257,7 @@ impl Bag {
             },
             stats: BTreeMap::new(),
             damage: scan.damage,
+            source_version: None,
         };
         let mut catalog = scan.catalog;
         let per_chunk: Vec<mcap_file::Catalog> = bag

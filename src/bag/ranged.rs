@@ -82,6 +82,7 @@ impl Bag {
             chunks.push(placeholder_chunk(info.chunk_pos, end, info));
         }
         let stats = stats_from_index(&chunks);
+        let source_version = reader.version();
         Ok(Bag {
             path,
             format: BagFormat::Ros1,
@@ -91,6 +92,7 @@ impl Bag {
             index: IndexState::Indexed,
             stats,
             damage: ScanDamage::default(),
+            source_version,
         })
     }
 }

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::output::print_ingest_report;
 use super::{new_runtime, Context, Outcome};
-use crate::ingest::{ingest_input, IngestReport};
+use crate::ingest::{ingest_input, IngestReport, Ingested};
 use crate::meta::open_store_in_background;
 use crate::source::inputs::expand_inputs;
 
@@ -28,6 +28,11 @@ pub struct IngestArgs {
     /// No progress bar even on a terminal
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Ingest every bag again, also those whose source (size and modification time, or size
+    /// and ETag on S3) is unchanged since their last ingest; without it those are skipped
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(ctx: &Context, args: &IngestArgs) -> Result<Outcome> {
@@ -41,7 +46,9 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> Result<Outcome> {
     }
     opts.threads = args.threads.unwrap_or(opts.threads);
     opts.progress = !args.no_progress && ctx.prints_text() && std::io::stderr().is_terminal();
+    opts.force = args.force;
     let mut reports: Vec<IngestReport> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
     let mut failures = Vec::new();
     for (i, bag) in bags.iter().enumerate() {
         if i > 0 {
@@ -49,12 +56,13 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> Result<Outcome> {
             store.ready()?;
         }
         match ingest_input(bag, &lake, store.as_ref(), &opts, &ctx.config.s3, &runtime) {
-            Ok(report) => {
+            Ok(Ingested::Done(report)) => {
                 if ctx.prints_text() {
                     print_ingest_report(&report);
                 }
                 reports.push(report);
             }
+            Ok(Ingested::Unchanged) => skipped.push(bag.display()),
             Err(e) => {
                 eprintln!("error: {e}");
                 failures.push(e.to_string());
@@ -62,8 +70,11 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> Result<Outcome> {
         }
     }
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "ingested": reports, "failed": failures }))?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "ingested": reports, "skipped": skipped, "failed": failures }))?);
     } else if !ctx.quiet {
+        if !skipped.is_empty() {
+            println!("skipped {} unchanged bags (ingested before from the same source; --force ingests them again)", skipped.len());
+        }
         println!("lake: {}", lake.display());
     }
     if failures.is_empty() {

@@ -53,6 +53,8 @@ pub struct IngestOptions {
     pub progress: bool,
     /// Delete the files of a replaced partition right after the commit (else keep them until a vacuum).
     pub delete_replaced_files: bool,
+    /// Ingest bags whose source is unchanged since their last ingest too (else they are skipped).
+    pub force: bool,
 }
 
 impl Default for IngestOptions {
@@ -67,29 +69,70 @@ impl Default for IngestOptions {
             part_file_bytes: 128 << 20,
             progress: false,
             delete_replaced_files: true,
+            force: false,
         }
     }
 }
 
+/// What ingest did with one input.
+#[derive(Debug)]
+pub enum Ingested {
+    /// The bag was read and its partitions replaced.
+    Done(IngestReport),
+    /// The source is the version last ingested (same size and mtime, or size and ETag): nothing
+    /// was read or written.
+    Unchanged,
+}
+
 /// Opens and ingests one input: a local file (memory-mapped) or an object on S3 (read by
-/// ranges, never downloaded whole).
-pub fn ingest_input(input: &BagInput, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
+/// ranges, never downloaded whole). Unless `opts.force`, a bag whose source is unchanged since
+/// its last ingest (its bag record says so, looked up by key) is skipped.
+pub fn ingest_input(input: &BagInput, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<Ingested> {
     match input {
-        BagInput::Local(path) => ingest_bag(path, lake, store, opts, runtime),
+        BagInput::Local(path) => {
+            if !opts.force {
+                let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+                let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()).display().to_string();
+                if is_unchanged(store, &key, Some(&crate::source::local_version(&meta)), lake)? {
+                    return Ok(Ingested::Unchanged);
+                }
+            }
+            ingest_bag(path, lake, store, opts, runtime).map(Ingested::Done)
+        }
         BagInput::S3(uri) => ingest_s3(uri, lake, store, opts, s3, runtime),
     }
 }
 
+/// Whether the bag record under `key` was made from the source version `version`, by an ingest
+/// into `lake`.
+fn is_unchanged(store: &dyn MetaStore, key: &str, version: Option<&str>, lake: &Lake) -> Result<bool> {
+    let Some(version) = version else { return Ok(false) };
+    let lake = lake.display();
+    Ok(store
+        .get_bag(key)?
+        .is_some_and(|record| record.source_version.as_deref() == Some(version) && record.lake.as_deref() == Some(lake.as_str())))
+}
+
 #[cfg(feature = "aws")]
-fn ingest_s3(uri: &str, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
+fn ingest_s3(uri: &str, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<Ingested> {
     let started = Instant::now();
-    let reader = crate::source::s3::S3Bag::open(uri, s3, runtime.handle())?.into_reader();
+    let object = crate::source::s3::S3Bag::open(uri, s3, runtime.handle())?;
+    let reader = object.into_reader();
+    if !opts.force && is_unchanged(store, &object_key(uri), reader.version().as_deref(), lake)? {
+        return Ok(Ingested::Unchanged);
+    }
     let bag = Bag::open_ranged(reader)?;
-    ingest_opened(bag, started, lake, store, opts, runtime)
+    ingest_opened(bag, started, lake, store, opts, runtime).map(Ingested::Done)
+}
+
+/// The key of `s3://bucket/key`, which keys its bag record.
+#[cfg(feature = "aws")]
+fn object_key(uri: &str) -> String {
+    uri.strip_prefix("s3://").and_then(|rest| rest.split_once('/')).map_or_else(String::new, |(_, key)| key.to_string())
 }
 
 #[cfg(not(feature = "aws"))]
-fn ingest_s3(uri: &str, _lake: &Lake, _store: &dyn MetaStore, _opts: &IngestOptions, _s3: &S3Config, _runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
+fn ingest_s3(uri: &str, _lake: &Lake, _store: &dyn MetaStore, _opts: &IngestOptions, _s3: &S3Config, _runtime: &tokio::runtime::Runtime) -> Result<Ingested> {
     Err(crate::source::inputs::InputError::NoS3Support { input: uri.to_string() }.into())
 }
 
@@ -207,7 +250,7 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
     tracing::debug!(elapsed_s = started.elapsed().as_secs_f64(), "committed every table");
     let report = build_report(&bag, &bag_file, &plan, &counters, damage, started.elapsed().as_secs_f64());
     // The bag record comes last: batches only see a bag once all its tables are written.
-    store.put_bag(&bag_record(&bag, &report)?)?;
+    store.put_bag(&bag_record(&bag, &report, lake)?)?;
     Ok(report)
 }
 

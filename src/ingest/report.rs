@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::plan::{ConnCounters, Plan};
 use crate::bag::{Bag, IndexState, ScanDamage};
 use crate::error::Result;
+use crate::lake::Lake;
 use crate::meta::{BagRecord, TopicRecord};
 
 /// What happened to one topic.
@@ -92,7 +93,7 @@ pub(super) fn build_report(bag: &Bag, bag_file: &str, plan: &Plan, counters: &Ha
     }
 }
 
-pub(super) fn bag_record(bag: &Bag, report: &IngestReport) -> Result<BagRecord> {
+pub(super) fn bag_record(bag: &Bag, report: &IngestReport, lake: &Lake) -> Result<BagRecord> {
     // A bag read from S3 is recorded by key and bucket (as the reference pipeline's items);
     // a local one by its absolute path.
     let path = bag.path.to_string_lossy();
@@ -138,6 +139,8 @@ pub(super) fn bag_record(bag: &Bag, report: &IngestReport) -> Result<BagRecord> 
         message_count: bag.message_count(),
         status: status.into(),
         ingest_seconds: report.seconds,
+        source_version: bag.source_version.clone(),
+        lake: Some(lake.display()),
         ingested_at: chrono::Utc::now().to_rfc3339(),
         topics,
     })

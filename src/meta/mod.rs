@@ -55,6 +55,15 @@ pub struct BagRecord {
     pub ingest_seconds: f64,
     /// RFC 3339 time of the ingest.
     pub ingested_at: String,
+    /// What identified the source file when it was ingested (`size=…;mtime_ns=…` locally,
+    /// `size=…;etag=…` on S3): an ingest skips the bag while the source still matches. Absent
+    /// in records of earlier versions, whose bags are then ingested once more.
+    #[serde(default)]
+    pub source_version: Option<String>,
+    /// The lake the bag was ingested into (its directory or URL): a store shared by several
+    /// lakes never skips a bag for a lake that does not hold it.
+    #[serde(default)]
+    pub lake: Option<String>,
     pub topics: BTreeMap<String, TopicRecord>,
 }
 

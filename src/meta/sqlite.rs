@@ -276,6 +276,8 @@ mod tests {
             status: "ingested".into(),
             ingest_seconds: 0.5,
             ingested_at: "2026-01-01T00:00:00Z".into(),
+            source_version: None,
+            lake: None,
             topics: BTreeMap::new(),
         }
     }

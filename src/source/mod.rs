@@ -22,6 +22,26 @@ pub trait RangeReader: Send + Sync {
     /// Fetches `ranges`, several at a time, yielding their bytes in the order given. An error
     /// means the range could not be read even after retries.
     fn fetch(&self, ranges: Vec<Range<u64>>) -> Box<dyn Iterator<Item = std::result::Result<Vec<u8>, String>> + Send + '_>;
+
+    /// What identifies this version of the file (see [`local_version`]): size and ETag for an
+    /// S3 object; `None` when the source cannot tell.
+    fn version(&self) -> Option<String>;
+}
+
+/// What identifies one version of a local file: its size and modification time. A file copied
+/// or rewritten in place gets a new one; the same file read again keeps it.
+pub fn local_version(meta: &std::fs::Metadata) -> String {
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("size={};mtime_ns={mtime_ns}", meta.len())
+}
+
+/// What identifies one version of an S3 object: its size and ETag.
+pub fn object_version(size: u64, etag: Option<&str>) -> Option<String> {
+    etag.map(|etag| format!("size={size};etag={}", etag.trim_matches('"')))
 }
 
 /// How S3 is reached, for bags (`scenes ingest s3://...`) and lakes on S3.

@@ -111,6 +111,8 @@ pub struct S3Bag {
     path: ObjectPath,
     name: String,
     len: u64,
+    /// Size and ETag at open.
+    version: Option<String>,
     read_ahead: usize,
 }
 
@@ -128,6 +130,7 @@ impl S3Bag {
             path,
             name: uri.to_string(),
             len: meta.size,
+            version: super::object_version(meta.size, meta.e_tag.as_deref()),
             read_ahead: settings.read_ahead.max(1),
         })
     }
@@ -151,6 +154,11 @@ impl S3Bag {
         })?;
         keys.sort();
         Ok(keys)
+    }
+
+    /// The object's key and bucket (`key`, `bucket`): how its bag record is keyed.
+    pub fn key(&self) -> String {
+        self.path.to_string()
     }
 
     pub fn into_reader(self) -> Arc<dyn RangeReader> {
@@ -181,6 +189,10 @@ impl RangeReader for S3Bag {
 
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn version(&self) -> Option<String> {
+        self.version.clone()
     }
 
     fn fetch(&self, ranges: Vec<Range<u64>>) -> Box<dyn Iterator<Item = std::result::Result<Vec<u8>, String>> + Send + '_> {

@@ -53,14 +53,28 @@ def expand(prefix, tail):
     return out
 
 
+def without_test_modules(text):
+    """The text without `#[cfg(test)] mod … { … }` blocks, wherever they stand in the file."""
+    out, pos = [], 0
+    for m in re.finditer(r"#\[cfg\(test\)\]\s*(pub(\([a-z]+\))?\s+)?mod\s+\w+\s*\{", text):
+        if m.start() < pos:
+            continue
+        out.append(text[pos : m.start()])
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        pos = i
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def edges(root):
     files = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".rs")]
     modules = {module_of(root, f): f for f in files}
     graph = collections.defaultdict(lambda: collections.defaultdict(set))
     for path in files:
-        text = re.sub(r"//.*", "", open(path, encoding="utf-8").read())
-        cut = text.find("#[cfg(test)]")
-        text = text if cut < 0 else text[:cut]
+        text = without_test_modules(re.sub(r"//.*", "", open(path, encoding="utf-8").read()))
         me = module_of(root, path)
         for m in PATH.finditer(text):
             # `super` of module a/b (file a/b.rs or a/b/mod.rs) is a.

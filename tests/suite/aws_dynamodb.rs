@@ -39,6 +39,8 @@ fn bag(i: usize) -> BagRecord {
         status: "ingested".into(),
         ingest_seconds: 0.5,
         ingested_at: "2026-11-25T00:00:00Z".into(),
+        source_version: None,
+        lake: None,
         topics: BTreeMap::from([(
             "/imu/data".to_string(),
             TopicRecord {

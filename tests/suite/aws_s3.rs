@@ -123,8 +123,13 @@ fn s3_run(config: &Path, bag_prefix: &str, lake: &str, settings: &DynamoSettings
     let ingested = run_ok(&["--config", cfg, "--json", "ingest", "--lake", lake, bag_prefix]);
     let ingested: serde_json::Value = serde_json::from_str(&ingested).unwrap();
     assert_eq!(ingested["ingested"].as_array().unwrap().len(), sample_bags().len(), "{ingested}");
+    // The same prefix again: every object has the ETag and size it was ingested with.
+    let again: serde_json::Value = serde_json::from_str(&run_ok(&["--config", cfg, "--json", "ingest", "--lake", lake, bag_prefix])).unwrap();
+    assert_eq!(again["skipped"].as_array().map(Vec::len), Some(sample_bags().len()), "{again}");
+    assert_eq!(again["ingested"].as_array().map(Vec::len), Some(0), "{again}");
     run_ok(&["--config", cfg, "batch", "--all", "--lake", lake]);
     let store = DynamoStore::connect(settings.clone()).unwrap();
+    assert!(store.list_bags().unwrap().iter().all(|b| b.source_version.as_deref().is_some_and(|v| v.contains("etag="))), "S3 bag records keep size and ETag");
     assert!(store.list_batches().unwrap().iter().all(|b| b.status == "done"));
     for bag in store.list_bags().unwrap() {
         assert!(bag.bag_file_prefix.starts_with("drives/2026-11-19/"), "bag items keep the S3 key: {}", bag.bag_file_prefix);

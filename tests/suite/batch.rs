@@ -75,7 +75,7 @@ fn rerun_is_idempotent_and_reingest_reprocesses() {
     assert_eq!(csv(&lake, counts), first, "a second run changes nothing");
     // Re-ingesting a bag makes it wait for a batch again; processing it replaces its rows.
     let bag = dir.path().join("bags/drive_c.bag");
-    assert!(scenes(&["ingest", "-q", "--lake", l, bag.to_str().unwrap()]).status.success());
+    assert!(scenes(&["ingest", "-q", "--force", "--lake", l, bag.to_str().unwrap()]).status.success());
     assert!(scenes(&["batch", "--all", "--lake", l]).status.success());
     let after = csv(&lake, counts);
     let field = |s: &str, i: usize| s.lines().nth(1).unwrap().split(',').nth(i).unwrap().to_string();
@@ -112,4 +112,43 @@ fn detect_report_scores_both_rules() {
     reference_counts.sort();
     let expected: Vec<(String, u64)> = [("drive_a", 10), ("drive_b", 6), ("drive_c", 4), ("drive_d", 8)].iter().map(|(b, n)| (b.to_string(), *n)).collect();
     assert_eq!(reference_counts, expected);
+}
+
+#[test]
+fn unchanged_bags_are_skipped_changed_and_forced_ones_ingested_and_batched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = six_bag_lake(dir.path());
+    let l = lake.to_str().unwrap();
+    let bags = dir.path().join("bags");
+    run_ok(&["batch", "--all", "--lake", l]);
+    let versions = |lake: &std::path::Path| -> Vec<(String, Option<String>, String)> {
+        let store = SqliteStore::open(&lake.join("_scenes/metadata.sqlite")).unwrap();
+        store.list_bags().unwrap().into_iter().map(|b| (b.bag_file, b.source_version, b.ingested_at)).collect()
+    };
+    let before = versions(&lake);
+    assert!(before.iter().all(|(_, v, _)| v.as_deref().is_some_and(|v| v.starts_with("size=") && v.contains("mtime_ns="))), "{before:?}");
+    // The same folder again: nothing read, nothing written, nothing to batch.
+    let out: serde_json::Value = serde_json::from_str(&run_ok(&["ingest", "--json", "--lake", l, bags.to_str().unwrap()])).unwrap();
+    assert_eq!(out["ingested"].as_array().map(Vec::len), Some(0), "{out}");
+    assert_eq!(out["skipped"].as_array().map(Vec::len), Some(6), "{out}");
+    assert_eq!(versions(&lake), before, "no bag record was rewritten");
+    let text = run_ok(&["ingest", "--lake", l, bags.to_str().unwrap()]);
+    assert!(text.contains("skipped 6 unchanged bags"), "{text}");
+    assert!(run_ok(&["batch", "--all", "--lake", l]).contains("nothing to do"));
+    // A bag rewritten in place (new mtime) is ingested again and waits for a batch; --force
+    // ingests an unchanged one too.
+    let changed = bags.join("drive_b.bag");
+    let bytes = std::fs::read(&changed).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&changed, bytes).unwrap();
+    let out: serde_json::Value = serde_json::from_str(&run_ok(&["ingest", "--json", "--lake", l, bags.to_str().unwrap()])).unwrap();
+    let ingested: Vec<&str> = out["ingested"].as_array().unwrap().iter().filter_map(|r| r["bag_file"].as_str()).collect();
+    assert_eq!(ingested, vec!["drive_b"], "{out}");
+    let forced: serde_json::Value = serde_json::from_str(&run_ok(&["ingest", "--json", "--force", "--lake", l, bags.join("drive_a.bag").to_str().unwrap()])).unwrap();
+    assert_eq!(forced["ingested"].as_array().map(Vec::len), Some(1), "{forced}");
+    let batched: serde_json::Value = serde_json::from_str(&run_ok(&["batch", "--all", "--json", "--lake", l])).unwrap();
+    let mut rebatched: Vec<String> = batched.as_array().unwrap().iter().flat_map(|b| b["bags"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string())).collect();
+    rebatched.sort();
+    assert_eq!(rebatched.len(), 2, "only the changed and the forced bag are batched again: {rebatched:?}");
+    assert!(rebatched[0].ends_with("drive_a.bag") && rebatched[1].ends_with("drive_b.bag"), "{rebatched:?}");
 }
