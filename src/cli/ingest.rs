@@ -39,6 +39,9 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> Result<Outcome> {
     let runtime = new_runtime()?;
     let bags = expand_inputs(&args.bags, &ctx.config.s3, runtime.handle())?;
     let lake = ctx.open_lake(&runtime)?;
+    // A local store that does not exist yet holds no bag to skip: no lookup then waits for the
+    // store, which opens while the first bag is read.
+    let new_local_store = !ctx.config.metadata_store.is_dynamodb() && lake.metadata_file().is_some_and(|file| !file.exists());
     let store = open_store_in_background(&ctx.config.metadata_store, lake.metadata_file(), &lake.display(), runtime.handle())?;
     let mut opts = ctx.config.ingest.options();
     if !args.topics.is_empty() {
@@ -46,7 +49,7 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> Result<Outcome> {
     }
     opts.threads = args.threads.unwrap_or(opts.threads);
     opts.progress = !args.no_progress && ctx.prints_text() && std::io::stderr().is_terminal();
-    opts.force = args.force;
+    opts.force = args.force || new_local_store;
     let mut reports: Vec<IngestReport> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     let mut failures = Vec::new();
