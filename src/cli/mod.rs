@@ -14,6 +14,7 @@ mod output;
 mod query;
 mod split;
 mod sync;
+mod vacuum;
 
 use std::path::PathBuf;
 
@@ -122,6 +123,13 @@ pub enum Command {
     /// Create the metadata store's DynamoDB tables when they are missing (metadata_store.kind =
     /// "dynamodb"; on-demand billing). The local store needs nothing.
     InitStore,
+    /// Remove files no table references: part files of killed runs, replaced files that were
+    /// kept.
+    ///
+    /// Only files last modified more than --retain-hours ago (24 by default) are removed, so a
+    /// run in progress keeps the files it has not committed yet; the files of every table's
+    /// current version are never touched. --dry-run lists them without removing anything.
+    Vacuum(vacuum::VacuumArgs),
     /// Print catalog DDL for the lake's tables.
     ///
     /// `scenes catalog athena --lake s3://my-lake/` prints CREATE DATABASE and one
@@ -213,6 +221,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Split(args) => split::run(&ctx, &args),
         Command::Generate(args) => generate::run(&ctx, &args),
         Command::InitStore => init_store::run(&ctx),
+        Command::Vacuum(args) => vacuum::run(&ctx, &args),
         Command::Catalog { target } => catalog::run(&ctx, &target),
     }
 }
@@ -297,7 +306,7 @@ mod tests {
     #[test]
     fn help_lists_every_command() {
         let help = <Cli as clap::CommandFactory>::command().render_long_help().to_string();
-        for command in ["info", "ingest", "sync", "detect", "batch", "query", "split", "generate", "init-store", "catalog"] {
+        for command in ["info", "ingest", "sync", "detect", "batch", "query", "split", "generate", "init-store", "vacuum", "catalog"] {
             assert!(help.contains(command), "{command} missing from --help");
         }
     }

@@ -208,6 +208,44 @@ impl TableLocation {
         Ok(names)
     }
 
+    /// Every file below this location, as (path relative to it with `/`, last modified).
+    pub async fn list_files(&self) -> Result<Vec<(String, std::time::SystemTime)>> {
+        match &self.place {
+            Place::Local(dir) => {
+                let mut out = Vec::new();
+                let mut pending = vec![dir.clone()];
+                while let Some(current) = pending.pop() {
+                    let entries = match std::fs::read_dir(&current) {
+                        Ok(entries) => entries,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(LakeError::io(&current, e)),
+                    };
+                    for entry in entries {
+                        let entry = entry.map_err(|e| LakeError::io(&current, e))?;
+                        let meta = entry.metadata().map_err(|e| LakeError::io(entry.path(), e))?;
+                        if meta.is_dir() {
+                            pending.push(entry.path());
+                        } else if let Ok(relative) = entry.path().strip_prefix(dir) {
+                            let modified = meta.modified().map_err(|e| LakeError::io(entry.path(), e))?;
+                            out.push((relative.to_string_lossy().replace('\\', "/"), modified));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            Place::Remote { remote, prefix } => {
+                let mut out = Vec::new();
+                let mut listing = remote.store.list(Some(prefix));
+                while let Some(item) = listing.next().await {
+                    let meta = item.map_err(|e| self.remote_error("", e))?;
+                    let relative = meta.location.as_ref().strip_prefix(prefix.as_ref()).unwrap_or(meta.location.as_ref());
+                    out.push((relative.trim_start_matches('/').to_string(), std::time::SystemTime::from(meta.last_modified)));
+                }
+                Ok(out)
+            }
+        }
+    }
+
     /// Stores `bytes` as the file `relative` (async callers).
     pub async fn put(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
         match &self.place {

@@ -16,6 +16,8 @@ pub mod parquet;
 mod root;
 #[cfg(feature = "lake")]
 pub mod table;
+#[cfg(feature = "lake")]
+pub mod vacuum;
 
 pub use layout::{bag_name, escape_partition_value, table_name, PARTITION_COLUMN, RAW_MESSAGE_COLUMN};
 #[cfg(feature = "lake")]

@@ -160,6 +160,10 @@ fn ingest_from_s3_into_an_s3_lake_equals_the_local_run() {
     let lake = format!("s3://{lake_bucket}/lake");
     let remote = s3_run(&config, &format!("s3://{drives}/drives/2026-11-19/"), &lake, &settings);
     assert_same(&remote, &local, "S3 + DynamoDB run vs local run");
+    // Vacuum lists the lake on S3: every file there is referenced.
+    let cfg = config.to_str().unwrap();
+    let vacuum = run_ok(&["--config", cfg, "vacuum", "--retain-hours", "0", "--lake", &lake]);
+    assert!(vacuum.contains("removed 0 unreferenced files"), "{vacuum}");
 
     // The lake is on S3 only: tables under the prefix, nothing written locally.
     let keys = s3_tool(&["ls", &format!("s3://{lake_bucket}/lake/")]);

@@ -214,3 +214,53 @@ fn table_logs_without_commits_are_created_by_the_rerun() {
     run_ok(&as_strs(&batch_args(&lake)));
     assert_same_lake(&lake, &clean, &clean_digest, "tables whose logs held no commit");
 }
+
+/// Parquet files below `lake` (data files, not the Delta logs).
+fn data_files(lake: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![lake.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") && !path.to_string_lossy().contains("_delta_log") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn vacuum_removes_the_part_files_of_a_killed_ingest_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = clean_lake(dir.path());
+    let clean_digest = digest(&clean);
+    let lake = dir.path().join("vacuumed");
+    run_ok(&as_strs(&ingest_args(&lake)));
+    run_ok(&as_strs(&batch_args(&lake)));
+    let committed = data_files(&lake);
+    // A forced re-ingest killed after writing its part files, before any commit.
+    let mut forced = ingest_args(&lake);
+    forced.push("--force".into());
+    kill_at(&forced, "ingest:parts-written", || {});
+    let left_behind: Vec<PathBuf> = data_files(&lake).into_iter().filter(|f| !committed.contains(f)).collect();
+    assert!(!left_behind.is_empty(), "the killed ingest left uncommitted part files");
+    let l = lake.to_str().unwrap();
+    // Younger than the retention window: kept.
+    let kept: serde_json::Value = serde_json::from_str(&crate::common::run_ok(&["vacuum", "--json", "--lake", l])).unwrap();
+    let kept_recent: u64 = kept["tables"].as_object().unwrap().values().map(|t| t["kept_recent"].as_u64().unwrap()).sum();
+    assert_eq!(kept_recent as usize, left_behind.len(), "{kept}");
+    assert_eq!(data_files(&lake).len(), committed.len() + left_behind.len());
+    // A dry run lists exactly them; a real run removes exactly them.
+    let dry = crate::common::run_ok(&["vacuum", "--dry-run", "--retain-hours", "0", "--lake", l]);
+    assert!(dry.contains(&format!("would remove {} unreferenced files", left_behind.len())), "{dry}");
+    assert_eq!(data_files(&lake).len(), committed.len() + left_behind.len(), "a dry run removes nothing");
+    let real = crate::common::run_ok(&["vacuum", "--retain-hours", "0", "--lake", l]);
+    assert!(real.contains(&format!("removed {} unreferenced files", left_behind.len())), "{real}");
+    assert_eq!(data_files(&lake), committed, "every committed file stays");
+    assert_same_lake(&lake, &clean, &clean_digest, "after vacuum");
+    assert!(run_exit(&["vacuum", "--retain-hours=-1", "--lake", l], 2).contains("--retain-hours"));
+}
