@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The fleet benchmark (issue 23): one lake grows by PER_ROUND generated short drives per round.
+# Each round runs `scenes ingest <the round's folder>`, then `scenes batch --all`, then two
+# queries (`SELECT count(*) FROM scenes`, and one bag's rows of one table), and prints per round:
+# bags in the lake, ingest and batch seconds per new bag, and the two query latencies. A cost
+# that grows with the round number grows with the lake. Finally it re-runs ingest over every
+# folder (all bags unchanged) and prints how long that took and how many it skipped.
+#
+#   bash bench/fleet.sh                         # 10 rounds of 100 drives of 20 s
+#   ROUNDS=3 PER_ROUND=50 bash bench/fleet.sh   # a quick look
+#
+# Writes bench/out/fleet/fleet.csv; the bags are generated once and kept in bench/out/fleet/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-10}
+PER_ROUND=${PER_ROUND:-100}
+DURATION_S=${DURATION_S:-20}
+OUT=bench/out/fleet
+BIN=target/release/scenes
+
+echo "== building scenes (release)"
+cargo build --release --quiet --no-default-features --features lake
+
+mkdir -p "$OUT"
+LAKE="$OUT/lake"
+rm -rf "$LAKE"
+CSV="$OUT/fleet.csv"
+echo "round,bags_in_lake,ingest_s_per_bag,batch_s_per_bag,count_scenes_s,one_bag_rows_s" > "$CSV"
+
+elapsed() { echo "$2 - $1" | bc; }
+
+for round in $(seq 1 "$ROUNDS"); do
+    dir="$OUT/bags/round_$(printf %02d "$round")"
+    mkdir -p "$dir"
+    for i in $(seq 1 "$PER_ROUND"); do
+        # Unique names across rounds: a name is still the bag's identity in the lake.
+        seed=$(( (round - 1) * PER_ROUND + i ))
+        bag="$dir/drive_$(printf %05d "$seed").bag"
+        [ -f "$bag" ] || "$BIN" generate "$bag" --duration-s "$DURATION_S" --seed "$seed" > /dev/null
+    done
+    probe="drive_$(printf %05d $(( (round - 1) * PER_ROUND + 1 )))"
+    sync
+    t0=$EPOCHREALTIME
+    "$BIN" ingest --quiet --no-progress --lake "$LAKE" "$dir"
+    t1=$EPOCHREALTIME
+    "$BIN" batch --all --quiet --lake "$LAKE"
+    t2=$EPOCHREALTIME
+    "$BIN" query --lake "$LAKE" --format csv "SELECT count(*) FROM scenes" > /dev/null
+    t3=$EPOCHREALTIME
+    "$BIN" query --lake "$LAKE" --format csv "SELECT count(*) FROM imu_data WHERE bag_file = '$probe'" > /dev/null
+    t4=$EPOCHREALTIME
+    bags=$(( round * PER_ROUND ))
+    ingest=$(echo "scale=4; $(elapsed "$t0" "$t1") / $PER_ROUND" | bc)
+    batch=$(echo "scale=4; $(elapsed "$t1" "$t2") / $PER_ROUND" | bc)
+    echo "$round,$bags,$ingest,$batch,$(elapsed "$t2" "$t3"),$(elapsed "$t3" "$t4")" >> "$CSV"
+    printf 'round %2d: %5d bags, ingest %.3f s/bag, batch %.3f s/bag, count(*) scenes %.3f s, one bag %.3f s\n' \
+        "$round" "$bags" "$ingest" "$batch" "$(elapsed "$t2" "$t3")" "$(elapsed "$t3" "$t4")"
+done
+
+echo "== re-running ingest over all $(( ROUNDS * PER_ROUND )) unchanged bags"
+t0=$EPOCHREALTIME
+report=$("$BIN" ingest --json --lake "$LAKE" "$OUT"/bags/round_*)
+t1=$EPOCHREALTIME
+skipped=$(echo "$report" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["skipped"]), len(d["ingested"]))')
+echo "re-run: $(elapsed "$t0" "$t1") s; skipped, ingested: $skipped"
