@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use arrow::datatypes::{DataType as ArrowType, Fields, TimeUnit};
-use deltalake::kernel::transaction::CommitBuilder;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{
     new_metadata, Action, Add, ArrayType, DataType, MetadataExt, PrimitiveType, Protocol, StructField, StructType,
 };
@@ -145,7 +145,7 @@ pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &StructT
         partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
         predicate: Some(format!("{PARTITION_COLUMN} = '{}'", bag.replace('\'', "''"))),
     };
-    let commit = CommitBuilder::default()
+    let commit = replacing_commit()
         .with_actions(actions)
         .build(Some(snapshot), table.log_store(), operation)
         .await?;
@@ -159,6 +159,21 @@ pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &StructT
         }
     }
     Ok(commit.version() as i64)
+}
+
+/// Versions between checkpoints of the tables we create: loading a table reads its last
+/// checkpoint and the commits after it, so fewer commits between checkpoints keep each load
+/// (one per bag and table) short as a lake grows; writing a checkpoint costs a pass over the
+/// table's files.
+const CHECKPOINT_INTERVAL: (&str, &str) = ("delta.checkpointInterval", "10");
+
+/// How a partition replacement is committed: the table state after the commit is the loaded
+/// snapshot plus this commit (without a post-commit hook `deltalake` reads the whole log again),
+/// and a checkpoint is written every `delta.checkpointInterval` versions (see
+/// [`CHECKPOINT_INTERVAL`]), so that loading the table reads one checkpoint and at most that
+/// many commits instead of every commit since the table was created. Expired logs are not cleaned up here.
+fn replacing_commit() -> CommitBuilder {
+    CommitBuilder::from(CommitProperties::default().with_create_checkpoint(true).with_cleanup_expired_logs(Some(false)))
 }
 
 /// Creates the table at `dir` with `parts` as the first partition, all in its first commit (one
@@ -175,7 +190,7 @@ async fn create_with_parts(dir: &TableLocation, name: &str, schema: &StructType,
     // Reader 1 / writer 2: what `deltalake` gives a table with our column types and no features.
     let protocol: Protocol = serde_json::from_value(serde_json::json!({ "minReaderVersion": 1, "minWriterVersion": 2 }))
         .map_err(deltalake::DeltaTableError::from)?;
-    let metadata = new_metadata(schema, [PARTITION_COLUMN], std::iter::empty::<(String, String)>())
+    let metadata = new_metadata(schema, [PARTITION_COLUMN], [(CHECKPOINT_INTERVAL.0.to_string(), CHECKPOINT_INTERVAL.1.to_string())])
         .and_then(|m| m.with_name(name.to_string()))
         .map_err(deltalake::DeltaTableError::from)?;
     let now = chrono::Utc::now().timestamp_millis();
