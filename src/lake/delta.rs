@@ -86,15 +86,24 @@ fn table_url(location: &TableLocation) -> Result<Url> {
 
 /// Opens the Delta table at `location`, or returns `None` when there is none yet.
 pub async fn open(location: &TableLocation) -> Result<Option<DeltaTable>> {
-    if !location.has_delta_log().await? {
+    if location.loaded_table().is_none() && !location.has_delta_log().await? {
         return Ok(None);
     }
     Ok(Some(load(location).await?))
 }
 
-/// Loads the table at `location` at its latest version.
+/// Loads the table at `location` at its latest version: the commits since this process last
+/// loaded it, or its last checkpoint and the commits after it.
 async fn load(location: &TableLocation) -> Result<DeltaTable> {
-    Ok(deltalake::open_table_with_storage_options(table_url(location)?, location.storage_options()).await?)
+    let table = match location.loaded_table() {
+        Some(mut table) => {
+            table.update_state().await?;
+            table
+        }
+        None => deltalake::open_table_with_storage_options(table_url(location)?, location.storage_options()).await?,
+    };
+    location.keep_loaded_table(&table);
+    Ok(table)
 }
 
 /// Current schema of the table at `location`, if it exists.
@@ -110,7 +119,7 @@ pub async fn current_schema(location: &TableLocation) -> Result<Option<StructTyp
 /// With `delete_replaced`, the data files the commit removed are deleted from disk afterwards.
 pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &StructType, bag: &str, parts: &[PartFile], delete_replaced: bool) -> Result<i64> {
     // A writer committing after the load is caught by the commit's conflict check.
-    let table = if dir.has_delta_log().await? {
+    let table = if dir.loaded_table().is_some() || dir.has_delta_log().await? {
         load(dir).await?
     } else {
         match create_with_parts(dir, name, schema, bag, parts).await? {

@@ -31,6 +31,21 @@ pub struct TableLocation {
     /// `file:///abs/dir/` or `s3://bucket/prefix/`, always ending in `/`.
     url: Url,
     place: Place,
+    /// Delta tables this process has loaded below the root, shared by every location made
+    /// from it with [`TableLocation::child`].
+    loaded: LoadedTables,
+}
+
+/// Delta tables loaded in this process, by URL. A later load of the same table reads only
+/// the commits made since (by this process or another), not its whole log again: ingesting
+/// many bags in one run loads each table once.
+#[derive(Clone, Default)]
+struct LoadedTables(Arc<std::sync::Mutex<HashMap<String, deltalake::DeltaTable>>>);
+
+impl std::fmt::Debug for LoadedTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoadedTables")
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -48,7 +63,7 @@ impl TableLocation {
             std::env::current_dir().map_err(|e| LakeError::io(dir, e))?.join(dir)
         };
         let url = Url::from_directory_path(&dir).map_err(|_| LakeError::location(dir.display().to_string(), "not a usable directory path"))?;
-        Ok(TableLocation { url, place: Place::Local(dir) })
+        Ok(TableLocation { url, place: Place::Local(dir), loaded: LoadedTables::default() })
     }
 
     /// A prefix (`a/b`, no leading or trailing `/`) in a remote store.
@@ -63,6 +78,7 @@ impl TableLocation {
         Ok(TableLocation {
             url,
             place: Place::Remote { remote, prefix },
+            loaded: LoadedTables::default(),
         })
     }
 
@@ -73,7 +89,7 @@ impl TableLocation {
             Place::Local(dir) => {
                 let dir = dir.join(name);
                 let url = Url::from_directory_path(&dir).unwrap_or_else(|_| self.url.clone());
-                TableLocation { url, place: Place::Local(dir) }
+                TableLocation { url, place: Place::Local(dir), loaded: self.loaded.clone() }
             }
             Place::Remote { remote, prefix } => {
                 let joined = name.split('/').fold(prefix.clone(), |p, part| p.join(part));
@@ -84,8 +100,21 @@ impl TableLocation {
                         remote: remote.clone(),
                         prefix: joined,
                     },
+                    loaded: self.loaded.clone(),
                 }
             }
+        }
+    }
+
+    /// The Delta table at this location as this process last loaded it, if it did.
+    pub fn loaded_table(&self) -> Option<deltalake::DeltaTable> {
+        self.loaded.0.lock().ok()?.get(self.url.as_str()).cloned()
+    }
+
+    /// Keeps `table` as the latest loaded state of the Delta table at this location.
+    pub fn keep_loaded_table(&self, table: &deltalake::DeltaTable) {
+        if let Ok(mut tables) = self.loaded.0.lock() {
+            tables.insert(self.url.to_string(), table.clone());
         }
     }
 
