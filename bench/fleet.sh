@@ -9,7 +9,8 @@
 #   bash bench/fleet.sh                         # 10 rounds of 100 drives of 20 s
 #   ROUNDS=3 PER_ROUND=50 bash bench/fleet.sh   # a quick look
 #
-# Writes bench/out/fleet/fleet.csv; the bags are generated once and kept in bench/out/fleet/.
+# Writes bench/out/fleet/fleet.csv; the bags are generated once and kept in bench/out/fleet/
+# (the lake is made anew each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-10}
@@ -23,6 +24,9 @@ cargo build --release --quiet --no-default-features --features lake
 
 mkdir -p "$OUT"
 LAKE="$OUT/lake"
+# Bags are kept between runs, per round size and drive length (a round's folder holds exactly
+# its own drives).
+BAGS="$OUT/bags-${PER_ROUND}x${DURATION_S}s"
 rm -rf "$LAKE"
 CSV="$OUT/fleet.csv"
 echo "round,bags_in_lake,ingest_s_per_bag,batch_s_per_bag,count_scenes_s,one_bag_rows_s" > "$CSV"
@@ -30,7 +34,7 @@ echo "round,bags_in_lake,ingest_s_per_bag,batch_s_per_bag,count_scenes_s,one_bag
 elapsed() { echo "$2 - $1" | bc; }
 
 for round in $(seq 1 "$ROUNDS"); do
-    dir="$OUT/bags/round_$(printf %02d "$round")"
+    dir="$BAGS/round_$(printf %02d "$round")"
     mkdir -p "$dir"
     for i in $(seq 1 "$PER_ROUND"); do
         # Unique names across rounds: a name is still the bag's identity in the lake.
@@ -59,7 +63,7 @@ done
 
 echo "== re-running ingest over all $(( ROUNDS * PER_ROUND )) unchanged bags"
 t0=$EPOCHREALTIME
-report=$("$BIN" ingest --json --lake "$LAKE" "$OUT"/bags/round_*)
+report=$("$BIN" ingest --json --lake "$LAKE" "$BAGS"/round_*)
 t1=$EPOCHREALTIME
 skipped=$(echo "$report" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["skipped"]), len(d["ingested"]))')
 echo "re-run: $(elapsed "$t0" "$t1") s; skipped, ingested: $skipped"
