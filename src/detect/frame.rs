@@ -36,7 +36,7 @@ fn sql_path(table: &str, path: &str) -> String {
 
 /// Runs the detect stage's SQL over the synced rows of one bag.
 pub async fn detect_frame(lake: &Lake, bag_file: &str, cfg: &DetectConfig) -> Result<Option<Frame>> {
-    let Some(table) = LakeTable::open(&lake.table("synced")).await? else {
+    let Some(table) = LakeTable::open_partition(&lake.table("synced"), bag_file).await? else {
         return Ok(None);
     };
     let has_speed = !cfg.speed_table.is_empty() && table.schema_ref().column_with_name(&cfg.speed_table).is_some();

@@ -36,7 +36,16 @@ pub struct LakeTable {
 impl LakeTable {
     /// Loads the snapshot of the Delta table at `location`. `None` when it has no files yet.
     pub async fn open(location: &TableLocation) -> Result<Option<LakeTable>> {
-        let active = delta::active_files(location).await?;
+        Self::with_files(location, delta::active_files(location).await?).await
+    }
+
+    /// The files of one `bag_file` partition of the table at `location` only (their footers
+    /// alone are read, however many bags the table holds). `None` when the partition is empty.
+    pub async fn open_partition(location: &TableLocation, bag_file: &str) -> Result<Option<LakeTable>> {
+        Self::with_files(location, delta::partition_files(location, bag_file).await?).await
+    }
+
+    async fn with_files(location: &TableLocation, active: Vec<delta::ActiveFile>) -> Result<Option<LakeTable>> {
         if active.is_empty() {
             return Ok(None);
         }
