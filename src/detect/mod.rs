@@ -130,7 +130,7 @@ async fn write_table(lake: &Lake, table: &str, bag_file: &str, batch: &RecordBat
     } else {
         Vec::new()
     };
-    let schema = delta::table_schema(batch.schema().fields())?;
+    let schema = delta::TableSchema::of(batch.schema().fields())?;
     delta::replace_partition(&dir, table, &schema, bag_file, &parts, true).await?;
     Ok(())
 }

@@ -236,7 +236,7 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
     let committed = std::sync::atomic::AtomicUsize::new(0);
     let mut commits = Vec::with_capacity(plan.tables.len());
     for (i, table) in plan.tables.iter().enumerate() {
-        let schema = delta::table_schema(&table_fields(&plan, table, &parts[i]))?;
+        let schema = delta::TableSchema::of(&table_fields(&plan, table, &parts[i]))?;
         let files: Vec<PartFile> = parts[i].iter().map(|(p, _)| p.clone()).collect();
         let committed = &committed;
         commits.push(async move {

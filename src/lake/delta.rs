@@ -59,6 +59,59 @@ pub fn delta_struct(fields: &Fields) -> Result<StructType> {
     StructType::try_new(fields).map_err(|e| LakeError::Delta { reason: e.to_string() })
 }
 
+/// Table property holding the table's Arrow schema: every column its files hold, with their
+/// exact Arrow types (which Delta types do not carry: nanosecond times, unsigned integers), so
+/// that readers need no file footers. Tables created before it was introduced lack it, and keep
+/// being read from their footers.
+pub const ARROW_SCHEMA_PROPERTY: &str = "scenes.arrowSchema";
+
+/// The schema a commit declares: the Delta schema, and the Arrow columns it comes from.
+#[derive(Debug, Clone)]
+pub struct TableSchema {
+    pub delta: StructType,
+    pub arrow: Fields,
+}
+
+impl TableSchema {
+    /// The schema of a table whose files hold `data_fields` (plus the partition column).
+    pub fn of(data_fields: &Fields) -> Result<TableSchema> {
+        Ok(TableSchema { delta: table_schema(data_fields)?, arrow: data_fields.clone() })
+    }
+}
+
+/// `fields` as the value of [`ARROW_SCHEMA_PROPERTY`].
+fn encode_arrow_fields(fields: &Fields) -> String {
+    parquet::arrow::encode_arrow_schema(&arrow::datatypes::Schema::new(fields.clone()))
+}
+
+/// The Arrow columns recorded in [`ARROW_SCHEMA_PROPERTY`]; `None` when absent or unreadable.
+fn decode_arrow_fields(text: &str) -> Option<Fields> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+    let schema = arrow_ipc::convert::try_schema_from_ipc_buffer(&bytes).ok()?;
+    Some(schema.fields().clone())
+}
+
+/// Columns of `current` then those of `incoming` it lacks, by name, all nullable (files without
+/// a column read it as null).
+pub fn union_arrow_fields(current: &Fields, incoming: &Fields) -> Fields {
+    let mut fields: Vec<arrow::datatypes::FieldRef> = current.iter().cloned().collect();
+    for f in incoming.iter() {
+        if !fields.iter().any(|x| x.name() == f.name()) {
+            fields.push(std::sync::Arc::new(f.as_ref().clone().with_nullable(true)));
+        }
+    }
+    fields.into()
+}
+
+/// The Arrow columns of the table at `location`, from its metadata; `None` for a table without
+/// them (or no table).
+pub async fn arrow_fields(location: &TableLocation) -> Result<Option<Fields>> {
+    let Some(table) = open(location).await? else { return Ok(None) };
+    let snapshot = table.snapshot()?;
+    Ok(snapshot.metadata().configuration().get(ARROW_SCHEMA_PROPERTY).and_then(|text| decode_arrow_fields(text)))
+}
+
 /// Delta schema of a table: its data columns plus the `bag_file` partition column.
 pub fn table_schema(data_fields: &Fields) -> Result<StructType> {
     let mut fields: Vec<StructField> = delta_struct(data_fields)?.fields().cloned().collect();
@@ -117,7 +170,7 @@ pub async fn current_schema(location: &TableLocation) -> Result<Option<StructTyp
 /// Replaces the partition `bag_file = bag` of the table at `dir` with `parts`, in one commit.
 /// The table is created when missing and its schema widened with new columns when needed.
 /// With `delete_replaced`, the data files the commit removed are deleted from disk afterwards.
-pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &StructType, bag: &str, parts: &[PartFile], delete_replaced: bool) -> Result<i64> {
+pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &TableSchema, bag: &str, parts: &[PartFile], delete_replaced: bool) -> Result<i64> {
     // A writer committing after the load is caught by the commit's conflict check.
     let table = if dir.loaded_table().is_some() || dir.has_delta_log().await? {
         load(dir).await?
@@ -130,12 +183,16 @@ pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &StructT
     let snapshot = table.snapshot()?;
     let mut actions = Vec::new();
     let current = snapshot.schema().as_ref().clone();
-    if &current != schema {
-        let merged = merge_schemas(&current, schema).ok_or_else(|| LakeError::ConflictingColumns { location: dir.display() })?;
-        if merged != current {
-            let metadata = snapshot.metadata().clone().with_schema(&merged).map_err(deltalake::DeltaTableError::from)?;
-            actions.push(Action::Metadata(metadata));
+    let merged = merge_schemas(&current, &schema.delta).ok_or_else(|| LakeError::ConflictingColumns { location: dir.display() })?;
+    // The Arrow columns are kept up to date only in tables that have them from their creation.
+    let stored_arrow = snapshot.metadata().configuration().get(ARROW_SCHEMA_PROPERTY).and_then(|text| decode_arrow_fields(text));
+    let merged_arrow = stored_arrow.as_ref().map(|stored| union_arrow_fields(stored, &schema.arrow));
+    if merged != current || merged_arrow != stored_arrow {
+        let mut metadata = snapshot.metadata().clone().with_schema(&merged).map_err(deltalake::DeltaTableError::from)?;
+        if let Some(fields) = &merged_arrow {
+            metadata = metadata.add_config_key(ARROW_SCHEMA_PROPERTY.to_string(), encode_arrow_fields(fields)).map_err(deltalake::DeltaTableError::from)?;
         }
+        actions.push(Action::Metadata(metadata));
     }
     let mut replaced = Vec::new();
     for file in snapshot.log_data().iter() {
@@ -192,14 +249,18 @@ fn replacing_commit() -> CommitBuilder {
 /// The commit is written and nothing more: `deltalake`'s create operation reads the new table
 /// back twice after writing it (for the commit's post-commit step and for the table it returns),
 /// which was most of an ingest's commit time, and an ingest has no use for that table.
-async fn create_with_parts(dir: &TableLocation, name: &str, schema: &StructType, bag: &str, parts: &[PartFile]) -> Result<Option<i64>> {
+async fn create_with_parts(dir: &TableLocation, name: &str, schema: &TableSchema, bag: &str, parts: &[PartFile]) -> Result<Option<i64>> {
     let table = deltalake::DeltaTableBuilder::from_url(table_url(dir)?)?
         .with_storage_options(dir.storage_options())
         .build()?;
     // Reader 1 / writer 2: what `deltalake` gives a table with our column types and no features.
     let protocol: Protocol = serde_json::from_value(serde_json::json!({ "minReaderVersion": 1, "minWriterVersion": 2 }))
         .map_err(deltalake::DeltaTableError::from)?;
-    let metadata = new_metadata(schema, [PARTITION_COLUMN], [(CHECKPOINT_INTERVAL.0.to_string(), CHECKPOINT_INTERVAL.1.to_string())])
+    let properties = [
+        (CHECKPOINT_INTERVAL.0.to_string(), CHECKPOINT_INTERVAL.1.to_string()),
+        (ARROW_SCHEMA_PROPERTY.to_string(), encode_arrow_fields(&schema.arrow)),
+    ];
+    let metadata = new_metadata(&schema.delta, [PARTITION_COLUMN], properties)
         .and_then(|m| m.with_name(name.to_string()))
         .map_err(deltalake::DeltaTableError::from)?;
     let now = chrono::Utc::now().timestamp_millis();
@@ -297,9 +358,9 @@ mod tests {
     use super::*;
     use arrow::datatypes::Field;
 
-    fn schema() -> StructType {
+    fn schema() -> TableSchema {
         let fields: Fields = vec![Field::new("log_time", ArrowType::Int64, true)].into();
-        table_schema(&fields).unwrap()
+        TableSchema::of(&fields).unwrap()
     }
 
     fn part(name: &str, rows: u64) -> PartFile {
@@ -315,6 +376,24 @@ mod tests {
         let mut paths: Vec<String> = partition_files(location, "a").await.unwrap().into_iter().map(|f| f.relative_path).collect();
         paths.sort();
         paths
+    }
+
+    #[tokio::test]
+    async fn the_tables_arrow_columns_are_kept_in_its_metadata_and_widened() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = TableLocation::local(dir.path()).unwrap();
+        assert_eq!(arrow_fields(&location).await.unwrap(), None, "no table yet");
+        let time = ArrowType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+        let first: Fields = vec![Field::new("log_time", time.clone(), true)].into();
+        replace_partition(&location, "t", &TableSchema::of(&first).unwrap(), "a", &[part("p0", 3)], false).await.unwrap();
+        assert_eq!(arrow_fields(&location).await.unwrap(), Some(first.clone()), "exact Arrow types, not Delta's long");
+        let wider: Fields = vec![Field::new("log_time", time, true), Field::new("count", ArrowType::UInt64, true)].into();
+        replace_partition(&location, "t", &TableSchema::of(&wider).unwrap(), "b", &[part("q0", 4)], false).await.unwrap();
+        let fields = arrow_fields(&location).await.unwrap().unwrap();
+        assert_eq!(fields.iter().map(|f| (f.name().as_str(), f.data_type().clone())).collect::<Vec<_>>(), vec![
+            ("log_time", first[0].data_type().clone()),
+            ("count", ArrowType::UInt64)
+        ]);
     }
 
     #[tokio::test]

@@ -49,12 +49,15 @@ impl LakeTable {
         if active.is_empty() {
             return Ok(None);
         }
-        let sized: Vec<(String, u64)> = active.iter().map(|f| (f.relative_path.clone(), f.size)).collect();
-        let schemas: Vec<Schema> = crate::lake::location::file_schemas(location, &sized)
-            .await?
-            .into_iter()
-            .map(|s| s.as_ref().clone())
-            .collect();
+        // The table's Arrow columns from its metadata; a table without them (made by an earlier
+        // version) is read from its files' footers.
+        let schemas: Vec<Schema> = match delta::arrow_fields(location).await? {
+            Some(fields) => vec![Schema::new(fields)],
+            None => {
+                let sized: Vec<(String, u64)> = active.iter().map(|f| (f.relative_path.clone(), f.size)).collect();
+                crate::lake::location::file_schemas(location, &sized).await?.into_iter().map(|s| s.as_ref().clone()).collect()
+            }
+        };
         let files = active
             .into_iter()
             .map(|f| (location.object_path(&f.relative_path).to_string(), f.size, f.bag_file))

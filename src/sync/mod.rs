@@ -200,7 +200,7 @@ pub async fn sync_bag(lake: &Lake, bag_file: &str, opts: &SyncOptions) -> Result
         uuid::Uuid::new_v4().simple()
     );
     let part = parquet::write_part_async(&dir, &relative, &batch, &opts.parquet).await?;
-    let schema = delta::table_schema(batch.schema().fields())?;
+    let schema = delta::TableSchema::of(batch.schema().fields())?;
     delta::replace_partition(&dir, "synced", &schema, bag_file, &[part], true).await?;
     Ok(batch.num_rows())
 }
