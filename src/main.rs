@@ -46,7 +46,7 @@ const MI_DEFAULT_PURGE_DELAY_MS: std::ffi::c_long = 10;
 /// Lets freed memory stay with the allocator for a second before it goes back to the kernel
 /// (mimalloc's default is 10 ms). Ingest frees a batch's column and page buffers and allocates
 /// the next ones a few milliseconds later; returned pages would come back zero-filled by the
-/// kernel, at a cost measured in bench/ANALYSIS.md. A `MIMALLOC_PURGE_DELAY` in the environment
+/// kernel, which costs more than keeping them. A `MIMALLOC_PURGE_DELAY` in the environment
 /// still wins.
 fn keep_freed_memory_for_a_second() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() || std::env::var_os("MIMALLOC_RESET_DELAY").is_some() {
@@ -67,7 +67,7 @@ fn keep_freed_memory_for_a_second() {
 /// by default, and the kernel then zeroes 2 MiB at a time, whether the process uses it or not. On
 /// virtual machines that hand freed memory back to the host, each fresh page also costs a fault in
 /// the host. Ingest and batch allocate a few dozen MiB of buffers, and under huge pages the
-/// first touch of that memory dominated a run (bench/ANALYSIS.md).
+/// first touch of that memory dominates a short run.
 ///
 /// It runs from the executable's constructor list, before `main` and before the Rust runtime's
 /// first allocation (called from `main`, it came after that allocation had faulted in one huge
