@@ -403,8 +403,12 @@ async fn put_object(store: &dyn ObjectStore, path: &ObjectPath, bytes: Vec<u8>) 
 
 /// Reads `files` (relative paths with sizes) footers concurrently, in order.
 pub async fn file_schemas(location: &TableLocation, files: &[(String, u64)]) -> Result<Vec<SchemaRef>> {
-    futures::stream::iter(files.iter().map(|(rel, size)| location.file_schema(rel, *size)))
-        .buffered(16)
+    // Each future owns what it reads, so the whole future stays `Send` for any caller.
+    futures::stream::iter(files.to_vec().into_iter().map(|(rel, size)| {
+        let location = location.clone();
+        async move { location.file_schema(&rel, size).await }
+    }))
+    .buffered(16)
         .try_collect()
         .await
 }

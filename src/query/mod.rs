@@ -1,43 +1,87 @@
-//! `scenes query`: SQL over the lake with DataFusion. Every topic table is registered by name
-//! (plus `bags` from the metadata store), reading exactly the Parquet files of the current Delta
-//! snapshot with their exact Arrow types, `bag_file` coming from the partition values.
+//! `scenes query`: SQL over the lake with DataFusion. Every topic table is known by name (plus
+//! `bags` and `batches` from the metadata store) and opened when a statement names it, reading
+//! exactly the Parquet files of the current Delta snapshot with their exact Arrow types,
+//! `bag_file` coming from the partition values.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::TableProvider;
+use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
+use crate::lake::location::TableLocation;
 use crate::lake::table::LakeTable;
 use crate::lake::Lake;
 use crate::meta::MetaStore;
 
-/// A DataFusion context with every lake table registered.
+/// A DataFusion context over the lake: every topic table by name, the derived tables, and the
+/// metadata store's `bags` and `batches`. A lake table is opened when a statement first names
+/// it (see [`LakeSchema`]), so a query over one table does not load every table's state.
 pub async fn lake_context(lake: &Lake, store: &dyn MetaStore) -> Result<SessionContext> {
     let config = datafusion::prelude::SessionConfig::new().with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
+    let mut names: Vec<(String, TableLocation)> = Vec::new();
     for name in lake.topic_tables().await? {
-        if let Some(table) = LakeTable::open(&lake.topic_table(&name)).await? {
-            register(&ctx, &name, Arc::new(table))?;
-        }
+        names.push((name.clone(), lake.topic_table(&name)));
     }
     for derived in ["synced", "enriched", "scenes"] {
-        if let Some(table) = LakeTable::open(&lake.table(derived)).await? {
-            register(&ctx, derived, Arc::new(table))?;
+        let location = lake.table(derived);
+        if location.has_delta_log().await? {
+            names.push((derived.to_string(), location));
         }
     }
-    register(&ctx, "bags", Arc::new(bags_table(store)?))?;
-    register(&ctx, "batches", Arc::new(batches_table(store)?))?;
+    let mut fixed: HashMap<String, Arc<dyn TableProvider>> = HashMap::new();
+    fixed.insert("bags".into(), Arc::new(bags_table(store)?));
+    fixed.insert("batches".into(), Arc::new(batches_table(store)?));
+    let schema = LakeSchema { locations: names.into_iter().collect(), fixed, opened: Mutex::new(HashMap::new()) };
+    let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Start { what: "the SQL catalog", reason: "no default catalog".into() })?;
+    catalog.register_schema("public", Arc::new(schema)).map_err(|e| Error::sql("registering the lake: ", e))?;
     Ok(ctx)
 }
 
-fn register(ctx: &SessionContext, name: &str, table: Arc<dyn TableProvider>) -> Result<()> {
-    ctx.register_table(name, table).map_err(|e| Error::sql("registering a table: ", e))?;
-    Ok(())
+/// The lake's tables as a DataFusion schema. Lake tables are opened (their Delta state loaded)
+/// the first time a statement names them, then kept for the session.
+#[derive(Debug)]
+struct LakeSchema {
+    /// Every lake table (with at least one commit) by name.
+    locations: BTreeMap<String, TableLocation>,
+    /// Tables built up front: the metadata store's.
+    fixed: HashMap<String, Arc<dyn TableProvider>>,
+    opened: Mutex<HashMap<String, Option<Arc<dyn TableProvider>>>>,
+}
+
+#[async_trait::async_trait]
+impl SchemaProvider for LakeSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.locations.keys().chain(self.fixed.keys()).cloned().collect()
+    }
+
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(table) = self.fixed.get(name) {
+            return Ok(Some(table.clone()));
+        }
+        if let Some(known) = self.opened.lock().ok().and_then(|opened| opened.get(name).cloned()) {
+            return Ok(known);
+        }
+        let Some(location) = self.locations.get(name) else { return Ok(None) };
+        let table = LakeTable::open(location)
+            .await
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?
+            .map(|t| Arc::new(t) as Arc<dyn TableProvider>);
+        if let Ok(mut opened) = self.opened.lock() {
+            opened.insert(name.to_string(), table.clone());
+        }
+        Ok(table)
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.locations.contains_key(name) || self.fixed.contains_key(name)
+    }
 }
 
 /// The bag records of the metadata store as a table.
