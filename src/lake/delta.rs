@@ -107,9 +107,7 @@ pub fn union_arrow_fields(current: &Fields, incoming: &Fields) -> Fields {
 /// The Arrow columns of the table at `location`, from its metadata; `None` for a table without
 /// them (or no table).
 pub async fn arrow_fields(location: &TableLocation) -> Result<Option<Fields>> {
-    let Some(table) = open(location).await? else { return Ok(None) };
-    let snapshot = table.snapshot()?;
-    Ok(snapshot.metadata().configuration().get(ARROW_SCHEMA_PROPERTY).and_then(|text| decode_arrow_fields(text)))
+    Ok(table_files(location).await?.arrow_fields)
 }
 
 /// Delta schema of a table: its data columns plus the `bag_file` partition column.
@@ -325,11 +323,36 @@ pub struct ActiveFile {
 
 /// The active Parquet files of the table at `location`.
 pub async fn active_files(location: &TableLocation) -> Result<Vec<ActiveFile>> {
+    Ok(table_files(location).await?.files)
+}
+
+/// What a reader needs of the current snapshot of a table, from one load of it.
+#[derive(Debug, Default)]
+pub struct TableFiles {
+    /// Its active Parquet files.
+    pub files: Vec<ActiveFile>,
+    /// Its Arrow columns (see [`ARROW_SCHEMA_PROPERTY`]), when it records them.
+    pub arrow_fields: Option<Fields>,
+}
+
+impl TableFiles {
+    /// Only the files of the `bag_file` partition, in name order (part names carry the chunk
+    /// range and sequence, so this is the bag's record order).
+    pub fn partition(mut self, bag_file: &str) -> TableFiles {
+        self.files.retain(|f| f.bag_file.as_deref() == Some(bag_file));
+        self.files.sort_by(|a, b| a.relative_path.cmp(&b.relative_path));
+        self
+    }
+}
+
+/// The active files and the Arrow columns of the table at `location` (empty when there is no
+/// table yet).
+pub async fn table_files(location: &TableLocation) -> Result<TableFiles> {
     let Some(table) = open(location).await? else {
-        return Ok(Vec::new());
+        return Ok(TableFiles::default());
     };
     let snapshot = table.snapshot()?;
-    Ok(snapshot
+    let files = snapshot
         .log_data()
         .iter()
         .map(|f| ActiveFile {
@@ -338,19 +361,14 @@ pub async fn active_files(location: &TableLocation) -> Result<Vec<ActiveFile>> {
             size: u64::try_from(f.size()).unwrap_or(0),
             bag_file: f.partition_values_map().get(PARTITION_COLUMN).cloned().flatten(),
         })
-        .collect())
+        .collect();
+    let arrow_fields = snapshot.metadata().configuration().get(ARROW_SCHEMA_PROPERTY).and_then(|text| decode_arrow_fields(text));
+    Ok(TableFiles { files, arrow_fields })
 }
 
-/// The active part files of one `bag_file` partition, in name order (part names carry the
-/// chunk range and sequence, so this is the bag's record order).
+/// The active part files of one `bag_file` partition, in name order.
 pub async fn partition_files(location: &TableLocation, bag_file: &str) -> Result<Vec<ActiveFile>> {
-    let mut files: Vec<ActiveFile> = active_files(location)
-        .await?
-        .into_iter()
-        .filter(|f| f.bag_file.as_deref() == Some(bag_file))
-        .collect();
-    files.sort_by(|a, b| a.relative_path.cmp(&b.relative_path));
-    Ok(files)
+    Ok(table_files(location).await?.partition(bag_file).files)
 }
 
 #[cfg(test)]

@@ -36,22 +36,25 @@ pub struct LakeTable {
 impl LakeTable {
     /// Loads the snapshot of the Delta table at `location`. `None` when it has no files yet.
     pub async fn open(location: &TableLocation) -> Result<Option<LakeTable>> {
-        Self::with_files(location, delta::active_files(location).await?).await
+        Self::with_files(location, delta::table_files(location).await?).await
     }
 
     /// The files of one `bag_file` partition of the table at `location` only (their footers
     /// alone are read, however many bags the table holds). `None` when the partition is empty.
     pub async fn open_partition(location: &TableLocation, bag_file: &str) -> Result<Option<LakeTable>> {
-        Self::with_files(location, delta::partition_files(location, bag_file).await?).await
+        Self::with_files(location, delta::table_files(location).await?.partition(bag_file)).await
     }
 
-    async fn with_files(location: &TableLocation, active: Vec<delta::ActiveFile>) -> Result<Option<LakeTable>> {
+    /// The table over `table`'s files, typed by its recorded Arrow columns (or, for a table made
+    /// by an earlier version, by its files' footers).
+    async fn with_files(location: &TableLocation, table: delta::TableFiles) -> Result<Option<LakeTable>> {
+        let active = table.files;
         if active.is_empty() {
             return Ok(None);
         }
         // The table's Arrow columns from its metadata; a table without them (made by an earlier
         // version) is read from its files' footers.
-        let schemas: Vec<Schema> = match delta::arrow_fields(location).await? {
+        let schemas: Vec<Schema> = match table.arrow_fields {
             Some(fields) => vec![Schema::new(fields)],
             None => {
                 let sized: Vec<(String, u64)> = active.iter().map(|f| (f.relative_path.clone(), f.size)).collect();
