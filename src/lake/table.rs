@@ -34,22 +34,24 @@ pub struct LakeTable {
 }
 
 impl LakeTable {
-    /// Loads the snapshot of the Delta table at `location`. `None` when it has no files yet.
+    /// Loads the snapshot of the Delta table at `location`. `None` when there is no table, or
+    /// it has no files and no recorded columns; a table whose columns are recorded and that has
+    /// no rows yet (no scenes found so far) is an empty table.
     pub async fn open(location: &TableLocation) -> Result<Option<LakeTable>> {
-        Self::with_files(location, delta::table_files(location).await?).await
+        Self::with_files(location, delta::table_files(location).await?, true).await
     }
 
     /// The files of one `bag_file` partition of the table at `location` only (their footers
     /// alone are read, however many bags the table holds). `None` when the partition is empty.
     pub async fn open_partition(location: &TableLocation, bag_file: &str) -> Result<Option<LakeTable>> {
-        Self::with_files(location, delta::table_files(location).await?.partition(bag_file)).await
+        Self::with_files(location, delta::table_files(location).await?.partition(bag_file), false).await
     }
 
     /// The table over `table`'s files, typed by its recorded Arrow columns (or, for a table made
     /// by an earlier version, by its files' footers).
-    async fn with_files(location: &TableLocation, table: delta::TableFiles) -> Result<Option<LakeTable>> {
+    async fn with_files(location: &TableLocation, table: delta::TableFiles, empty_is_a_table: bool) -> Result<Option<LakeTable>> {
         let active = table.files;
-        if active.is_empty() {
+        if active.is_empty() && !(empty_is_a_table && table.arrow_fields.is_some()) {
             return Ok(None);
         }
         // The table's Arrow columns from its metadata; a table without them (made by an earlier
