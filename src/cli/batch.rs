@@ -16,6 +16,10 @@ pub struct BatchArgs {
     /// First put the bags of failed batches back in the queue
     #[arg(long)]
     pub retry_failed: bool,
+
+    /// Bags per batch (overrides the config's batch.batch_size)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: Option<u64>,
 }
 
 pub fn run(ctx: &Context, args: &BatchArgs) -> Result<Outcome> {
@@ -30,7 +34,7 @@ pub fn run(ctx: &Context, args: &BatchArgs) -> Result<Outcome> {
     let config = &ctx.config;
     let parquet = config.parquet();
     let opts = BatchOptions {
-        batch_size: config.batch.batch_size,
+        batch_size: args.batch_size.map_or(config.batch.batch_size, |n| usize::try_from(n).unwrap_or(usize::MAX)),
         claim_lease: std::time::Duration::from_secs(config.batch.claim_lease_s),
         all: args.all,
         sync: config.sync.options(&parquet),
