@@ -160,6 +160,12 @@ pub struct IngestConfig {
     pub parquet_writer: WriterEngine,
     /// Delete the files of a bag's previous ingest once the new one is committed.
     pub delete_replaced_files: bool,
+    /// Bags committed together: one Delta commit per table for all of them. Larger groups keep
+    /// a bag's cost flat as tables grow; a bag becomes visible when its group is committed.
+    pub bags_per_commit: usize,
+    /// The longest (seconds) a written bag waits for the rest of its group before the group is
+    /// committed anyway.
+    pub commit_interval_s: f64,
 }
 
 impl Default for IngestConfig {
@@ -180,6 +186,8 @@ impl Default for IngestConfig {
             integer_encoding: parquet.integer_encoding,
             parquet_writer: parquet.engine,
             delete_replaced_files: ingest.delete_replaced_files,
+            bags_per_commit: ingest.bags_per_commit,
+            commit_interval_s: ingest.commit_interval.as_secs_f64(),
         }
     }
 }
@@ -210,6 +218,8 @@ impl IngestConfig {
             progress: false,
             delete_replaced_files: self.delete_replaced_files,
             force: false,
+            bags_per_commit: self.bags_per_commit.max(1),
+            commit_interval: std::time::Duration::try_from_secs_f64(self.commit_interval_s).unwrap_or(std::time::Duration::ZERO),
         }
     }
 }

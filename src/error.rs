@@ -56,6 +56,15 @@ pub enum Error {
     #[error("{table}: topic {topic} has a definition that fits neither this table nor its md5-named table")]
     NoTableFits { table: String, topic: String },
 
+    /// A bag whose part files were written but whose commit failed: none of its rows were added
+    /// to the tables named, and it has no bag record, so the next ingest reads it again.
+    #[error("bag {bag}: commit failed, its rows were not added ({reason}); run the ingest again")]
+    Commit { bag: String, reason: String },
+
+    /// The metadata store could not be opened, so nothing was committed.
+    #[error("{reason} (nothing was committed)")]
+    StoreNotReady { reason: String },
+
     /// A table read back without a column the stage needs.
     #[error("table {table}: no nanosecond timestamp column {column}")]
     MissingTimeColumn { table: String, column: String },

@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use super::output::print_scenes;
-use super::{usage, Context, Outcome};
+use super::{select_bags, Context, Outcome};
 use crate::config::Config;
 use crate::detect::{quality, Rule, Scene};
 use crate::lake::Lake;
@@ -15,7 +15,8 @@ use crate::meta::BagRecord;
 
 #[derive(Debug, Args)]
 pub struct DetectArgs {
-    /// Only this bag (its bag_file name); default: every synced bag
+    /// Only this bag: its key (bag_file), its name (every bag of that name) or its source path
+    /// or s3:// URI; default: every synced bag
     #[arg(long)]
     pub bag: Option<String>,
 
@@ -23,20 +24,14 @@ pub struct DetectArgs {
     #[arg(long)]
     pub report: bool,
 
-    /// Directory of `<bag>.ground_truth.json` files [default: beside each bag]
+    /// Directory of `<bag name>.ground_truth.json` files [default: beside each bag]
     #[arg(long, value_name = "DIR")]
     pub ground_truth: Option<PathBuf>,
 }
 
 pub fn run(ctx: &Context, args: &DetectArgs) -> Result<Outcome> {
     let (lake, store, runtime) = ctx.open_lake_and_store()?;
-    let mut bags = store.list_bags()?;
-    if let Some(only) = &args.bag {
-        bags.retain(|b| &b.bag_file == only);
-        if bags.is_empty() {
-            usage!("bag '{only}' has not been ingested into {}", lake.display());
-        }
-    }
+    let bags = select_bags(store.list_bags()?, args.bag.as_deref(), &lake)?;
     let parquet = ctx.config.parquet();
     let mut reports = Vec::new();
     for bag in &bags {
@@ -67,7 +62,7 @@ pub fn run(ctx: &Context, args: &DetectArgs) -> Result<Outcome> {
 /// Precision/recall of both rules against the bag's ground truth file.
 fn quality_report(bag: &BagRecord, dir: Option<&Path>, runtime: &tokio::runtime::Runtime, lake: &Lake, config: &Config) -> Result<serde_json::Value> {
     let beside = Path::new(&bag.bag_file_prefix).parent().map(Path::to_path_buf).unwrap_or_default();
-    let path = dir.map(Path::to_path_buf).unwrap_or(beside).join(format!("{}.ground_truth.json", bag.bag_file));
+    let path = dir.map(Path::to_path_buf).unwrap_or(beside).join(format!("{}.ground_truth.json", bag.name()));
     let text = std::fs::read_to_string(&path).with_context(|| format!("{}: no ground truth for --report", path.display()))?;
     let truth: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
     let truth: Vec<(i64, i64)> = truth["scenes"]

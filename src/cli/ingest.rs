@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::output::print_ingest_report;
 use super::{new_runtime, Context, Outcome};
-use crate::ingest::{ingest_input, IngestReport, Ingested};
+use crate::ingest::{IngestReport, Ingested, IngestRun, InputOutcome};
 use crate::meta::open_store_in_background;
 use crate::source::inputs::expand_inputs;
 
@@ -53,25 +53,33 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> Result<Outcome> {
     let mut reports: Vec<IngestReport> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     let mut failures = Vec::new();
+    let mut record = |outcomes: Vec<InputOutcome>| {
+        for (input, outcome) in outcomes {
+            match outcome {
+                Ok(Ingested::Done(report)) => {
+                    if ctx.prints_text() {
+                        print_ingest_report(&report);
+                    }
+                    reports.push(report);
+                }
+                Ok(Ingested::Unchanged) => skipped.push(input),
+                Err(e) => {
+                    // Errors name the bag file or key already.
+                    eprintln!("error: {e}");
+                    failures.push(e.to_string());
+                }
+            }
+        }
+    };
+    let mut run = IngestRun::new(&lake, store.as_ref(), &opts, &ctx.config.s3, &runtime);
     for (i, bag) in bags.iter().enumerate() {
         if i > 0 {
             // A store that could not be opened failed the first bag; the others would too.
             store.ready()?;
         }
-        match ingest_input(bag, &lake, store.as_ref(), &opts, &ctx.config.s3, &runtime) {
-            Ok(Ingested::Done(report)) => {
-                if ctx.prints_text() {
-                    print_ingest_report(&report);
-                }
-                reports.push(report);
-            }
-            Ok(Ingested::Unchanged) => skipped.push(bag.display()),
-            Err(e) => {
-                eprintln!("error: {e}");
-                failures.push(e.to_string());
-            }
-        }
+        record(run.add(bag));
     }
+    record(run.finish());
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "ingested": reports, "skipped": skipped, "failed": failures }))?);
     } else if !ctx.quiet {

@@ -163,6 +163,24 @@ macro_rules! usage {
 }
 pub(crate) use usage;
 
+/// The bags `--bag` names, by key (`bag_file`), by name (every bag of that name) or by source
+/// (its path or `s3://` URI); all of `bags` without `--bag`.
+pub fn select_bags(bags: Vec<crate::meta::BagRecord>, only: Option<&str>, lake: &crate::lake::Lake) -> Result<Vec<crate::meta::BagRecord>> {
+    let Some(only) = only else { return Ok(bags) };
+    let selects = |b: &crate::meta::BagRecord| b.bag_file == only || b.name() == only || b.source_uri.as_deref() == Some(only) || b.bag_file_prefix == only;
+    if bags.iter().any(selects) {
+        return Ok(bags.into_iter().filter(|b| selects(b)).collect());
+    }
+    let mut known: Vec<&str> = bags.iter().map(|b| b.bag_file.as_str()).collect();
+    known.sort();
+    known.truncate(20);
+    usage!(
+        "no ingested bag in {} has the key, name or source '{only}' (give a bag_file key, a bag name or the bag's path); some ingested: {}",
+        lake.display(),
+        known.join(", ")
+    )
+}
+
 /// What every command handler gets: the global flags and the loaded configuration.
 pub struct Context {
     pub config: Config,

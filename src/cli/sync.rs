@@ -3,26 +3,21 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::{usage, Context, Outcome};
+use super::{select_bags, usage, Context, Outcome};
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Only this bag (its bag_file name); default: every ingested bag
+    /// Only this bag: its key (bag_file), its name (every bag of that name) or its source path
+    /// or s3:// URI; default: every ingested bag
     #[arg(long)]
     pub bag: Option<String>,
 }
 
 pub fn run(ctx: &Context, args: &SyncArgs) -> Result<Outcome> {
     let (lake, store, runtime) = ctx.open_lake_and_store()?;
-    let mut bags: Vec<String> = store.list_bags()?.into_iter().map(|b| b.bag_file).collect();
+    let mut bags: Vec<String> = select_bags(store.list_bags()?, args.bag.as_deref(), &lake)?.into_iter().map(|b| b.bag_file).collect();
     bags.sort();
     bags.dedup();
-    if let Some(only) = &args.bag {
-        if !bags.contains(only) {
-            usage!("bag '{only}' has not been ingested into {}; ingested: {}", lake.display(), bags.join(", "));
-        }
-        bags = vec![only.clone()];
-    }
     if bags.is_empty() {
         usage!("no ingested bags in {}; run `scenes ingest BAG...` first", lake.display());
     }

@@ -8,34 +8,32 @@
 //! Files: [`plan`] (connections → variants → tables), [`range`] (a worker's ranges, decoded
 //! and written), [`report`] (what the run reports and records in the store).
 
+mod commit;
 mod plan;
 mod range;
 mod report;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrow::datatypes::Fields;
-use futures::{StreamExt, TryStreamExt};
+
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::bag::Bag;
 use crate::error::{Error, Result};
-use crate::failpoint::pause_point;
 use crate::lake::parquet::{ParquetOptions, PartFile};
-use crate::lake::{bag_name, delta, Lake};
+use crate::lake::{bag_key, bag_name, source_uri, Lake};
 use crate::meta::MetaStore;
 use crate::source::inputs::BagInput;
 use crate::source::S3Config;
-use plan::{plan_tables, table_fields, ConnCounters};
-use range::{close_parts, remove_parts, split_ranges, OpenParts, RangeContext, RangeOutput};
-use report::{bag_record, build_report};
+use commit::{commit_bags, PendingBags, TableWrite, WrittenBag};
+use plan::{plan_tables, table_fields, ConnCounters, PendingColumns};
+use range::{close_parts, split_ranges, OpenParts, RangeContext, RangeOutput};
+use report::{bag_record, build_report, record_key};
 
 pub use report::{IngestReport, TopicReport};
-
-/// Tables committed at the same time at the end of an ingest.
-const CONCURRENT_COMMITS: usize = 2;
 
 /// How to ingest.
 #[derive(Debug, Clone)]
@@ -55,6 +53,10 @@ pub struct IngestOptions {
     pub delete_replaced_files: bool,
     /// Ingest bags whose source is unchanged since their last ingest too (else they are skipped).
     pub force: bool,
+    /// Bags committed together (one commit per table for all of them).
+    pub bags_per_commit: usize,
+    /// The longest a written bag waits for the rest of its group before the group is committed.
+    pub commit_interval: Duration,
 }
 
 impl Default for IngestOptions {
@@ -70,6 +72,8 @@ impl Default for IngestOptions {
             progress: false,
             delete_replaced_files: true,
             force: false,
+            bags_per_commit: 50,
+            commit_interval: Duration::from_secs(10),
         }
     }
 }
@@ -84,22 +88,99 @@ pub enum Ingested {
     Unchanged,
 }
 
-/// Opens and ingests one input: a local file (memory-mapped) or an object on S3 (read by
-/// ranges, never downloaded whole). Unless `opts.force`, a bag whose source is unchanged since
-/// its last ingest (its bag record says so, looked up by key) is skipped.
+/// Ingests one input and commits it on its own. See [`IngestRun`] for many.
 pub fn ingest_input(input: &BagInput, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<Ingested> {
-    match input {
-        BagInput::Local(path) => {
-            if !opts.force {
-                let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-                let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()).display().to_string();
-                if is_unchanged(store, &key, Some(&crate::source::local_version(&meta)), lake)? {
-                    return Ok(Ingested::Unchanged);
-                }
-            }
-            ingest_bag(path, lake, store, opts, runtime).map(Ingested::Done)
+    let mut run = IngestRun::new(lake, store, opts, s3, runtime);
+    let mut outcomes = run.add(input);
+    outcomes.extend(run.finish());
+    outcomes.pop().map_or(Ok(Ingested::Unchanged), |(_, outcome)| outcome)
+}
+
+/// Ingests one bag file into the lake and records it in `store`.
+pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
+    let started = Instant::now();
+    ingest_opened(Bag::open(path)?, started, lake, store, opts, runtime)
+}
+
+/// Ingests a bag that is already open (a local file, or an object read by ranges), committed on
+/// its own. `started` is when opening began, for the report's duration.
+pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
+    let written = write_bag(bag, started, lake, store, opts, runtime, &PendingColumns::new())?;
+    let mut results = commit_bags(vec![written], lake, store, opts, runtime);
+    results.pop().map_or_else(|| Err(Error::Commit { bag: String::new(), reason: "nothing to commit".into() }), |(_, r)| r)
+}
+
+/// The outcome of one input of an [`IngestRun`]: the input, and what became of it.
+pub type InputOutcome = (String, Result<Ingested>);
+
+/// Ingest of many inputs: each bag is read and its part files written as it comes; the written
+/// bags are committed in groups (see [`IngestOptions::bags_per_commit`]), one commit per table
+/// per group. A bag is in the lake, and has its bag record, once its group is committed.
+pub struct IngestRun<'a> {
+    lake: &'a Lake,
+    store: &'a dyn MetaStore,
+    opts: &'a IngestOptions,
+    s3: &'a S3Config,
+    runtime: &'a tokio::runtime::Runtime,
+    pending: PendingBags,
+}
+
+impl<'a> IngestRun<'a> {
+    pub fn new(lake: &'a Lake, store: &'a dyn MetaStore, opts: &'a IngestOptions, s3: &'a S3Config, runtime: &'a tokio::runtime::Runtime) -> Self {
+        IngestRun { lake, store, opts, s3, runtime, pending: PendingBags::default() }
+    }
+
+    /// Reads and writes one input. Returns what is decided now: the input itself when it is
+    /// skipped or fails, and every bag of the group when this input completes it and the group
+    /// is committed.
+    pub fn add(&mut self, input: &BagInput) -> Vec<InputOutcome> {
+        let mut outcomes = Vec::new();
+        match self.write_input(input) {
+            Ok(Some(written)) => self.pending.push(written),
+            Ok(None) => outcomes.push((input.display(), Ok(Ingested::Unchanged))),
+            Err(e) => outcomes.push((input.display(), Err(e))),
         }
-        BagInput::S3(uri) => ingest_s3(uri, lake, store, opts, s3, runtime),
+        if self.pending.is_due(self.opts) {
+            outcomes.extend(self.commit_pending());
+        }
+        outcomes
+    }
+
+    /// Commits the bags still waiting; returns their outcomes.
+    pub fn finish(mut self) -> Vec<InputOutcome> {
+        self.commit_pending()
+    }
+
+    fn commit_pending(&mut self) -> Vec<InputOutcome> {
+        let bags = self.pending.take();
+        commit_bags(bags, self.lake, self.store, self.opts, self.runtime)
+            .into_iter()
+            .map(|(input, result)| (input, result.map(Ingested::Done)))
+            .collect()
+    }
+
+    /// Opens `input` (a local file, memory-mapped, or an object on S3, read by ranges, never
+    /// downloaded whole) and writes its part files; `None` when it is unchanged since its last
+    /// ingest (its bag record, looked up by key, says so) and not `force`d.
+    fn write_input(&self, input: &BagInput) -> Result<Option<WrittenBag>> {
+        let (lake, store, opts) = (self.lake, self.store, self.opts);
+        let started = Instant::now();
+        let bag = match input {
+            BagInput::Local(path) => {
+                if !opts.force {
+                    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+                    if is_unchanged(store, &record_key(path).0, Some(&crate::source::local_version(&meta)), lake)? {
+                        return Ok(None);
+                    }
+                }
+                Bag::open(path)?
+            }
+            BagInput::S3(uri) => match open_s3(uri, lake, store, opts, self.s3, self.runtime)? {
+                Some(bag) => bag,
+                None => return Ok(None),
+            },
+        };
+        write_bag(bag, started, lake, store, opts, self.runtime, &self.pending.columns()).map(Some)
     }
 }
 
@@ -113,41 +194,30 @@ fn is_unchanged(store: &dyn MetaStore, key: &str, version: Option<&str>, lake: &
         .is_some_and(|record| record.source_version.as_deref() == Some(version) && record.lake.as_deref() == Some(lake.as_str())))
 }
 
+/// Opens an object on S3 for reading by ranges; `None` when it is unchanged (see [`is_unchanged`]).
 #[cfg(feature = "aws")]
-fn ingest_s3(uri: &str, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<Ingested> {
-    let started = Instant::now();
+fn open_s3(uri: &str, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<Option<Bag>> {
     let object = crate::source::s3::S3Bag::open(uri, s3, runtime.handle())?;
     let reader = object.into_reader();
-    if !opts.force && is_unchanged(store, &object_key(uri), reader.version().as_deref(), lake)? {
-        return Ok(Ingested::Unchanged);
+    if !opts.force && is_unchanged(store, &record_key(Path::new(uri)).0, reader.version().as_deref(), lake)? {
+        return Ok(None);
     }
-    let bag = Bag::open_ranged(reader)?;
-    ingest_opened(bag, started, lake, store, opts, runtime).map(Ingested::Done)
-}
-
-/// The key of `s3://bucket/key`, which keys its bag record.
-#[cfg(feature = "aws")]
-fn object_key(uri: &str) -> String {
-    uri.strip_prefix("s3://").and_then(|rest| rest.split_once('/')).map_or_else(String::new, |(_, key)| key.to_string())
+    Ok(Some(Bag::open_ranged(reader)?))
 }
 
 #[cfg(not(feature = "aws"))]
-fn ingest_s3(uri: &str, _lake: &Lake, _store: &dyn MetaStore, _opts: &IngestOptions, _s3: &S3Config, _runtime: &tokio::runtime::Runtime) -> Result<Ingested> {
+fn open_s3(uri: &str, _lake: &Lake, _store: &dyn MetaStore, _opts: &IngestOptions, _s3: &S3Config, _runtime: &tokio::runtime::Runtime) -> Result<Option<Bag>> {
     Err(crate::source::inputs::InputError::NoS3Support { input: uri.to_string() }.into())
 }
 
-/// Ingests one bag file into the lake and records it in `store`.
-pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
-    let started = Instant::now();
-    ingest_opened(Bag::open(path)?, started, lake, store, opts, runtime)
-}
-
-/// Ingests a bag that is already open (a local file, or an object read by ranges). `started` is
-/// when opening began, for the report's duration.
-pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
-    let bag_file = bag_name(&bag.path);
+/// Reads a bag that is already open and writes its part files, ready for its commit. `pending`
+/// holds the columns of bags written before it and not committed yet, which its tables must fit.
+fn write_bag(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime, pending: &PendingColumns) -> Result<WrittenBag> {
+    let bag_file = bag_key(&bag_name(&bag.path), &source_uri(&bag.path));
+    // A bag ingested by an earlier version is keyed by its name: its commit removes that partition.
+    let replaces = store.get_bag(&record_key(&bag.path).0)?.map(|old| old.bag_file).filter(|old| *old != bag_file);
     tracing::debug!(bag = %bag_file, chunks = bag.chunks.len(), elapsed_s = started.elapsed().as_secs_f64(), "opened");
-    let plan = runtime.block_on(plan_tables(&bag, lake, &opts.topics))?;
+    let plan = runtime.block_on(plan_tables(&bag, lake, &opts.topics, pending))?;
     tracing::debug!(tables = plan.tables.len(), elapsed_s = started.elapsed().as_secs_f64(), "planned");
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let workers = worker_count(opts.threads);
@@ -217,41 +287,20 @@ pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaSt
         damage.problems.extend(out.problems);
     }
     tracing::debug!(elapsed_s = started.elapsed().as_secs_f64(), "decoded and wrote part files");
-    // Nothing is committed unless the bag can be recorded afterwards; the part files written
-    // for nothing are removed.
-    if let Err(e) = store.ready() {
-        runtime.block_on(remove_parts(&plan, &parts));
-        return Err(e.into());
-    }
-    pause_point("ingest:parts-written");
-    // One atomic Delta commit per table: a reader sees each table's partition either before or
-    // after this run, never half of it. A run killed here leaves uncommitted part files that no
-    // reader sees; the next run commits its own. The tables are independent, so their commits
-    // run concurrently, two at a time: each commit's file operations run on tokio's blocking
-    // threads, and every extra thread costs a fresh allocator segment that the kernel zeroes.
-    // An abort of the crash-safety test's Python reader once blamed on concurrent commits was
-    // the `deltalake` package's own abort at interpreter exit (delta-rs#2184); the test helpers
-    // now leave without that teardown.
-    let partition = bag_file.as_str();
-    let committed = std::sync::atomic::AtomicUsize::new(0);
-    let mut commits = Vec::with_capacity(plan.tables.len());
-    for (i, table) in plan.tables.iter().enumerate() {
-        let schema = delta::TableSchema::of(&table_fields(&plan, table, &parts[i]))?;
-        let files: Vec<PartFile> = parts[i].iter().map(|(p, _)| p.clone()).collect();
-        let committed = &committed;
-        commits.push(async move {
-            delta::replace_partition(&table.dir, &table.name, &schema, partition, &files, opts.delete_replaced_files).await?;
-            let n = committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            pause_point(&format!("ingest:committed-{n}"));
-            Ok::<_, Error>(())
-        });
-    }
-    runtime.block_on(futures::stream::iter(commits).buffer_unordered(CONCURRENT_COMMITS).try_collect::<()>())?;
-    tracing::debug!(elapsed_s = started.elapsed().as_secs_f64(), "committed every table");
     let report = build_report(&bag, &bag_file, &plan, &counters, damage, started.elapsed().as_secs_f64());
-    // The bag record comes last: batches only see a bag once all its tables are written.
-    store.put_bag(&bag_record(&bag, &report, lake)?)?;
-    Ok(report)
+    let record = bag_record(&bag, &report, lake)?;
+    let tables = plan
+        .tables
+        .iter()
+        .zip(parts.into_iter())
+        .map(|(table, parts)| TableWrite {
+            name: table.name.clone(),
+            dir: table.dir.clone(),
+            fields: table_fields(&plan, table, &parts),
+            parts: parts.into_iter().map(|(part, _)| part).collect(),
+        })
+        .collect();
+    Ok(WrittenBag { report, record, tables, replaces })
 }
 
 fn worker_count(threads: usize) -> usize {

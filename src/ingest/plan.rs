@@ -53,8 +53,12 @@ pub(super) struct Plan {
     pub(super) definition_errors: HashMap<String, String>,
 }
 
+/// Columns of tables written by bags whose commit is still to come (table name → columns): a
+/// bag planned next must fit them as it fits the committed schema.
+pub(super) type PendingColumns = HashMap<String, Fields>;
+
 /// Decides which connections are decoded into which table.
-pub(super) async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String]) -> Result<Plan> {
+pub(super) async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String], pending: &PendingColumns) -> Result<Plan> {
     let mut plan = Plan {
         variants: Vec::new(),
         tables: Vec::new(),
@@ -110,7 +114,7 @@ pub(super) async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String]) -> Re
             let planned = plan.tables.iter().position(|t| t.name == name);
             let current = match planned {
                 Some(t) => Some(delta::table_schema(&union_fields(plan.tables[t].variants.iter().map(|&i| variant_fields(&plan.variants[i]))))?),
-                None => delta::current_schema(&dir).await?,
+                None => committed_and_pending_schema(&dir, pending.get(&name)).await?,
             };
             let fits = current.as_ref().is_none_or(|c| delta::merge_schemas(c, &incoming).is_some());
             if fits {
@@ -131,6 +135,18 @@ pub(super) async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String]) -> Re
         plan.variants[v].table = table;
     }
     Ok(plan)
+}
+
+/// The schema of the table at `dir` with the columns of writes still to be committed.
+async fn committed_and_pending_schema(dir: &TableLocation, pending: Option<&Fields>) -> Result<Option<deltalake::kernel::StructType>> {
+    let committed = delta::current_schema(dir).await?;
+    let Some(pending) = pending else { return Ok(committed) };
+    let pending = delta::table_schema(pending)?;
+    Ok(Some(match committed {
+        // Pending columns were planned to fit the committed ones.
+        Some(committed) => delta::merge_schemas(&committed, &pending).unwrap_or(committed),
+        None => pending,
+    }))
 }
 
 pub(super) fn definition_md5(definition: &str) -> String {

@@ -206,16 +206,6 @@ impl RangeContext<'_> {
 
 /// Deletes part files of this run that will not be committed (best effort: a file left
 /// behind is never read, as after a run killed before its commits).
-pub(super) async fn remove_parts(plan: &Plan, parts: &[Vec<(PartFile, Fields)>]) {
-    for (table, files) in plan.tables.iter().zip(parts) {
-        for (part, _) in files {
-            if let Err(e) = table.dir.delete(&part.relative_path).await {
-                tracing::warn!("could not delete an uncommitted part file: {e}");
-            }
-        }
-    }
-}
-
 /// Finishes variant `v`'s open part file in `parts`, if any, and records it in `out`.
 pub(super) fn close_part(plan: &Plan, v: usize, parts: &mut OpenParts, out: &mut RangeOutput) -> Result<()> {
     if let Some(writer) = parts.writers.remove(&v) {

@@ -1,14 +1,14 @@
 //! What an ingest reports: per topic and per bag, and the bag record it leaves in the store.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::plan::{ConnCounters, Plan};
 use crate::bag::{Bag, IndexState, ScanDamage};
 use crate::error::Result;
-use crate::lake::Lake;
+use crate::lake::{bag_name, source_uri, Lake};
 use crate::meta::{BagRecord, TopicRecord};
 
 /// What happened to one topic.
@@ -32,7 +32,10 @@ pub struct TopicReport {
 /// What happened to one bag.
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestReport {
+    /// The bag's key in the lake (its partition value).
     pub bag_file: String,
+    /// Its readable name (the file name without extension).
+    pub bag_name: String,
     pub path: PathBuf,
     pub index: IndexState,
     pub damage: ScanDamage,
@@ -80,6 +83,7 @@ pub(super) fn build_report(bag: &Bag, bag_file: &str, plan: &Plan, counters: &Ha
     let topics: Vec<TopicReport> = topics.into_values().collect();
     IngestReport {
         bag_file: bag_file.to_string(),
+        bag_name: bag_name(&bag.path),
         path: bag.path.clone(),
         index: bag.index.clone(),
         damage,
@@ -93,14 +97,18 @@ pub(super) fn build_report(bag: &Bag, bag_file: &str, plan: &Plan, counters: &Ha
     }
 }
 
-pub(super) fn bag_record(bag: &Bag, report: &IngestReport, lake: &Lake) -> Result<BagRecord> {
-    // A bag read from S3 is recorded by key and bucket (as the reference pipeline's items);
-    // a local one by its absolute path.
-    let path = bag.path.to_string_lossy();
-    let (prefix, bucket) = match path.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) {
+/// The key of a bag's record and its bucket: a bag read from S3 is recorded by key and bucket
+/// (as the reference pipeline's items), a local one by its absolute path.
+pub(super) fn record_key(path: &Path) -> (String, Option<String>) {
+    let text = path.to_string_lossy();
+    match text.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) {
         Some((bucket, key)) => (key.to_string(), Some(bucket.to_string())),
-        None => (std::fs::canonicalize(&bag.path).unwrap_or_else(|_| bag.path.clone()).display().to_string(), None),
-    };
+        None => (std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string(), None),
+    }
+}
+
+pub(super) fn bag_record(bag: &Bag, report: &IngestReport, lake: &Lake) -> Result<BagRecord> {
+    let (prefix, bucket) = record_key(&bag.path);
     let mut topics = BTreeMap::new();
     for t in &report.topics {
         let conns: Vec<u32> = bag.connections.iter().filter(|c| c.topic == t.topic).map(|c| c.id).collect();
@@ -132,6 +140,8 @@ pub(super) fn bag_record(bag: &Bag, report: &IngestReport, lake: &Lake) -> Resul
     Ok(BagRecord {
         bag_file_prefix: prefix,
         bag_file: report.bag_file.clone(),
+        bag_name: bag_name(&bag.path),
+        source_uri: Some(source_uri(&bag.path)),
         bag_file_bucket: bucket,
         size_bytes: bag.file_size(),
         start_time_ns: bag.start_time(),

@@ -165,15 +165,45 @@ pub async fn current_schema(location: &TableLocation) -> Result<Option<StructTyp
     })
 }
 
+/// One bag's part of a commit: the files of its partition, and the partitions they replace.
+#[derive(Debug, Clone)]
+pub struct PartitionWrite {
+    /// The partition written (`bag_file = bag`).
+    pub bag: String,
+    pub parts: Vec<PartFile>,
+    /// Other partitions removed by the same commit: the bag's partition under the key an earlier
+    /// version gave it (its file name), so that re-ingesting an old lake does not keep both.
+    pub replaces: Vec<String>,
+}
+
+impl PartitionWrite {
+    pub fn new(bag: &str, parts: Vec<PartFile>) -> PartitionWrite {
+        PartitionWrite { bag: bag.to_string(), parts, replaces: Vec::new() }
+    }
+
+    /// Every partition this write removes the current files of.
+    fn removed_partitions(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.bag.as_str()).chain(self.replaces.iter().map(String::as_str))
+    }
+}
+
 /// Replaces the partition `bag_file = bag` of the table at `dir` with `parts`, in one commit.
 /// The table is created when missing and its schema widened with new columns when needed.
 /// With `delete_replaced`, the data files the commit removed are deleted from disk afterwards.
 pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &TableSchema, bag: &str, parts: &[PartFile], delete_replaced: bool) -> Result<i64> {
+    replace_partitions(dir, name, schema, &[PartitionWrite::new(bag, parts.to_vec())], delete_replaced).await
+}
+
+/// Replaces the partitions of several bags of the table at `dir`, in one commit: a reader sees
+/// all of them before or all after. One commit for many bags is what keeps the cost of a bag
+/// flat as a table grows, since every commit reads the table's state and every tenth one writes
+/// a checkpoint of all its files. See [`replace_partition`] for the rest.
+pub async fn replace_partitions(dir: &TableLocation, name: &str, schema: &TableSchema, writes: &[PartitionWrite], delete_replaced: bool) -> Result<i64> {
     // A writer committing after the load is caught by the commit's conflict check.
     let table = if dir.loaded_table().is_some() || dir.has_delta_log().await? {
         load(dir).await?
     } else {
-        match create_with_parts(dir, name, schema, bag, parts).await? {
+        match create_with_parts(dir, name, schema, writes).await? {
             Some(version) => return Ok(version),
             None => load(dir).await?,
         }
@@ -192,27 +222,31 @@ pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &TableSc
         }
         actions.push(Action::Metadata(metadata));
     }
+    let removed: std::collections::HashSet<&str> = writes.iter().flat_map(PartitionWrite::removed_partitions).collect();
     let mut replaced = Vec::new();
     for file in snapshot.log_data().iter() {
         let values = file.partition_values_map();
-        if values.get(PARTITION_COLUMN).and_then(|v| v.as_deref()) == Some(bag) {
+        if values.get(PARTITION_COLUMN).and_then(|v| v.as_deref()).is_some_and(|bag| removed.contains(bag)) {
             actions.push(Action::Remove(file.remove_action(true)));
             replaced.push(file.object_store_path().to_string());
         }
     }
     let now = chrono::Utc::now().timestamp_millis();
-    for part in parts {
-        actions.push(Action::Add(add_action(part, bag, now)));
+    for write in writes {
+        actions.extend(write.parts.iter().map(|part| Action::Add(add_action(part, &write.bag, now))));
     }
+    let quoted: Vec<String> = removed.iter().map(|bag| format!("'{}'", bag.replace('\'', "''"))).collect();
     let operation = DeltaOperation::Write {
         mode: SaveMode::Overwrite,
         partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
-        predicate: Some(format!("{PARTITION_COLUMN} = '{}'", bag.replace('\'', "''"))),
+        predicate: Some(format!("{PARTITION_COLUMN} IN ({})", quoted.join(", "))),
     };
+    let read_version = snapshot.version();
     let commit = replacing_commit()
         .with_actions(actions)
         .build(Some(snapshot), table.log_store(), operation)
         .await?;
+    log_concurrent_commits(name, read_version, commit.version(), commit.metrics.num_retries);
     if delete_replaced {
         // The replaced files are no longer part of the table; free their space now rather than
         // at a later vacuum (readers of older table versions lose access to them).
@@ -223,6 +257,21 @@ pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &TableSc
         }
     }
     Ok(commit.version() as i64)
+}
+
+/// Attempts of a commit that keeps losing the race for the next version to other writers (each
+/// attempt first checks their commits for conflicts). Many writers on one table (a deploy's
+/// tasks) can race many times; `deltalake`'s default is 15.
+const COMMIT_RETRIES: usize = 100;
+
+/// Says when other writers committed to the table between our read of it and our commit: the
+/// commit was then checked against theirs (a conflict only when they touched our partitions),
+/// and retried when one of them took the version we tried to write.
+fn log_concurrent_commits(table: &str, read_version: u64, committed: u64, retries: u64) {
+    let others = committed.saturating_sub(read_version + 1);
+    if others > 0 || retries > 0 {
+        tracing::info!(table, read_version, committed, others, retries, "concurrent commits: {others} by other writers since our read, checked for conflicts; {retries} retries");
+    }
 }
 
 /// Versions between checkpoints of the tables we create: loading a table reads its last
@@ -237,17 +286,22 @@ const CHECKPOINT_INTERVAL: (&str, &str) = ("delta.checkpointInterval", "10");
 /// [`CHECKPOINT_INTERVAL`]), so that loading the table reads one checkpoint and at most that
 /// many commits instead of every commit since the table was created. Expired logs are not cleaned up here.
 fn replacing_commit() -> CommitBuilder {
-    CommitBuilder::from(CommitProperties::default().with_create_checkpoint(true).with_cleanup_expired_logs(Some(false)))
+    CommitBuilder::from(
+        CommitProperties::default()
+            .with_create_checkpoint(true)
+            .with_cleanup_expired_logs(Some(false))
+            .with_max_retries(COMMIT_RETRIES),
+    )
 }
 
-/// Creates the table at `dir` with `parts` as the first partition, all in its first commit (one
+/// Creates the table at `dir` with the partitions of `writes` as its first, all in its first commit (one
 /// log write instead of a create and then a replace). Returns `None` when another writer created
 /// the table first: the caller then replaces the partition in the existing table.
 ///
 /// The commit is written and nothing more: `deltalake`'s create operation reads the new table
 /// back twice after writing it (for the commit's post-commit step and for the table it returns),
 /// which was most of an ingest's commit time, and an ingest has no use for that table.
-async fn create_with_parts(dir: &TableLocation, name: &str, schema: &TableSchema, bag: &str, parts: &[PartFile]) -> Result<Option<i64>> {
+async fn create_with_parts(dir: &TableLocation, name: &str, schema: &TableSchema, writes: &[PartitionWrite]) -> Result<Option<i64>> {
     let table = deltalake::DeltaTableBuilder::from_url(table_url(dir)?)?
         .with_storage_options(dir.storage_options())
         .build()?;
@@ -263,7 +317,9 @@ async fn create_with_parts(dir: &TableLocation, name: &str, schema: &TableSchema
         .map_err(deltalake::DeltaTableError::from)?;
     let now = chrono::Utc::now().timestamp_millis();
     let mut actions = vec![Action::Protocol(protocol.clone()), Action::Metadata(metadata.clone())];
-    actions.extend(parts.iter().map(|part| Action::Add(add_action(part, bag, now))));
+    for write in writes {
+        actions.extend(write.parts.iter().map(|part| Action::Add(add_action(part, &write.bag, now))));
+    }
     let operation = DeltaOperation::Create {
         mode: SaveMode::ErrorIfExists,
         location: table.table_url().clone(),
@@ -454,8 +510,32 @@ mod tests {
         let location = TableLocation::local(dir.path()).unwrap();
         replace_partition(&location, "t", &schema(), "a", &[part("p0", 3)], false).await.unwrap();
         // What a writer that saw no table a moment ago does: its create must not succeed.
-        let created = create_with_parts(&location, "t", &schema(), "a", &[part("p1", 4)]).await.unwrap();
+        let created = create_with_parts(&location, "t", &schema(), &[PartitionWrite::new("a", vec![part("p1", 4)])]).await.unwrap();
         assert_eq!(created, None);
         assert_eq!(partition_paths(&location).await, vec!["bag_file=a/p0.parquet"]);
+    }
+
+    #[tokio::test]
+    async fn one_commit_replaces_several_partitions_and_the_old_keys_they_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = TableLocation::local(dir.path()).unwrap();
+        replace_partition(&location, "t", &schema(), "old_name", &[part("o0", 2)], false).await.unwrap();
+        replace_partition(&location, "t", &schema(), "other", &[part("x0", 5)], false).await.unwrap();
+        let writes = [
+            PartitionWrite { bag: "a-000000000001".into(), parts: vec![part("a0", 3)], replaces: vec!["old_name".into()] },
+            PartitionWrite::new("b-000000000002", vec![part("b0", 4), part("b1", 1)]),
+        ];
+        let version = replace_partitions(&location, "t", &schema(), &writes, false).await.unwrap();
+        assert_eq!(version, 2, "one commit for both bags");
+        let mut files: Vec<(String, String)> =
+            active_files(&location).await.unwrap().into_iter().map(|f| (f.bag_file.unwrap(), f.relative_path)).collect();
+        files.sort();
+        let expected = [
+            ("a-000000000001", "bag_file=a/a0.parquet"),
+            ("b-000000000002", "bag_file=a/b0.parquet"),
+            ("b-000000000002", "bag_file=a/b1.parquet"),
+            ("other", "bag_file=a/x0.parquet"),
+        ];
+        assert_eq!(files, expected.map(|(bag, path)| (bag.to_string(), path.to_string())), "old_name is gone, other untouched");
     }
 }

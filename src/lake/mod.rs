@@ -19,7 +19,7 @@ pub mod table;
 #[cfg(feature = "lake")]
 pub mod vacuum;
 
-pub use layout::{bag_name, escape_partition_value, table_name, PARTITION_COLUMN, RAW_MESSAGE_COLUMN};
+pub use layout::{bag_key, bag_name, escape_partition_value, name_of_key, source_uri, table_name, PARTITION_COLUMN, RAW_MESSAGE_COLUMN};
 #[cfg(feature = "lake")]
 pub use error::LakeError;
 #[cfg(feature = "lake")]

@@ -42,8 +42,17 @@ pub struct TopicRecord {
 pub struct BagRecord {
     /// Key: the object key (S3) or absolute path (local) of the bag.
     pub bag_file_prefix: String,
-    /// Bag file name without `.bag`: the partition value in every table.
+    /// The bag's key in the lake, its partition value in every table: `<bag_name>-<12 hex
+    /// digits of its source URI's hash>` (in lakes of earlier versions, the name alone).
     pub bag_file: String,
+    /// The bag's file name without extension: readable, not unique. Empty in records of
+    /// earlier versions (see [`BagRecord::name`]).
+    #[serde(default)]
+    pub bag_name: String,
+    /// Where the bag was read from (`s3://bucket/key`, or its absolute path); absent in records
+    /// of earlier versions.
+    #[serde(default)]
+    pub source_uri: Option<String>,
     /// Bucket for bags on S3; `None` for local files.
     pub bag_file_bucket: Option<String>,
     pub size_bytes: u64,
@@ -65,6 +74,17 @@ pub struct BagRecord {
     #[serde(default)]
     pub lake: Option<String>,
     pub topics: BTreeMap<String, TopicRecord>,
+}
+
+impl BagRecord {
+    /// The bag's readable name (its key, in records of versions that keyed bags by name).
+    pub fn name(&self) -> &str {
+        if self.bag_name.is_empty() {
+            &self.bag_file
+        } else {
+            &self.bag_name
+        }
+    }
 }
 
 /// One person-in-lane scene (the reference's `Rosbag-Scene-Metadata` item plus our additions).

@@ -268,6 +268,8 @@ mod tests {
         BagRecord {
             bag_file_prefix: prefix.into(),
             bag_file: "b".into(),
+            bag_name: "b".into(),
+            source_uri: None,
             bag_file_bucket: None,
             size_bytes: 10,
             start_time_ns: Some(1),

@@ -89,6 +89,8 @@ fn bags_table(store: &dyn MetaStore) -> Result<MemTable> {
     let bags = store.list_bags()?;
     let schema = Arc::new(Schema::new(vec![
         Field::new("bag_file", DataType::Utf8, false),
+        Field::new("bag_name", DataType::Utf8, false),
+        Field::new("source_uri", DataType::Utf8, true),
         Field::new("bag_file_prefix", DataType::Utf8, false),
         Field::new("bag_file_bucket", DataType::Utf8, true),
         Field::new("status", DataType::Utf8, false),
@@ -103,6 +105,8 @@ fn bags_table(store: &dyn MetaStore) -> Result<MemTable> {
     let col_str = |f: &dyn Fn(&crate::meta::BagRecord) -> String| -> ArrayRef { Arc::new(StringArray::from_iter_values(bags.iter().map(f))) };
     let columns: Vec<ArrayRef> = vec![
         col_str(&|b| b.bag_file.clone()),
+        col_str(&|b| b.name().to_string()),
+        Arc::new(StringArray::from_iter(bags.iter().map(|b| b.source_uri.clone()))),
         col_str(&|b| b.bag_file_prefix.clone()),
         Arc::new(StringArray::from_iter(bags.iter().map(|b| b.bag_file_bucket.clone()))),
         col_str(&|b| b.status.clone()),

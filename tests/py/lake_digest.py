@@ -1,6 +1,9 @@
 """Digest of every Delta table of a lake, read with the `deltalake` package (an independent
-reader): {table: {bag_file: [rows, sha256 of the sorted rows]}}. Two lakes holding the same data
-have the same digest, whatever order rows and files were written in.
+reader): {table: {bag name: [rows, sha256 of the sorted rows]}}. Two lakes holding the same data
+have the same digest, whatever order rows and files were written in. Bags are compared by name:
+a bag's key (`<name>-<12 hex digits>`, the digits from its source's path or S3 URI) is replaced
+by its name wherever a row holds it (`bag_file`, `scene_id`), so lakes of the same bags read
+from different places compare equal.
 
 A lake on S3 (`s3://bucket/prefix`) is read from the endpoint in $SCENES_TEST_S3_ENDPOINT
 (moto, in the tests) with the credentials in the environment.
@@ -11,6 +14,7 @@ bags came from different places (the scenes table records each bag's path or S3 
 usage: lake_digest.py LAKE_DIR|s3://bucket/prefix
 """
 import os
+import re
 import hashlib
 import json
 import sys
@@ -49,12 +53,32 @@ def s3_tables(uri):
     return sorted(found)
 
 
+KEY = re.compile(r"^(.*)-[0-9a-f]{12}$")
+
+
+def name_of_key(key):
+    match = KEY.match(key or "")
+    return match.group(1) if match else key
+
+
+def by_name(row):
+    """The row with its bag's key replaced by the bag's name."""
+    key = row.get("bag_file")
+    name = name_of_key(key)
+    if key and name != key:
+        for column, value in row.items():
+            if isinstance(value, str) and key in value:
+                row[column] = value.replace(key, name)
+    return row
+
+
 def digest_table(path, storage_options=None):
     table = DeltaTable(str(path), storage_options=storage_options).to_pyarrow_table()
     drop = [c for c in os.environ.get("SCENES_DIGEST_DROP", "").split(",") if c in table.column_names]
     table = table.drop_columns(drop)
     by_bag = {}
     for row in table.to_pylist():
+        row = by_name(row)
         by_bag.setdefault(row.get("bag_file"), []).append(row_key(row))
     out = {}
     for bag, rows in by_bag.items():

@@ -31,6 +31,8 @@ fn bag(i: usize) -> BagRecord {
     BagRecord {
         bag_file_prefix: format!("drives/2026-11-19/bag{i}.bag"),
         bag_file: format!("bag{i}"),
+        bag_name: format!("bag{i}"),
+        source_uri: Some(format!("s3://ingest-bucket/drives/2026-11-19/bag{i}.bag")),
         bag_file_bucket: Some("ingest-bucket".into()),
         size_bytes: 1000 + i as u64,
         start_time_ns: Some(1),

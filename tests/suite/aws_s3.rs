@@ -57,15 +57,27 @@ struct Answers {
     digest: serde_json::Value,
 }
 
-const IMU_SQL: &str = "SELECT bag_file, count(*) AS n, min(log_time) AS t0, max(log_time) AS t1 FROM imu_data GROUP BY bag_file ORDER BY bag_file";
-const SCENES_SQL: &str = "SELECT bag_file, scene_id, start_time, end_time FROM scenes ORDER BY bag_file, scene_id";
+// Bags are compared by name: their keys hash where they were read from (a path, an S3 URI).
+const IMU_SQL: &str = "SELECT bag_name, count(*) AS n, min(log_time) AS t0, max(log_time) AS t1 FROM imu_data JOIN bags USING (bag_file) GROUP BY bag_name ORDER BY bag_name";
+const SCENES_SQL: &str = "SELECT bag_name, replace(scene_id, bag_file, bag_name) AS scene, start_time, end_time FROM scenes JOIN bags USING (bag_file) ORDER BY bag_name, scene";
 
 fn without_origin(mut scenes: Vec<scenes::meta::SceneRecord>) -> Vec<scenes::meta::SceneRecord> {
     for s in &mut scenes {
         s.bag_file_prefix.clear();
         s.bag_file_bucket = None;
+        let name = scenes::lake::name_of_key(&s.bag_file).to_string();
+        s.scene_id = s.scene_id.replacen(&s.bag_file, &name, 1);
+        s.bag_file = name;
     }
+    scenes.sort_by(|a, b| a.scene_id.cmp(&b.scene_id));
     scenes
+}
+
+/// The names of the bags of `records`, sorted.
+fn bag_names(records: Vec<scenes::meta::BagRecord>) -> Vec<String> {
+    let mut names: Vec<String> = records.iter().map(|b| b.name().to_string()).collect();
+    names.sort();
+    names
 }
 
 /// Compares two runs part by part (the whole structure is too long to read in one message).
@@ -96,7 +108,7 @@ fn local_run(dir: &Path) -> Answers {
     let store = scenes::meta::sqlite::SqliteStore::open(&lake_dir.join("_scenes/metadata.sqlite")).unwrap();
     Answers {
         scenes: without_origin(store.list_scenes().unwrap()),
-        bags: store.list_bags().unwrap().into_iter().map(|b| b.bag_file).collect(),
+        bags: bag_names(store.list_bags().unwrap()),
         imu_counts: run_ok(&["query", "--lake", lake, "--format", "csv", IMU_SQL]),
         scenes_table: run_ok(&["query", "--lake", lake, "--format", "csv", SCENES_SQL]),
         digest: lake_digest(lake),
@@ -137,7 +149,7 @@ fn s3_run(config: &Path, bag_prefix: &str, lake: &str, settings: &DynamoSettings
     }
     Answers {
         scenes: without_origin(store.list_scenes().unwrap()),
-        bags: store.list_bags().unwrap().into_iter().map(|b| b.bag_file).collect(),
+        bags: bag_names(store.list_bags().unwrap()),
         imu_counts: run_ok(&["--config", cfg, "query", "--lake", lake, "--format", "csv", IMU_SQL]),
         scenes_table: run_ok(&["--config", cfg, "query", "--lake", lake, "--format", "csv", SCENES_SQL]),
         digest: lake_digest(lake),
@@ -208,7 +220,7 @@ fn s3_and_dynamodb_faults_do_not_change_the_results() {
     let store = DynamoStore::connect(settings.clone()).unwrap();
     let remote = Answers {
         scenes: without_origin(store.list_scenes().unwrap()),
-        bags: store.list_bags().unwrap().into_iter().map(|b| b.bag_file).collect(),
+        bags: bag_names(store.list_bags().unwrap()),
         imu_counts: run_ok(&["--config", cfg, "query", "--lake", &lake, "--format", "csv", IMU_SQL]),
         scenes_table: run_ok(&["--config", query_cfg.to_str().unwrap(), "query", "--lake", &lake, "--format", "csv", SCENES_SQL]),
         digest: lake_digest(&lake),

@@ -57,8 +57,8 @@ fn two_concurrent_batch_processes_process_each_bag_once() {
     assert_eq!(seen.len(), 6, "every bag processed: {seen:?}");
     assert!(seen.values().all(|&n| n == 1), "no bag processed twice: {seen:?}");
     // drive_e and drive_f are copies of drive_c: same scenes, their own ids.
-    assert_eq!(csv(&lake, "SELECT bag_file, count(*) AS n FROM scenes GROUP BY bag_file ORDER BY bag_file"),
-        "bag_file,n\ndrive_a,4\ndrive_b,3\ndrive_c,1\ndrive_d,5\ndrive_e,1\ndrive_f,1\n");
+    assert_eq!(csv(&lake, "SELECT bag_name, count(*) AS n FROM scenes JOIN bags USING (bag_file) GROUP BY bag_name ORDER BY bag_name"),
+        "bag_name,n\ndrive_a,4\ndrive_b,3\ndrive_c,1\ndrive_d,5\ndrive_e,1\ndrive_f,1\n");
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn detect_report_scores_both_rules() {
         // The reference rule finds every true scene but adds false ones (the sidewalk walker).
         assert_eq!(q["reference"]["recall"], 1.0);
         assert!(q["reference"]["precision"].as_f64().unwrap() < 1.0, "{r}");
-        reference_counts.push((r["bag_file"].as_str().unwrap().to_string(), q["reference"]["found"].as_u64().unwrap()));
+        reference_counts.push((scenes::lake::name_of_key(r["bag_file"].as_str().unwrap()).to_string(), q["reference"]["found"].as_u64().unwrap()));
     }
     reference_counts.sort();
     let expected: Vec<(String, u64)> = [("drive_a", 10), ("drive_b", 6), ("drive_c", 4), ("drive_d", 8)].iter().map(|(b, n)| (b.to_string(), *n)).collect();
@@ -142,7 +142,7 @@ fn unchanged_bags_are_skipped_changed_and_forced_ones_ingested_and_batched_again
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(&changed, bytes).unwrap();
     let out: serde_json::Value = serde_json::from_str(&run_ok(&["ingest", "--json", "--lake", l, bags.to_str().unwrap()])).unwrap();
-    let ingested: Vec<&str> = out["ingested"].as_array().unwrap().iter().filter_map(|r| r["bag_file"].as_str()).collect();
+    let ingested: Vec<&str> = out["ingested"].as_array().unwrap().iter().filter_map(|r| r["bag_name"].as_str()).collect();
     assert_eq!(ingested, vec!["drive_b"], "{out}");
     let forced: serde_json::Value = serde_json::from_str(&run_ok(&["ingest", "--json", "--force", "--lake", l, bags.join("drive_a.bag").to_str().unwrap()])).unwrap();
     assert_eq!(forced["ingested"].as_array().map(Vec::len), Some(1), "{forced}");

@@ -23,8 +23,9 @@ fn sample_drives_give_their_ground_truth_scenes() {
             &std::fs::read_to_string(bag.with_file_name(format!("{name}.ground_truth.json"))).unwrap(),
         )
         .unwrap();
-        rt.block_on(sync_bag(&lake, &name, &SyncOptions::default())).unwrap();
-        let (found, reference) = rt.block_on(detect_bag(&lake, &name, &DetectConfig::default())).unwrap().unwrap();
+        let key = key_of(&bag);
+        rt.block_on(sync_bag(&lake, &key, &SyncOptions::default())).unwrap();
+        let (found, reference) = rt.block_on(detect_bag(&lake, &key, &DetectConfig::default())).unwrap().unwrap();
         let expected: Vec<(i64, i64, u32)> = truth["scenes"]
             .as_array()
             .unwrap()
@@ -36,7 +37,7 @@ fn sample_drives_give_their_ground_truth_scenes() {
         // The lane topic also says which lines bound the ego lane: using that role field instead
         // of ego_x gives the same scenes.
         let by_role = DetectConfig { lane_role_field: Some("role".into()), ..DetectConfig::default() };
-        let (role_found, _) = rt.block_on(detect_bag(&lake, &name, &by_role)).unwrap().unwrap();
+        let (role_found, _) = rt.block_on(detect_bag(&lake, &key, &by_role)).unwrap().unwrap();
         let role_got: Vec<(i64, i64, u32)> = role_found.iter().map(|s| (s.start_time_ns, s.end_time_ns.unwrap(), s.max_people_in_scene)).collect();
         assert_eq!(role_got, expected, "{name}: scenes with the lane role field");
         assert!(found.iter().all(|s| !s.open_at_start && !s.open_at_end));

@@ -52,7 +52,7 @@ fn reingest_replaces_the_partition_and_records_the_bag() {
     assert_eq!(rows, 2000, "20 s of IMU at 100 Hz");
     ingest_json(&bag, &lake, &[]);
     assert_eq!(partition_rows(&imu, "drive_c"), rows, "re-ingest does not duplicate");
-    let on_disk = std::fs::read_dir(imu.join("bag_file=drive_c")).unwrap().count();
+    let on_disk = std::fs::read_dir(imu.join(format!("bag_file={}", key_of(&bag)))).unwrap().count();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let location = scenes::lake::location::TableLocation::local(&imu).unwrap();
     let active = rt.block_on(scenes::lake::delta::active_files(&location)).unwrap().len();
@@ -62,7 +62,9 @@ fn reingest_replaces_the_partition_and_records_the_bag() {
     let bags = store.list_bags().unwrap();
     assert_eq!(bags.len(), 1);
     let rec = &bags[0];
-    assert_eq!(rec.bag_file, "drive_c");
+    assert_eq!(rec.bag_file, key_of(&bag));
+    assert_eq!(rec.bag_name, "drive_c");
+    assert_eq!(rec.source_uri.as_deref(), Some(std::fs::canonicalize(&bag).unwrap().to_str().unwrap()));
     assert_eq!(rec.message_count, 3600);
     assert_eq!(rec.status, "ingested");
     let imu_topic = &rec.topics["/imu/data"];
@@ -211,7 +213,7 @@ fn each_worker_writes_one_part_file_per_table_with_a_row_group_per_range() {
     let lake = dir.path().join("lake");
     ingest_json(&bag, &lake, &["--threads", "2"]);
     let imu = lake.join("topics/imu_data");
-    let parts = files_with_ext(&imu.join("bag_file=drive"), "parquet");
+    let parts = files_with_ext(&imu.join(format!("bag_file={}", key_of(&bag))), "parquet");
     assert!(!parts.is_empty() && parts.len() <= 2, "one part file per worker, got {}", parts.len());
     let mut row_groups = 0;
     let mut rows = 0;

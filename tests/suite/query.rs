@@ -25,12 +25,17 @@ fn query(lake: &std::path::Path, args: &[&str]) -> (bool, String, String) {
 fn counts_per_bag_and_bag_records() {
     let dir = lake_with_samples();
     let lake = dir.path().join("lake");
-    let (ok, out, err) = query(&lake, &["--format", "csv", "SELECT bag_file, count(*) AS n FROM imu_data GROUP BY bag_file ORDER BY bag_file"]);
+    // A bag is named in SQL by joining its bag record.
+    let (ok, out, err) = query(&lake, &["--format", "csv", "SELECT bag_name, count(*) AS n FROM imu_data JOIN bags USING (bag_file) GROUP BY bag_name ORDER BY bag_name"]);
     assert!(ok, "{err}");
-    assert_eq!(out, "bag_file,n\ndrive_a,6000\ndrive_b,4500\ndrive_c,2000\ndrive_d,6000\n");
-    let (ok, out, err) = query(&lake, &["--format", "csv", "SELECT bag_file, message_count, status FROM bags ORDER BY bag_file"]);
+    assert_eq!(out, "bag_name,n\ndrive_a,6000\ndrive_b,4500\ndrive_c,2000\ndrive_d,6000\n");
+    let (ok, out, err) = query(&lake, &["--format", "csv", "SELECT bag_name, message_count, status FROM bags ORDER BY bag_name"]);
     assert!(ok, "{err}");
-    assert_eq!(out, "bag_file,message_count,status\ndrive_a,10800,ingested\ndrive_b,8550,ingested\ndrive_c,3600,ingested\ndrive_d,10800,ingested\n");
+    assert_eq!(out, "bag_name,message_count,status\ndrive_a,10800,ingested\ndrive_b,8550,ingested\ndrive_c,3600,ingested\ndrive_d,10800,ingested\n");
+    let (ok, out, err) = query(&lake, &["--format", "csv", "SELECT bag_file, source_uri FROM bags WHERE bag_name = 'drive_c'"]);
+    assert!(ok, "{err}");
+    let source = std::fs::canonicalize(manifest_dir().join("sample-bags/drive_c.bag")).unwrap();
+    assert_eq!(out, format!("bag_file,source_uri\n{},{}\n", sample_key("drive_c"), source.display()));
 }
 
 #[test]
@@ -40,7 +45,7 @@ fn nested_fields_and_exact_types() {
     // Timestamps keep nanoseconds; header_stamp equals header.stamp; lists unnest.
     let (ok, out, err) = query(
         &lake,
-        &["--format", "json", "SELECT arrow_typeof(min(log_time)) AS t, count(*) AS n, sum(CASE WHEN header_stamp = header['stamp'] THEN 1 ELSE 0 END) AS same FROM vehicle_gps_fix WHERE bag_file = 'drive_c'"],
+        &["--format", "json", &format!("SELECT arrow_typeof(min(log_time)) AS t, count(*) AS n, sum(CASE WHEN header_stamp = header['stamp'] THEN 1 ELSE 0 END) AS same FROM vehicle_gps_fix WHERE bag_file = '{}'", sample_key("drive_c"))],
     );
     assert!(ok, "{err}");
     let row: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
@@ -49,7 +54,7 @@ fn nested_fields_and_exact_types() {
     assert_eq!(row["same"], 200);
     let (ok, out, err) = query(
         &lake,
-        &["--format", "csv", "SELECT d['class_label'] AS class, count(*) AS n FROM (SELECT unnest(detections) AS d FROM perception_rgb_front_detections WHERE bag_file = 'drive_c') GROUP BY 1 ORDER BY 1"],
+        &["--format", "csv", &format!("SELECT d['class_label'] AS class, count(*) AS n FROM (SELECT unnest(detections) AS d FROM perception_rgb_front_detections WHERE bag_file = '{}') GROUP BY 1 ORDER BY 1", sample_key("drive_c"))],
     );
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
@@ -97,14 +102,15 @@ fn shell_reads_statements_from_stdin() {
 fn bag_file_filters_prune_files_and_keep_results_right() {
     let dir = lake_with_samples();
     let lake = dir.path().join("lake");
-    let (_, one, _) = query(&lake, &["--format", "csv", "SELECT count(*) AS n FROM imu_data WHERE bag_file = 'drive_c'"]);
+    let (a, c) = (sample_key("drive_a"), sample_key("drive_c"));
+    let (_, one, _) = query(&lake, &["--format", "csv", &format!("SELECT count(*) AS n FROM imu_data WHERE bag_file = '{c}'")]);
     assert_eq!(one, "n\n2000\n");
-    let (_, two, _) = query(&lake, &["--format", "csv", "SELECT count(*) AS n FROM imu_data WHERE bag_file IN ('drive_a', 'drive_c')"]);
+    let (_, two, _) = query(&lake, &["--format", "csv", &format!("SELECT count(*) AS n FROM imu_data WHERE bag_file IN ('{a}', '{c}')")]);
     assert_eq!(two, "n\n8000\n");
     let (_, none, _) = query(&lake, &["--format", "csv", "SELECT count(*) AS n FROM imu_data WHERE bag_file = 'nope'"]);
     assert_eq!(none, "n\n0\n");
     // Only drive_c's files are scanned.
-    let (ok, plan, err) = query(&lake, &["--format", "csv", "EXPLAIN SELECT latitude FROM vehicle_gps_fix WHERE bag_file = 'drive_c'"]);
+    let (ok, plan, err) = query(&lake, &["--format", "csv", &format!("EXPLAIN SELECT latitude FROM vehicle_gps_fix WHERE bag_file = '{c}'")]);
     assert!(ok, "{err}");
-    assert!(plan.contains("bag_file=drive_c") && !plan.contains("bag_file=drive_a"), "{plan}");
+    assert!(plan.contains(&format!("bag_file={c}")) && !plan.contains(&format!("bag_file={a}")), "{plan}");
 }

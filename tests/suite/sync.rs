@@ -26,7 +26,7 @@ fn sync_puts_topics_on_the_100ms_timeline() {
         "SELECT count(*) AS ticks, count(vehicle_gps_fix_age_ms) AS gps, min(vehicle_gps_fix_age_ms) AS gmin, \
          max(vehicle_gps_fix_age_ms) AS gmax, min(perception_rgb_front_detections_age_ms) AS dmin, \
          max(perception_rgb_front_detections_age_ms) AS dmax, max(imu_data_age_ms) AS imax \
-         FROM synced WHERE bag_file = 'drive_c'",
+         FROM synced JOIN bags USING (bag_file) WHERE bag_name = 'drive_c'",
     );
     assert_eq!(stats, "ticks,gps,gmin,gmax,dmin,dmax,imax\n199,198,50,50,80,80,7\n");
     // Every synced sample is at or before its tick (inclusive), never after.
@@ -40,7 +40,7 @@ fn sync_puts_topics_on_the_100ms_timeline() {
     assert_eq!(cols, "n\n0\n");
     // Re-running replaces, never duplicates.
     assert!(scenes(&["sync", "--lake", l, "--bag", "drive_c"]).status.success());
-    let again = csv(&lake, "SELECT count(*) AS n FROM synced WHERE bag_file = 'drive_c'");
+    let again = csv(&lake, "SELECT count(*) AS n FROM synced JOIN bags USING (bag_file) WHERE bag_name = 'drive_c'");
     assert_eq!(again, "n\n199\n");
 }
 
@@ -83,7 +83,7 @@ fn header_stamp_time_source_and_staleness() {
     let lake = scenes::lake::Lake::open(lake_dir.to_str().unwrap()).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let run = |opts: scenes::sync::SyncOptions| {
-        let batch = rt.block_on(scenes::sync::synced_batch(&lake, "stamped", &opts)).unwrap().unwrap();
+        let batch = rt.block_on(scenes::sync::synced_batch(&lake, &key_of(&path), &opts)).unwrap().unwrap();
         let ages = batch.column_by_name("stamped_age_ms").unwrap();
         let ages = ages.as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
         (0..ages.len()).map(|i| if ages.is_null(i) { None } else { Some(ages.value(i)) }).collect::<Vec<_>>()

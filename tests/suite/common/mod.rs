@@ -181,14 +181,15 @@ pub fn differential_check_with(bag: &Path, extra: &[&str]) -> Vec<TopicCheck> {
     checks
 }
 
-/// Rows per `bag_file` partition of a table, read from the Parquet files of the Delta snapshot.
-pub fn partition_rows(table_dir: &Path, bag_file: &str) -> u64 {
+/// Rows of a table's partitions of the bags named `bag` (a key, or a name: the partitions of
+/// every bag of that name), read from the Parquet files of the Delta snapshot.
+pub fn partition_rows(table_dir: &Path, bag: &str) -> u64 {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let location = scenes::lake::location::TableLocation::local(table_dir).unwrap();
     let files = rt.block_on(scenes::lake::delta::active_files(&location)).unwrap();
     files
         .iter()
-        .filter(|f| f.bag_file.as_deref() == Some(bag_file))
+        .filter(|f| f.bag_file.as_deref().is_some_and(|key| key == bag || scenes::lake::name_of_key(key) == bag))
         .map(|f| {
             let file = std::fs::File::open(table_dir.join(&f.relative_path)).unwrap();
             let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
@@ -210,4 +211,14 @@ pub fn run_exit(args: &[&str], code: i32) -> String {
     let out = scenes(args);
     assert_eq!(out.status.code(), Some(code), "{}", describe(args, &out));
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The lake key (`bag_file`) of the bag at `path`: its name and the hash of its absolute path.
+pub fn key_of(path: &Path) -> String {
+    scenes::lake::bag_key(&scenes::lake::bag_name(path), &scenes::lake::source_uri(path))
+}
+
+/// The lake key of `sample-bags/<name>.bag`.
+pub fn sample_key(name: &str) -> String {
+    key_of(&manifest_dir().join("sample-bags").join(format!("{name}.bag")))
 }

@@ -1,0 +1,205 @@
+//! Committing written bags: the part files of one or more bags go into each table in one Delta
+//! commit per table, then each bag gets its bag record.
+//!
+//! Committing several bags at once is what keeps a bag's cost flat as the lake grows: a commit
+//! reads the table's state and every tenth writes a checkpoint listing all its files, so one
+//! commit per bag and table made each bag pay for the whole table. The bags of a group are
+//! independent until their commit; if a table's group commit fails, that table is committed bag
+//! by bag, so one bad bag does not fail the others.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use arrow::datatypes::Fields;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::error::{Error, Result};
+use crate::failpoint::pause_point;
+use crate::lake::delta::{self, PartitionWrite, TableSchema};
+use crate::lake::location::TableLocation;
+use crate::lake::parquet::PartFile;
+use crate::lake::Lake;
+use crate::meta::{BagRecord, MetaStore};
+
+use super::plan::{union_fields, PendingColumns};
+use super::{IngestOptions, IngestReport};
+
+/// Tables committed at the same time.
+const CONCURRENT_COMMITS: usize = 2;
+
+/// One table's share of a written bag.
+pub(super) struct TableWrite {
+    pub(super) name: String,
+    pub(super) dir: TableLocation,
+    /// Every column of the bag's files in this table.
+    pub(super) fields: Fields,
+    pub(super) parts: Vec<PartFile>,
+}
+
+/// A bag whose part files are written and not yet committed.
+pub(super) struct WrittenBag {
+    pub(super) report: IngestReport,
+    pub(super) record: BagRecord,
+    pub(super) tables: Vec<TableWrite>,
+    /// The bag's partition under an earlier key, removed by its commit.
+    pub(super) replaces: Option<String>,
+}
+
+impl WrittenBag {
+    /// Deletes its part files (nothing references them).
+    pub(super) async fn remove_parts(&self) {
+        for table in &self.tables {
+            discard(&table.dir, &table.parts).await;
+        }
+    }
+}
+
+/// Written bags waiting for their commit.
+#[derive(Default)]
+pub(super) struct PendingBags {
+    pub(super) bags: Vec<WrittenBag>,
+    /// When the first of them was written.
+    pub(super) since: Option<Instant>,
+}
+
+impl PendingBags {
+    pub(super) fn push(&mut self, bag: WrittenBag) {
+        self.since.get_or_insert_with(Instant::now);
+        self.bags.push(bag);
+    }
+
+    /// Whether the group is due: `bags_per_commit` bags, or its first bag waiting for
+    /// `commit_interval`.
+    pub(super) fn is_due(&self, opts: &IngestOptions) -> bool {
+        self.bags.len() >= opts.bags_per_commit.max(1) || self.since.is_some_and(|t| t.elapsed() >= opts.commit_interval)
+    }
+
+    /// The columns each table gets from the pending bags (for planning the next bag).
+    pub(super) fn columns(&self) -> PendingColumns {
+        let mut columns = PendingColumns::new();
+        for table in self.bags.iter().flat_map(|b| &b.tables) {
+            let merged = match columns.get(&table.name) {
+                Some(current) => union_fields([current.clone(), table.fields.clone()].into_iter()),
+                None => table.fields.clone(),
+            };
+            columns.insert(table.name.clone(), merged);
+        }
+        columns
+    }
+
+    pub(super) fn take(&mut self) -> Vec<WrittenBag> {
+        self.since = None;
+        std::mem::take(&mut self.bags)
+    }
+}
+
+/// Commits `bags` (every table once for all of them, or bag by bag where that fails), then
+/// records each committed bag in `store`. Returns each bag's report or error, in order.
+pub(super) fn commit_bags(bags: Vec<WrittenBag>, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Vec<(String, Result<IngestReport>)> {
+    if bags.is_empty() {
+        return Vec::new();
+    }
+    let inputs: Vec<String> = bags.iter().map(|b| b.report.path.display().to_string()).collect();
+    // Nothing is committed unless the bags can be recorded afterwards.
+    if let Err(e) = store.ready() {
+        runtime.block_on(async {
+            for bag in &bags {
+                bag.remove_parts().await;
+            }
+        });
+        let message = e.to_string();
+        return inputs.into_iter().map(|i| (i, Err(Error::StoreNotReady { reason: message.clone() }))).collect();
+    }
+    pause_point("ingest:parts-written");
+    let commit_started = Instant::now();
+    let failed = runtime.block_on(commit_tables(&bags, opts));
+    // Each bag's time: reading and writing it, and its share of the group's commits.
+    let commit_share = commit_started.elapsed().as_secs_f64() / bags.len() as f64;
+    tracing::debug!(bags = bags.len(), failed = failed.len(), "committed every table");
+    let mut results = Vec::with_capacity(bags.len());
+    for (i, mut bag) in bags.into_iter().enumerate() {
+        if let Some(e) = failed.get(&i) {
+            results.push((inputs[i].clone(), Err(Error::Commit { bag: bag.report.bag_file.clone(), reason: e.clone() })));
+            continue;
+        }
+        bag.report.seconds += commit_share;
+        bag.record.ingest_seconds = bag.report.seconds;
+        bag.record.ingested_at = chrono::Utc::now().to_rfc3339();
+        bag.record.lake = Some(lake.display());
+        // The bag record comes last: batches only see a bag once all its tables are written.
+        let recorded = store.put_bag(&bag.record).map_err(Error::from);
+        results.push((inputs[i].clone(), recorded.map(|()| bag.report)));
+    }
+    results
+}
+
+/// One commit per table for all `bags`; a table whose commit fails is committed bag by bag.
+/// Returns the bags (by index) that could not be committed, with the reason.
+async fn commit_tables(bags: &[WrittenBag], opts: &IngestOptions) -> BTreeMap<usize, String> {
+    // Table name → (its location, the bags writing it and their share).
+    let mut tables: BTreeMap<&str, (&TableLocation, Vec<(usize, &TableWrite)>)> = BTreeMap::new();
+    for (i, bag) in bags.iter().enumerate() {
+        for table in &bag.tables {
+            tables.entry(table.name.as_str()).or_insert_with(|| (&table.dir, Vec::new())).1.push((i, table));
+        }
+    }
+    let committed = std::sync::atomic::AtomicUsize::new(0);
+    let commits = tables.into_iter().map(|(name, (dir, writers))| {
+        let committed = &committed;
+        async move {
+            let failed = commit_table(dir, name, &writers, bags, opts).await;
+            let n = committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            pause_point(&format!("ingest:committed-{n}"));
+            Ok::<_, Error>(failed)
+        }
+    });
+    let outcomes: Vec<Vec<(usize, String)>> = futures::stream::iter(commits)
+        .buffer_unordered(CONCURRENT_COMMITS)
+        .try_collect()
+        .await
+        .unwrap_or_default();
+    outcomes.into_iter().flatten().collect()
+}
+
+/// Commits one table's share of the bags `writers`; returns those that failed.
+async fn commit_table(dir: &TableLocation, name: &str, writers: &[(usize, &TableWrite)], bags: &[WrittenBag], opts: &IngestOptions) -> Vec<(usize, String)> {
+    let write_of = |(i, table): &(usize, &TableWrite)| PartitionWrite {
+        bag: bags[*i].report.bag_file.clone(),
+        parts: table.parts.clone(),
+        replaces: bags[*i].replaces.iter().cloned().collect(),
+    };
+    let all = union_fields(writers.iter().map(|(_, t)| t.fields.clone()));
+    let together = match TableSchema::of(&all) {
+        Ok(schema) => delta::replace_partitions(dir, name, &schema, &writers.iter().map(write_of).collect::<Vec<_>>(), opts.delete_replaced_files).await,
+        Err(e) => Err(e),
+    };
+    match together {
+        Ok(_) => return Vec::new(),
+        Err(e) if writers.len() == 1 => {
+            discard(dir, &writers[0].1.parts).await;
+            return vec![(writers[0].0, format!("table {name}: {e}"))];
+        }
+        Err(e) => tracing::warn!(table = name, bags = writers.len(), "committing the bags together failed ({e}); committing them one by one"),
+    }
+    let mut failed = Vec::new();
+    for writer in writers {
+        let one = match TableSchema::of(&writer.1.fields) {
+            Ok(schema) => delta::replace_partitions(dir, name, &schema, &[write_of(writer)], opts.delete_replaced_files).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = one {
+            failed.push((writer.0, format!("table {name}: {e}")));
+            discard(dir, &writer.1.parts).await;
+        }
+    }
+    failed
+}
+
+/// Deletes uncommitted part files of the table at `dir`.
+async fn discard(dir: &TableLocation, parts: &[PartFile]) {
+    for part in parts {
+        if let Err(e) = dir.delete(&part.relative_path).await {
+            tracing::warn!("could not delete an uncommitted part file: {e}");
+        }
+    }
+}
