@@ -15,6 +15,7 @@ mod deploy;
 mod detect;
 mod exit_codes;
 mod differential;
+mod fleet;
 mod fuzz_regressions;
 mod info;
 mod lake_tables;
