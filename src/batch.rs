@@ -9,13 +9,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::detect::{run_detect, DetectConfig};
+use crate::detect::{detect_output, DetectConfig, DetectOutput};
 use crate::error::Result;
 use crate::failpoint::pause_point;
-use crate::lake::parquet::ParquetOptions;
+use crate::lake::delta::{self, PartitionWrite};
+use crate::lake::parquet::{write_partition_part, ParquetOptions};
 use crate::lake::Lake;
-use crate::meta::{BatchRecord, MetaStore};
-use crate::sync::{sync_bag, SyncOptions};
+use crate::meta::{BagRecord, BatchRecord, MetaStore};
+use crate::sync::{write_synced, SyncOptions};
 
 /// How to run batches.
 #[derive(Debug, Clone)]
@@ -30,45 +31,128 @@ pub struct BatchOptions {
     pub detect: DetectConfig,
     /// How the derived tables' part files are written.
     pub parquet: ParquetOptions,
+    /// Bags (of one or more claimed batches) processed together, each stage's tables committed
+    /// once for all of them.
+    pub bags_per_commit: usize,
 }
 
 /// Runs batches until no (full, or with `all` any) batch of waiting bags is left.
+///
+/// Batches are claimed until `bags_per_commit` bags are claimed (or none wait), then processed
+/// together: each stage's tables get one commit for all their bags, which keeps a bag's cost
+/// flat as the tables grow. Each batch is finished (done or failed) on its own.
 pub async fn run_batches(lake: &Lake, store: &dyn MetaStore, opts: &BatchOptions) -> Result<Vec<BatchRecord>> {
     let mut done = Vec::new();
-    while let Some(mut batch) = store.claim_batch(opts.batch_size, opts.all, opts.claim_lease)? {
+    loop {
+        let mut claimed: Vec<BatchRecord> = Vec::new();
+        while claimed.iter().map(|b| b.bags.len()).sum::<usize>() < opts.bags_per_commit.max(1) {
+            match store.claim_batch(opts.batch_size, opts.all, opts.claim_lease)? {
+                Some(batch) => claimed.push(batch),
+                None => break,
+            }
+        }
+        if claimed.is_empty() {
+            return Ok(done);
+        }
         let started = Instant::now();
         pause_point("batch:claimed");
-        let outcome = process(lake, store, opts, &batch).await;
+        let outcomes = process(lake, store, opts, &claimed).await;
         pause_point("batch:processed");
-        batch.seconds = Some(started.elapsed().as_secs_f64());
-        batch.finished_at = Some(chrono::Utc::now().to_rfc3339());
-        match outcome {
-            Ok(scenes) => {
-                batch.status = "done".into();
-                batch.scenes = Some(scenes);
+        // Each batch's share of the group's time.
+        let seconds = started.elapsed().as_secs_f64() / claimed.len() as f64;
+        for (mut batch, outcome) in claimed.into_iter().zip(outcomes) {
+            batch.seconds = Some(seconds);
+            batch.finished_at = Some(chrono::Utc::now().to_rfc3339());
+            match outcome {
+                Ok(scenes) => {
+                    batch.status = "done".into();
+                    batch.scenes = Some(scenes);
+                }
+                Err(e) => {
+                    batch.status = "failed".into();
+                    batch.error = Some(e);
+                }
             }
-            Err(e) => {
-                batch.status = "failed".into();
-                batch.error = Some(e.to_string());
-            }
+            store.finish_batch(&batch)?;
+            done.push(batch);
         }
-        store.finish_batch(&batch)?;
-        done.push(batch);
     }
-    Ok(done)
 }
 
-async fn process(lake: &Lake, store: &dyn MetaStore, opts: &BatchOptions, batch: &BatchRecord) -> Result<u64> {
-    let mut scenes = 0;
-    for prefix in &batch.bags {
-        let bag = store
-            .get_bag(prefix)?
-            .ok_or_else(|| crate::meta::MetaError::MissingBag { bag: prefix.clone() })?;
-        sync_bag(lake, &bag.bag_file, &opts.sync).await?;
-        pause_point("batch:synced");
-        if let Some(report) = run_detect(lake, store, &bag, &opts.detect, &opts.parquet).await? {
-            scenes += report.scenes.len() as u64;
+/// One bag of the claimed batches on its way through the stages.
+struct BagWork {
+    /// Index of its batch.
+    batch: usize,
+    record: BagRecord,
+    /// Its detect output, once made.
+    detected: Option<DetectOutput>,
+}
+
+/// Syncs and detects every bag of `batches`, each stage's tables committed once for all of
+/// them. Returns each batch's scene count, or why it failed (the first failure of one of its
+/// bags; the other batches go on).
+async fn process(lake: &Lake, store: &dyn MetaStore, opts: &BatchOptions, batches: &[BatchRecord]) -> Vec<std::result::Result<u64, String>> {
+    let mut failed: Vec<Option<String>> = vec![None; batches.len()];
+    let mut fail = |batch: usize, reason: String| {
+        failed[batch].get_or_insert(reason);
+    };
+    let mut work = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        for prefix in &batch.bags {
+            match store.get_bag(prefix) {
+                Ok(Some(record)) => work.push(BagWork { batch: b, record, detected: None }),
+                Ok(None) => fail(b, crate::meta::MetaError::MissingBag { bag: prefix.clone() }.to_string()),
+                Err(e) => fail(b, e.to_string()),
+            }
         }
     }
-    Ok(scenes)
+    // Sync: every bag's timeline written, then one commit.
+    let mut synced = Vec::new();
+    for (w, bag) in work.iter().enumerate() {
+        match write_synced(lake, &bag.record.bag_file, &opts.sync).await {
+            Ok(Some(part)) => synced.push((w, (part.write, part.fields))),
+            Ok(None) => {}
+            Err(e) => fail(bag.batch, format!("{}: sync: {e}", bag.record.bag_file)),
+        }
+    }
+    let writes: Vec<_> = synced.iter().map(|(_, write)| write.clone()).collect();
+    for (k, reason) in delta::replace_partitions_or_each(&lake.table("synced"), "synced", &writes, true).await {
+        fail(work[synced[k].0].batch, format!("{}: sync: {reason}", work[synced[k].0].record.bag_file));
+    }
+    pause_point("batch:synced");
+    // Detect: every bag's scenes found and its rows written, then one commit per table.
+    for bag in work.iter_mut() {
+        match detect_output(lake, &bag.record, &opts.detect).await {
+            Ok(output) => bag.detected = output,
+            Err(e) => fail(bag.batch, format!("{}: detect: {e}", bag.record.bag_file)),
+        }
+    }
+    for table in ["enriched", "scenes"] {
+        let dir = lake.table(table);
+        let mut writes = Vec::new();
+        for (w, bag) in work.iter().enumerate() {
+            let Some(output) = &bag.detected else { continue };
+            let rows = if table == "enriched" { &output.enriched } else { &output.scenes };
+            match write_partition_part(&dir, &bag.record.bag_file, rows, &opts.parquet).await {
+                Ok(parts) => writes.push((w, (PartitionWrite::new(&bag.record.bag_file, parts), rows.schema().fields().clone()))),
+                Err(e) => fail(bag.batch, format!("{}: {table}: {e}", bag.record.bag_file)),
+            }
+        }
+        let only: Vec<_> = writes.iter().map(|(_, write)| write.clone()).collect();
+        for (k, reason) in delta::replace_partitions_or_each(&dir, table, &only, true).await {
+            let bag = &mut work[writes[k].0];
+            bag.detected = None;
+            fail(bag.batch, format!("{}: {reason}", bag.record.bag_file));
+        }
+    }
+    // The scene records of the bags whose tables are written.
+    let mut scenes = vec![0u64; batches.len()];
+    for bag in &work {
+        let Some(output) = &bag.detected else { continue };
+        match store.replace_scenes(&bag.record.bag_file, &output.report.scenes) {
+            Ok(()) => scenes[bag.batch] += output.report.scenes.len() as u64,
+            Err(e) => fail(bag.batch, e.to_string()),
+        }
+    }
+    failed.into_iter().zip(scenes).map(|(failure, n)| failure.map_or(Ok(n), Err)).collect()
 }

@@ -58,6 +58,9 @@ pub struct BatchConfig {
     /// taken to be dead and its bags are claimed again. A dead owner on this machine is noticed
     /// at once.
     pub claim_lease_s: u64,
+    /// Bags processed together by one `scenes batch` process: it claims batches until it holds
+    /// this many bags, and each stage's tables get one commit for all of them.
+    pub bags_per_commit: usize,
 }
 
 impl Default for BatchConfig {
@@ -65,6 +68,7 @@ impl Default for BatchConfig {
         BatchConfig {
             batch_size: 2,
             claim_lease_s: 6 * 3600,
+            bags_per_commit: 50,
         }
     }
 }
@@ -282,13 +286,18 @@ impl Config {
             ("ingest.flush_bytes", ingest.flush_bytes, 1 << 16, "is too small; use at least 65536"),
             ("ingest.row_group_bytes", ingest.row_group_bytes, 1 << 16, "is too small; use at least 65536"),
             ("ingest.part_file_bytes", ingest.part_file_bytes, 1 << 20, "is too small; use at least 1048576"),
+            ("ingest.bags_per_commit", ingest.bags_per_commit, 1, "is too small; use at least 1"),
             ("batch.batch_size", self.batch.batch_size, 1, "is too small; use at least 1"),
+            ("batch.bags_per_commit", self.batch.bags_per_commit, 1, "is too small; use at least 1"),
             ("sync.tick_ms", self.sync.tick_ms as usize, 1, "is too small; use at least 1"),
         ];
         for (key, value, minimum, expected) in at_least {
             if value < minimum {
                 return bad(key, value.to_string(), expected);
             }
+        }
+        if !(ingest.commit_interval_s >= 0.0 && ingest.commit_interval_s.is_finite()) {
+            return bad("ingest.commit_interval_s", ingest.commit_interval_s.to_string(), "must be a number of seconds, 0 or more");
         }
         if self.detect.image_width_px <= 0.0 {
             return bad("detect.image_width_px", self.detect.image_width_px.to_string(), "must be positive");

@@ -40,6 +40,7 @@ pub fn run(ctx: &Context, args: &BatchArgs) -> Result<Outcome> {
         sync: config.sync.options(&parquet),
         detect: config.detect.clone(),
         parquet,
+        bags_per_commit: config.batch.bags_per_commit,
     };
     let batches = runtime.block_on(crate::batch::run_batches(&lake, store.as_ref(), &opts))?;
     let failed = batches.iter().filter(|b| b.status != "done").count();

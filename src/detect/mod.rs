@@ -62,6 +62,29 @@ fn rule_name(rule: Rule) -> &'static str {
 
 /// Runs detect on one synced bag: writes `enriched` and `scenes` and the scene records.
 pub async fn run_detect(lake: &Lake, store: &dyn MetaStore, bag: &BagRecord, cfg: &DetectConfig, parquet: &ParquetOptions) -> Result<Option<DetectReport>> {
+    let Some(output) = detect_output(lake, bag, cfg).await? else {
+        return Ok(None);
+    };
+    for (table, batch) in [("enriched", &output.enriched), ("scenes", &output.scenes)] {
+        let dir = lake.table(table);
+        let parts = crate::lake::parquet::write_partition_part(&dir, &bag.bag_file, batch, parquet).await?;
+        let schema = delta::TableSchema::of(batch.schema().fields())?;
+        delta::replace_partition(&dir, table, &schema, &bag.bag_file, &parts, true).await?;
+    }
+    store.replace_scenes(&bag.bag_file, &output.report.scenes)?;
+    Ok(Some(output.report))
+}
+
+/// What detect makes of one bag: its report (with the scene records), and its rows of the
+/// `enriched` and `scenes` tables.
+pub struct DetectOutput {
+    pub report: DetectReport,
+    pub enriched: RecordBatch,
+    pub scenes: RecordBatch,
+}
+
+/// Detects the scenes of one synced bag, writing nothing; `None` when it is not synced.
+pub async fn detect_output(lake: &Lake, bag: &BagRecord, cfg: &DetectConfig) -> Result<Option<DetectOutput>> {
     let Some(frame) = detect_frame(lake, &bag.bag_file, cfg).await? else {
         return Ok(None);
     };
@@ -105,32 +128,17 @@ pub async fn run_detect(lake: &Lake, store: &dyn MetaStore, bag: &BagRecord, cfg
         })
         .collect();
     let enriched = output::enriched_batch(ticks, frame.objects_in_lane.clone(), counts, cfg)?;
-    write_table(lake, "enriched", &bag.bag_file, &enriched, parquet).await?;
     let scenes_batch = output::scenes_batch(&records)?;
-    write_table(lake, "scenes", &bag.bag_file, &scenes_batch, parquet).await?;
-    store.replace_scenes(&bag.bag_file, &records)?;
-    Ok(Some(DetectReport {
-        bag_file: bag.bag_file.clone(),
-        ticks: ticks.len(),
-        rule: cfg.rule,
-        scenes: records,
-        scenes_other_rule: other_scenes.len(),
+    Ok(Some(DetectOutput {
+        report: DetectReport {
+            bag_file: bag.bag_file.clone(),
+            ticks: ticks.len(),
+            rule: cfg.rule,
+            scenes: records,
+            scenes_other_rule: other_scenes.len(),
+        },
+        enriched,
+        scenes: scenes_batch,
     }))
 }
 
-async fn write_table(lake: &Lake, table: &str, bag_file: &str, batch: &RecordBatch, parquet: &ParquetOptions) -> Result<()> {
-    let dir = lake.table(table);
-    let relative = format!(
-        "bag_file={}/part-{}.parquet",
-        crate::lake::escape_partition_value(bag_file),
-        uuid::Uuid::new_v4().simple()
-    );
-    let parts = if batch.num_rows() > 0 {
-        vec![crate::lake::parquet::write_part_async(&dir, &relative, batch, parquet).await?]
-    } else {
-        Vec::new()
-    };
-    let schema = delta::TableSchema::of(batch.schema().fields())?;
-    delta::replace_partition(&dir, table, &schema, bag_file, &parts, true).await?;
-    Ok(())
-}

@@ -15,7 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::failpoint::pause_point;
-use crate::lake::delta::{self, PartitionWrite, TableSchema};
+use crate::lake::delta::{self, PartitionWrite};
 use crate::lake::location::TableLocation;
 use crate::lake::parquet::PartFile;
 use crate::lake::Lake;
@@ -49,7 +49,7 @@ impl WrittenBag {
     /// Deletes its part files (nothing references them).
     pub(super) async fn remove_parts(&self) {
         for table in &self.tables {
-            discard(&table.dir, &table.parts).await;
+            delta::discard_parts(&table.dir, &table.parts).await;
         }
     }
 }
@@ -163,43 +163,20 @@ async fn commit_tables(bags: &[WrittenBag], opts: &IngestOptions) -> BTreeMap<us
 
 /// Commits one table's share of the bags `writers`; returns those that failed.
 async fn commit_table(dir: &TableLocation, name: &str, writers: &[(usize, &TableWrite)], bags: &[WrittenBag], opts: &IngestOptions) -> Vec<(usize, String)> {
-    let write_of = |(i, table): &(usize, &TableWrite)| PartitionWrite {
-        bag: bags[*i].report.bag_file.clone(),
-        parts: table.parts.clone(),
-        replaces: bags[*i].replaces.iter().cloned().collect(),
-    };
-    let all = union_fields(writers.iter().map(|(_, t)| t.fields.clone()));
-    let together = match TableSchema::of(&all) {
-        Ok(schema) => delta::replace_partitions(dir, name, &schema, &writers.iter().map(write_of).collect::<Vec<_>>(), opts.delete_replaced_files).await,
-        Err(e) => Err(e),
-    };
-    match together {
-        Ok(_) => return Vec::new(),
-        Err(e) if writers.len() == 1 => {
-            discard(dir, &writers[0].1.parts).await;
-            return vec![(writers[0].0, format!("table {name}: {e}"))];
-        }
-        Err(e) => tracing::warn!(table = name, bags = writers.len(), "committing the bags together failed ({e}); committing them one by one"),
-    }
-    let mut failed = Vec::new();
-    for writer in writers {
-        let one = match TableSchema::of(&writer.1.fields) {
-            Ok(schema) => delta::replace_partitions(dir, name, &schema, &[write_of(writer)], opts.delete_replaced_files).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = one {
-            failed.push((writer.0, format!("table {name}: {e}")));
-            discard(dir, &writer.1.parts).await;
-        }
-    }
-    failed
-}
-
-/// Deletes uncommitted part files of the table at `dir`.
-async fn discard(dir: &TableLocation, parts: &[PartFile]) {
-    for part in parts {
-        if let Err(e) = dir.delete(&part.relative_path).await {
-            tracing::warn!("could not delete an uncommitted part file: {e}");
-        }
-    }
+    let writes: Vec<(PartitionWrite, Fields)> = writers
+        .iter()
+        .map(|(i, table)| {
+            let write = PartitionWrite {
+                bag: bags[*i].report.bag_file.clone(),
+                parts: table.parts.clone(),
+                replaces: bags[*i].replaces.iter().cloned().collect(),
+            };
+            (write, table.fields.clone())
+        })
+        .collect();
+    delta::replace_partitions_or_each(dir, name, &writes, opts.delete_replaced_files)
+        .await
+        .into_iter()
+        .map(|(k, reason)| (writers[k].0, reason))
+        .collect()
 }

@@ -274,6 +274,48 @@ fn log_concurrent_commits(table: &str, read_version: u64, committed: u64, retrie
     }
 }
 
+/// Commits `writes` (each with the columns of its files) to the table at `dir` in one commit,
+/// or, when that fails, one commit per write, so that one bad bag (columns that conflict with
+/// the table's) does not fail the others. Returns the writes (by index) that could not be
+/// committed, with the reason; their part files are deleted.
+pub async fn replace_partitions_or_each(dir: &TableLocation, name: &str, writes: &[(PartitionWrite, Fields)], delete_replaced: bool) -> Vec<(usize, String)> {
+    let all = writes.iter().fold(Fields::empty(), |all, (_, fields)| union_arrow_fields(&all, fields));
+    let together: Vec<PartitionWrite> = writes.iter().map(|(w, _)| w.clone()).collect();
+    let outcome = match TableSchema::of(&all) {
+        Ok(schema) => replace_partitions(dir, name, &schema, &together, delete_replaced).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(_) => return Vec::new(),
+        Err(e) if writes.len() == 1 => {
+            discard_parts(dir, &writes[0].0.parts).await;
+            return vec![(0, format!("table {name}: {e}"))];
+        }
+        Err(e) => tracing::warn!(table = name, bags = writes.len(), "committing the bags together failed ({e}); committing them one by one"),
+    }
+    let mut failed = Vec::new();
+    for (i, (write, fields)) in writes.iter().enumerate() {
+        let one = match TableSchema::of(fields) {
+            Ok(schema) => replace_partitions(dir, name, &schema, std::slice::from_ref(write), delete_replaced).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = one {
+            failed.push((i, format!("table {name}: {e}")));
+            discard_parts(dir, &write.parts).await;
+        }
+    }
+    failed
+}
+
+/// Deletes part files of the table at `dir` that no commit references.
+pub async fn discard_parts(dir: &TableLocation, parts: &[PartFile]) {
+    for part in parts {
+        if let Err(e) = dir.delete(&part.relative_path).await {
+            tracing::warn!("could not delete an uncommitted part file: {e}");
+        }
+    }
+}
+
 /// Versions between checkpoints of the tables we create: loading a table reads its last
 /// checkpoint and the commits after it, so fewer commits between checkpoints keep each load
 /// (one per bag and table) short as a lake grows; writing a checkpoint costs a pass over the

@@ -190,19 +190,34 @@ pub async fn synced_batch(lake: &Lake, bag_file: &str, opts: &SyncOptions) -> Re
 
 /// Syncs one bag into the `synced` table (replacing its partition). Returns the tick count.
 pub async fn sync_bag(lake: &Lake, bag_file: &str, opts: &SyncOptions) -> Result<usize> {
-    let dir = lake.table("synced");
-    let Some(batch) = synced_batch(lake, bag_file, opts).await? else {
+    let Some(synced) = write_synced(lake, bag_file, opts).await? else {
         return Ok(0);
     };
-    let relative = format!(
-        "bag_file={}/part-{}.parquet",
-        crate::lake::escape_partition_value(bag_file),
-        uuid::Uuid::new_v4().simple()
-    );
-    let part = parquet::write_part_async(&dir, &relative, &batch, &opts.parquet).await?;
-    let schema = delta::TableSchema::of(batch.schema().fields())?;
-    delta::replace_partition(&dir, "synced", &schema, bag_file, &[part], true).await?;
-    Ok(batch.num_rows())
+    let schema = delta::TableSchema::of(&synced.fields)?;
+    delta::replace_partition(&lake.table("synced"), "synced", &schema, bag_file, &synced.write.parts, true).await?;
+    Ok(synced.ticks)
+}
+
+/// A bag's timeline written as a part file of `synced`, not yet committed.
+pub struct SyncedPart {
+    pub write: delta::PartitionWrite,
+    /// The columns of its file.
+    pub fields: arrow::datatypes::Fields,
+    pub ticks: usize,
+}
+
+/// Builds a bag's timeline and writes it as a part file of `synced`, for the caller to commit
+/// (alone, or with other bags'). `None` when the bag has no synced topic.
+pub async fn write_synced(lake: &Lake, bag_file: &str, opts: &SyncOptions) -> Result<Option<SyncedPart>> {
+    let Some(batch) = synced_batch(lake, bag_file, opts).await? else {
+        return Ok(None);
+    };
+    let parts = parquet::write_partition_part(&lake.table("synced"), bag_file, &batch, &opts.parquet).await?;
+    Ok(Some(SyncedPart {
+        write: delta::PartitionWrite::new(bag_file, parts),
+        fields: batch.schema().fields().clone(),
+        ticks: batch.num_rows(),
+    }))
 }
 
 #[cfg(test)]

@@ -52,6 +52,16 @@ pub fn write_part(location: &TableLocation, relative_path: &str, batch: &RecordB
     writer.finish()
 }
 
+/// Writes `batch` as a new part file of the `bag_file` partition of the table at `location`;
+/// no file for an empty batch.
+pub async fn write_partition_part(location: &TableLocation, bag_file: &str, batch: &RecordBatch, opts: &ParquetOptions) -> Result<Vec<PartFile>> {
+    if batch.num_rows() == 0 {
+        return Ok(Vec::new());
+    }
+    let relative = format!("bag_file={}/part-{}.parquet", crate::lake::escape_partition_value(bag_file), uuid::Uuid::new_v4().simple());
+    Ok(vec![write_part_async(location, &relative, batch, opts).await?])
+}
+
 /// [`write_part`] for async callers.
 pub async fn write_part_async(location: &TableLocation, relative_path: &str, batch: &RecordBatch, opts: &ParquetOptions) -> Result<PartFile> {
     let mut writer = PartWriter::create(location, relative_path, batch, opts)?;
