@@ -14,6 +14,7 @@ mod output;
 mod query;
 mod split;
 mod sync;
+mod optimize;
 mod vacuum;
 
 use std::path::PathBuf;
@@ -108,7 +109,7 @@ pub enum Command {
     /// Without SQL, opens an interactive shell (statements end with `;`, \\d lists tables).
     /// Examples:
     ///
-    ///   scenes query "SELECT bag_file, count(*) FROM imu_data GROUP BY bag_file"
+    ///   scenes query "SELECT bag_name, count(*) FROM imu_data JOIN bags USING (bag_file) GROUP BY bag_name"
     ///   scenes query --format csv --output fixes.csv "SELECT * FROM vehicle_gps_fix"
     #[command(verbatim_doc_comment)]
     Query(query::QueryArgs),
@@ -130,6 +131,13 @@ pub enum Command {
     /// run in progress keeps the files it has not committed yet; the files of every table's
     /// current version are never touched. --dry-run lists them without removing anything.
     Vacuum(vacuum::VacuumArgs),
+    /// Compact each bag's small part files into fewer, larger ones (Delta OPTIMIZE).
+    ///
+    /// Per table and bag partition, consecutive files smaller than --target-mb are rewritten
+    /// into one, with the table's exact column types, and swapped in by one OPTIMIZE commit per
+    /// table (no data change: readers, and writers of other bags, carry on). The old files stay
+    /// for readers of older versions until `scenes vacuum` removes them.
+    Optimize(optimize::OptimizeArgs),
     /// Print catalog DDL for the lake's tables.
     ///
     /// `scenes catalog athena --lake s3://my-lake/` prints CREATE DATABASE and one
@@ -240,6 +248,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Generate(args) => generate::run(&ctx, &args),
         Command::InitStore => init_store::run(&ctx),
         Command::Vacuum(args) => vacuum::run(&ctx, &args),
+        Command::Optimize(args) => optimize::run(&ctx, &args),
         Command::Catalog { target } => catalog::run(&ctx, &target),
     }
 }
@@ -324,7 +333,7 @@ mod tests {
     #[test]
     fn help_lists_every_command() {
         let help = <Cli as clap::CommandFactory>::command().render_long_help().to_string();
-        for command in ["info", "ingest", "sync", "detect", "batch", "query", "split", "generate", "init-store", "vacuum", "catalog"] {
+        for command in ["info", "ingest", "sync", "detect", "batch", "query", "split", "generate", "init-store", "vacuum", "optimize", "catalog"] {
             assert!(help.contains(command), "{command} missing from --help");
         }
     }

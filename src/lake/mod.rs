@@ -17,6 +17,8 @@ mod root;
 #[cfg(feature = "lake")]
 pub mod table;
 #[cfg(feature = "lake")]
+pub mod optimize;
+
 pub mod vacuum;
 
 pub use layout::{bag_key, bag_name, escape_partition_value, name_of_key, source_uri, table_name, PARTITION_COLUMN, RAW_MESSAGE_COLUMN};

@@ -188,6 +188,16 @@ impl PartWriter {
         Ok(part)
     }
 
+    /// Writes the footer and, for an object store, uploads the file (for async callers).
+    pub async fn finish_async(self) -> Result<PartFile> {
+        let location = self.location.clone();
+        let (part, bytes) = self.finish_file()?;
+        if let Some(bytes) = bytes {
+            location.put(&part.relative_path, bytes).await?;
+        }
+        Ok(part)
+    }
+
     /// Writes the footer; returns the part and, for an object store, the bytes still to upload.
     fn finish_file(self) -> Result<(PartFile, Option<Vec<u8>>)> {
         let sink = self.writer.finish()?;
