@@ -386,6 +386,35 @@ async fn create_with_parts(dir: &TableLocation, name: &str, schema: &TableSchema
     }
 }
 
+/// Replaces files of the table at `dir` with a compacted file holding the same rows, in one
+/// commit with Delta's OPTIMIZE semantics: nothing is added or removed as data (`dataChange`
+/// false), so readers and writers of other partitions carry on, and a writer that replaced
+/// the same partition meanwhile makes this commit fail its conflict check (the compaction is
+/// then simply not applied). `compacted` lists each new file with the old files it replaces.
+pub async fn commit_compaction(dir: &TableLocation, compacted: &[(PartFile, String, Vec<String>)], target_size: u64) -> Result<i64> {
+    let table = load(dir).await?;
+    let snapshot = table.snapshot()?;
+    let replaced: std::collections::HashSet<&str> = compacted.iter().flat_map(|(_, _, old)| old.iter().map(String::as_str)).collect();
+    let mut actions = Vec::new();
+    for file in snapshot.log_data().iter() {
+        if replaced.contains(file.object_store_path().as_ref()) {
+            actions.push(Action::Remove(file.remove_action(false)));
+        }
+    }
+    if actions.len() != replaced.len() {
+        return Err(LakeError::Delta { reason: format!("{}: files changed while they were compacted; run optimize again", dir.display()) });
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    for (part, bag, _) in compacted {
+        let mut add = add_action(part, bag, now);
+        add.data_change = false;
+        actions.push(Action::Add(add));
+    }
+    let operation = DeltaOperation::Optimize { predicate: None, target_size: i64::try_from(target_size).unwrap_or(i64::MAX) };
+    let commit = replacing_commit().with_actions(actions).build(Some(snapshot), table.log_store(), operation).await?;
+    Ok(commit.version() as i64)
+}
+
 fn add_action(part: &PartFile, bag: &str, now: i64) -> Add {
     let mut stats = serde_json::json!({ "numRecords": part.rows });
     if let Some((min, max)) = part.log_time_range {
@@ -417,6 +446,8 @@ pub struct ActiveFile {
     pub size: u64,
     /// Its `bag_file` partition value.
     pub bag_file: Option<String>,
+    /// Its row count, from the commit's statistics (`numRecords`), when recorded.
+    pub rows: Option<u64>,
 }
 
 /// The active Parquet files of the table at `location`.
@@ -433,16 +464,6 @@ pub struct TableFiles {
     pub arrow_fields: Option<Fields>,
 }
 
-impl TableFiles {
-    /// Only the files of the `bag_file` partition, in name order (part names carry the chunk
-    /// range and sequence, so this is the bag's record order).
-    pub fn partition(mut self, bag_file: &str) -> TableFiles {
-        self.files.retain(|f| f.bag_file.as_deref() == Some(bag_file));
-        self.files.sort_by(|a, b| a.relative_path.cmp(&b.relative_path));
-        self
-    }
-}
-
 /// The active files and the Arrow columns of the table at `location` (empty when there is no
 /// table yet).
 pub async fn table_files(location: &TableLocation) -> Result<TableFiles> {
@@ -450,7 +471,11 @@ pub async fn table_files(location: &TableLocation) -> Result<TableFiles> {
         return Ok(TableFiles::default());
     };
     let snapshot = table.snapshot()?;
-    let files = snapshot
+    Ok(TableFiles { files: snapshot_files(snapshot), arrow_fields: snapshot_arrow_fields(snapshot) })
+}
+
+fn snapshot_files(snapshot: &deltalake::table::state::DeltaTableState) -> Vec<ActiveFile> {
+    snapshot
         .log_data()
         .iter()
         .map(|f| ActiveFile {
@@ -458,15 +483,64 @@ pub async fn table_files(location: &TableLocation) -> Result<TableFiles> {
             relative_path: f.object_store_path().to_string(),
             size: u64::try_from(f.size()).unwrap_or(0),
             bag_file: f.partition_values_map().get(PARTITION_COLUMN).cloned().flatten(),
+            rows: f.num_records().map(|n| n as u64),
         })
-        .collect();
-    let arrow_fields = snapshot.metadata().configuration().get(ARROW_SCHEMA_PROPERTY).and_then(|text| decode_arrow_fields(text));
-    Ok(TableFiles { files, arrow_fields })
+        .collect()
+}
+
+fn snapshot_arrow_fields(snapshot: &deltalake::table::state::DeltaTableState) -> Option<Fields> {
+    snapshot.metadata().configuration().get(ARROW_SCHEMA_PROPERTY).and_then(|text| decode_arrow_fields(text))
+}
+
+/// A table's files by partition, as of one version.
+struct PartitionIndex {
+    version: i64,
+    by_bag: HashMap<String, Vec<ActiveFile>>,
+    arrow_fields: Option<Fields>,
+}
+
+/// Per process, the partition index of each table read by partition (by its location), kept
+/// while its version is current: a batch reads one partition of every topic table per bag,
+/// and listing a table's files costs as much as the table has files.
+fn partition_indexes() -> &'static std::sync::Mutex<HashMap<String, std::sync::Arc<PartitionIndex>>> {
+    static INDEXES: std::sync::OnceLock<std::sync::Mutex<HashMap<String, std::sync::Arc<PartitionIndex>>>> = std::sync::OnceLock::new();
+    INDEXES.get_or_init(Default::default)
+}
+
+/// The files of the `bag_file` partition of the table at `location`, in name order (part names
+/// carry the chunk range and sequence, so this is the bag's record order), and the table's
+/// Arrow columns. The table's files are listed once per version and process.
+pub async fn partition_table_files(location: &TableLocation, bag_file: &str) -> Result<TableFiles> {
+    let Some(table) = open(location).await? else {
+        return Ok(TableFiles::default());
+    };
+    let snapshot = table.snapshot()?;
+    let version = snapshot.version() as i64;
+    let key = location.display();
+    let cached = partition_indexes().lock().ok().and_then(|indexes| indexes.get(&key).filter(|i| i.version == version).cloned());
+    let index = match cached {
+        Some(index) => index,
+        None => {
+            let mut by_bag: HashMap<String, Vec<ActiveFile>> = HashMap::new();
+            for file in snapshot_files(snapshot) {
+                by_bag.entry(file.bag_file.clone().unwrap_or_default()).or_default().push(file);
+            }
+            for files in by_bag.values_mut() {
+                files.sort_by(|a, b| a.relative_path.cmp(&b.relative_path));
+            }
+            let index = std::sync::Arc::new(PartitionIndex { version, by_bag, arrow_fields: snapshot_arrow_fields(snapshot) });
+            if let Ok(mut indexes) = partition_indexes().lock() {
+                indexes.insert(key, index.clone());
+            }
+            index
+        }
+    };
+    Ok(TableFiles { files: index.by_bag.get(bag_file).cloned().unwrap_or_default(), arrow_fields: index.arrow_fields.clone() })
 }
 
 /// The active part files of one `bag_file` partition, in name order.
 pub async fn partition_files(location: &TableLocation, bag_file: &str) -> Result<Vec<ActiveFile>> {
-    Ok(table_files(location).await?.partition(bag_file).files)
+    Ok(partition_table_files(location, bag_file).await?.files)
 }
 
 #[cfg(test)]

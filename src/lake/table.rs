@@ -26,8 +26,8 @@ use crate::lake::error::{LakeError, Result};
 pub struct LakeTable {
     file_schema: SchemaRef,
     schema: SchemaRef,
-    /// (path in the store, size, bag_file) of every active file.
-    files: Vec<(String, u64, Option<String>)>,
+    /// (path in the store, size, bag_file, rows when recorded) of every active file.
+    files: Vec<(String, u64, Option<String>, Option<u64>)>,
     /// The store the files are in: the local file system, or an S3 bucket.
     store_url: ObjectStoreUrl,
     remote: Option<RemoteStore>,
@@ -44,7 +44,7 @@ impl LakeTable {
     /// The files of one `bag_file` partition of the table at `location` only (their footers
     /// alone are read, however many bags the table holds). `None` when the partition is empty.
     pub async fn open_partition(location: &TableLocation, bag_file: &str) -> Result<Option<LakeTable>> {
-        Self::with_files(location, delta::table_files(location).await?.partition(bag_file), false).await
+        Self::with_files(location, delta::partition_table_files(location, bag_file).await?, false).await
     }
 
     /// The table over `table`'s files, typed by its recorded Arrow columns (or, for a table made
@@ -65,7 +65,7 @@ impl LakeTable {
         };
         let files = active
             .into_iter()
-            .map(|f| (location.object_path(&f.relative_path).to_string(), f.size, f.bag_file))
+            .map(|f| (location.object_path(&f.relative_path).to_string(), f.size, f.bag_file, f.rows))
             .collect();
         let (store_url, remote) = match location.remote_store() {
             Some(remote) => (
@@ -150,13 +150,22 @@ impl TableProvider for LakeTable {
             state.runtime_env().register_object_store(&remote.bucket_url, remote.store.clone());
         }
         let mut builder = FileScanConfigBuilder::new(self.store_url.clone(), source);
-        for (path, size, bag) in &self.files {
+        // Rows of the files scanned, from the Delta log: `count(*)` is answered from it without
+        // opening a file.
+        let mut rows = Some(0u64);
+        for (path, size, bag, file_rows) in &self.files {
             if !wanted.iter().all(|values| bag.as_ref().is_some_and(|b| values.contains(b))) {
                 continue;
             }
+            rows = rows.zip(*file_rows).map(|(a, b)| a + b);
             let file = PartitionedFile::new(path.clone(), *size)
                 .with_partition_values(vec![ScalarValue::Utf8(bag.clone())]);
             builder = builder.with_file(file);
+        }
+        if let Some(rows) = rows.and_then(|n| usize::try_from(n).ok()) {
+            let mut statistics = datafusion::common::Statistics::new_unknown(&self.schema);
+            statistics.num_rows = datafusion::common::stats::Precision::Exact(rows);
+            builder = builder.with_statistics(statistics);
         }
         let builder = builder.with_projection_indices(projection.cloned())?.with_limit(limit);
         Ok(DataSourceExec::from_data_source(builder.build()))

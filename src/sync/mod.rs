@@ -109,12 +109,18 @@ fn is_blob_table(schema: &Schema) -> bool {
 /// Reads the rows of `table` for `bag_file`, in record order (part files sorted by name).
 async fn read_topic(lake: &Lake, table: &str, bag_file: &str, source: TimeSource) -> Result<Option<TopicRows>> {
     let location = lake.topic_table(table);
-    let files = delta::partition_files(&location, bag_file).await?;
-    // Decide from the footer alone, so image and point-cloud data is never read here.
+    let table_files = delta::partition_table_files(&location, bag_file).await?;
+    let files = table_files.files;
     let Some(first) = files.first() else {
         return Ok(None);
     };
-    if is_blob_table(location.file_schema(&first.relative_path, first.size).await?.as_ref()) {
+    // Decide from the table's recorded columns (or a footer), so image and point-cloud data is
+    // never read here.
+    let schema = match table_files.arrow_fields {
+        Some(fields) => Arc::new(Schema::new(fields)),
+        None => location.file_schema(&first.relative_path, first.size).await?,
+    };
+    if is_blob_table(&schema) {
         return Ok(None);
     }
     let names: Vec<String> = files.iter().map(|f| f.relative_path.clone()).collect();
