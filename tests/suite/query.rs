@@ -99,6 +99,20 @@ fn shell_reads_statements_from_stdin() {
 }
 
 #[test]
+fn count_of_a_whole_table_comes_from_the_delta_log_without_reading_files() {
+    let dir = lake_with_samples();
+    let lake = dir.path().join("lake");
+    let (ok, plan, err) = query(&lake, &["--format", "csv", "EXPLAIN SELECT count(*) FROM imu_data"]);
+    assert!(ok, "{err}");
+    assert!(plan.contains("18500 as count(*)") && !plan.contains("DataSourceExec"), "answered from numRecords: {plan}");
+    let (_, n, _) = query(&lake, &["--format", "csv", "SELECT count(*) AS n FROM imu_data"]);
+    assert_eq!(n, "n\n18500\n");
+    // With a filter the files are read (and pruned to the bag's).
+    let (_, plan, _) = query(&lake, &["--format", "csv", &format!("EXPLAIN SELECT count(*) FROM imu_data WHERE bag_file = '{}'", sample_key("drive_c"))]);
+    assert!(plan.contains("DataSourceExec"), "{plan}");
+}
+
+#[test]
 fn bag_file_filters_prune_files_and_keep_results_right() {
     let dir = lake_with_samples();
     let lake = dir.path().join("lake");
