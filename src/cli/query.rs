@@ -35,7 +35,7 @@ pub fn run(ctx: &Context, args: &QueryArgs) -> Result<Outcome> {
         usage!("--format parquet writes binary data; add --output FILE");
     }
     let (lake, store, runtime) = ctx.open_lake_and_store()?;
-    let session = runtime.block_on(crate::query::lake_context(&lake, store.as_ref()))?;
+    let session = runtime.block_on(crate::query::lake_context(&lake, std::sync::Arc::from(store)))?;
     let Some(sql) = &args.sql else {
         crate::query::shell(&runtime, &session, &history_file(&lake))?;
         return Ok(Outcome::Done);

@@ -20,9 +20,10 @@ use crate::lake::Lake;
 use crate::meta::MetaStore;
 
 /// A DataFusion context over the lake: every topic table by name, the derived tables, and the
-/// metadata store's `bags` and `batches`. A lake table is opened when a statement first names
-/// it (see [`LakeSchema`]), so a query over one table does not load every table's state.
-pub async fn lake_context(lake: &Lake, store: &dyn MetaStore) -> Result<SessionContext> {
+/// metadata store's `bags` and `batches`. A table is opened when a statement first names it
+/// (see [`LakeSchema`]), so a query over one table does not load every table's state, nor read
+/// every bag record.
+pub async fn lake_context(lake: &Lake, store: Arc<dyn MetaStore>) -> Result<SessionContext> {
     let config = datafusion::prelude::SessionConfig::new().with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
     let mut names: Vec<(String, TableLocation)> = Vec::new();
@@ -35,44 +36,60 @@ pub async fn lake_context(lake: &Lake, store: &dyn MetaStore) -> Result<SessionC
             names.push((derived.to_string(), location));
         }
     }
-    let mut fixed: HashMap<String, Arc<dyn TableProvider>> = HashMap::new();
-    fixed.insert("bags".into(), Arc::new(bags_table(store)?));
-    fixed.insert("batches".into(), Arc::new(batches_table(store)?));
-    let schema = LakeSchema { locations: names.into_iter().collect(), fixed, opened: Mutex::new(HashMap::new()) };
+    let schema = LakeSchema { locations: names.into_iter().collect(), store, opened: Mutex::new(HashMap::new()) };
     let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Start { what: "the SQL catalog", reason: "no default catalog".into() })?;
     catalog.register_schema("public", Arc::new(schema)).map_err(|e| Error::sql("registering the lake: ", e))?;
     Ok(ctx)
 }
 
-/// The lake's tables as a DataFusion schema. Lake tables are opened (their Delta state loaded)
-/// the first time a statement names them, then kept for the session.
-#[derive(Debug)]
+/// The metadata store's tables, next to the lake's.
+const STORE_TABLES: [&str; 2] = ["bags", "batches"];
+
+/// The lake's tables as a DataFusion schema. Tables are opened (a lake table's Delta state
+/// loaded, the store's records read) the first time a statement names them, then kept for the
+/// session.
 struct LakeSchema {
     /// Every lake table (with at least one commit) by name.
     locations: BTreeMap<String, TableLocation>,
-    /// Tables built up front: the metadata store's.
-    fixed: HashMap<String, Arc<dyn TableProvider>>,
+    /// Where `bags` and `batches` come from.
+    store: Arc<dyn MetaStore>,
     opened: Mutex<HashMap<String, Option<Arc<dyn TableProvider>>>>,
+}
+
+impl std::fmt::Debug for LakeSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeSchema").field("locations", &self.locations).finish_non_exhaustive()
+    }
+}
+
+impl LakeSchema {
+    /// Opens the table `name`: the store's, or the lake's.
+    async fn open(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(match name {
+            "bags" => Some(Arc::new(bags_table(self.store.as_ref())?)),
+            "batches" => Some(Arc::new(batches_table(self.store.as_ref())?)),
+            _ => match self.locations.get(name) {
+                Some(location) => LakeTable::open(location).await?.map(|t| Arc::new(t) as Arc<dyn TableProvider>),
+                None => None,
+            },
+        })
+    }
 }
 
 #[async_trait::async_trait]
 impl SchemaProvider for LakeSchema {
     fn table_names(&self) -> Vec<String> {
-        self.locations.keys().chain(self.fixed.keys()).cloned().collect()
+        self.locations.keys().cloned().chain(STORE_TABLES.iter().map(|t| t.to_string())).collect()
     }
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        if let Some(table) = self.fixed.get(name) {
-            return Ok(Some(table.clone()));
-        }
         if let Some(known) = self.opened.lock().ok().and_then(|opened| opened.get(name).cloned()) {
             return Ok(known);
         }
-        let Some(location) = self.locations.get(name) else { return Ok(None) };
-        let table = LakeTable::open(location)
-            .await
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?
-            .map(|t| Arc::new(t) as Arc<dyn TableProvider>);
+        if !self.table_exist(name) {
+            return Ok(None);
+        }
+        let table = self.open(name).await.map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         if let Ok(mut opened) = self.opened.lock() {
             opened.insert(name.to_string(), table.clone());
         }
@@ -80,7 +97,7 @@ impl SchemaProvider for LakeSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.locations.contains_key(name) || self.fixed.contains_key(name)
+        self.locations.contains_key(name) || STORE_TABLES.contains(&name)
     }
 }
 
