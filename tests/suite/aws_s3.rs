@@ -366,3 +366,92 @@ fn s3_inputs_that_cannot_be_read_get_clear_errors() {
     assert!(!out.status.success());
     assert!(err.contains("dynamodb"), "{err}");
 }
+
+/// (key, count) rows of `sql`'s CSV answer (`key,n` per line).
+fn counts_by_key(csv: &str) -> std::collections::BTreeMap<String, u64> {
+    csv.lines().skip(1).filter_map(|l| l.split_once(',')).map(|(k, n)| (k.to_string(), n.parse().unwrap())).collect()
+}
+
+#[test]
+fn same_names_under_two_prefixes_by_eight_ingest_and_four_batch_processes_at_once_on_s3_with_dynamodb() {
+    let Some(ep) = endpoints() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let id = unique_id();
+    let (drives, lake_bucket) = (format!("cdrives-{id}"), format!("clake-{id}"));
+    s3_tool(&["mb", &drives, &lake_bucket]);
+    // Every sample drive under two vehicles' prefixes: eight objects, four names, each name twice.
+    let mut uris = Vec::new();
+    for vehicle in ["vehicle_a", "vehicle_b"] {
+        for bag in sample_bags() {
+            let uri = format!("s3://{drives}/{vehicle}/2026-12-01/{}", bag.file_name().unwrap().to_string_lossy());
+            s3_tool(&["put", bag.to_str().unwrap(), &uri]);
+            uris.push(uri);
+        }
+    }
+    let settings = dynamo_settings(&format!("s3conc{id}"), &ep.dynamodb);
+    let config = write_aws_config(dir.path(), &settings, &ep.dynamodb, Some(&ep.s3));
+    let cfg = config.to_str().unwrap();
+    let lake = format!("s3://{lake_bucket}/lake");
+    run_ok(&["--config", cfg, "init-store"]);
+    let spawn_all = |commands: Vec<Vec<String>>| -> Vec<String> {
+        let outputs = std::thread::scope(|s| {
+            let handles: Vec<_> = commands
+                .iter()
+                .map(|args| s.spawn(move || scenes_command(&[]).args(args).env("RUST_LOG", "scenes::lake::delta=info").output().unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+        });
+        outputs
+            .iter()
+            .map(|out| {
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                String::from_utf8_lossy(&out.stderr).into_owned()
+            })
+            .collect()
+    };
+    let ingests: Vec<Vec<String>> = uris.iter().map(|uri| ["--config", cfg, "ingest", "-q", "--lake", &lake, uri].map(String::from).to_vec()).collect();
+    let ingest_logs = spawn_all(ingests);
+    let batches: Vec<Vec<String>> = (0..4).map(|_| ["--config", cfg, "batch", "--all", "-q", "--batch-size", "1", "--lake", &lake].map(String::from).to_vec()).collect();
+    let batch_logs = spawn_all(batches);
+    let met = |logs: &[String]| logs.iter().map(|l| l.matches("concurrent commits:").count()).sum::<usize>();
+    println!("on S3: {} ingest commits and {} batch commits met other writers' commits", met(&ingest_logs), met(&batch_logs));
+
+    // Eight bags, eight keys, four names; each bag's rows and scenes exactly once.
+    let store = DynamoStore::connect(settings.clone()).unwrap();
+    let records = store.list_bags().unwrap();
+    assert_eq!(records.len(), 8);
+    let key_of_record: std::collections::BTreeMap<String, String> = records.iter().map(|r| (r.bag_file.clone(), r.name().to_string())).collect();
+    assert_eq!(key_of_record.len(), 8, "eight distinct keys");
+    let imu = counts_by_key(&run_ok(&["--config", cfg, "query", "--lake", &lake, "--format", "csv", "SELECT bag_file, count(*) AS n FROM imu_data GROUP BY bag_file"]));
+    let scenes = counts_by_key(&run_ok(&["--config", cfg, "query", "--lake", &lake, "--format", "csv", "SELECT bag_file, count(*) AS n FROM scenes GROUP BY bag_file"]));
+    let expected_imu = [("drive_a", 6000), ("drive_b", 4500), ("drive_c", 2000), ("drive_d", 6000)];
+    let expected_scenes = [("drive_a", 4), ("drive_b", 3), ("drive_c", 1), ("drive_d", 5)];
+    for (key, name) in &key_of_record {
+        let want_imu = expected_imu.iter().find(|(n, _)| n == name).unwrap().1;
+        let want_scenes = expected_scenes.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(imu.get(key), Some(&want_imu), "{key}: {imu:?}");
+        assert_eq!(scenes.get(key), Some(&want_scenes), "{key}: {scenes:?}");
+    }
+    assert_eq!(imu.len(), 8);
+    let store_scenes = store.list_scenes().unwrap();
+    assert_eq!(store_scenes.len(), 2 * (4 + 3 + 1 + 5), "every scene of every bag in DynamoDB");
+    // (A claim that found no bag left is recorded as an abandoned, empty batch.)
+    let batches: Vec<_> = store.list_batches().unwrap().into_iter().filter(|b| !b.bags.is_empty()).collect();
+    assert!(batches.iter().all(|b| b.status == "done"), "{batches:?}");
+    assert_eq!(batches.iter().map(|b| b.bags.len()).sum::<usize>(), 8, "each bag batched once");
+    // Every commit kept: each table's log has versions 0..n without a gap.
+    let keys = s3_tool(&["ls", &format!("s3://{lake_bucket}/lake/")]);
+    let mut versions: std::collections::BTreeMap<String, Vec<u64>> = std::collections::BTreeMap::new();
+    for line in keys.lines() {
+        let key = line.split_whitespace().next().unwrap_or_default();
+        let Some((table, file)) = key.split_once("/_delta_log/") else { continue };
+        if let Some(v) = file.strip_suffix(".json").and_then(|v| v.parse().ok()) {
+            versions.entry(table.to_string()).or_default().push(v);
+        }
+    }
+    assert!(versions.len() >= 8, "{versions:?}");
+    for (table, mut v) in versions {
+        v.sort();
+        assert_eq!(v, (0..v.len() as u64).collect::<Vec<_>>(), "{table}: a gap in the log");
+    }
+}
