@@ -21,7 +21,7 @@ use crate::lake::parquet::PartFile;
 use crate::lake::Lake;
 use crate::meta::{BagRecord, MetaStore};
 
-use super::plan::{union_fields, PendingColumns};
+use super::plan::GroupSchemas;
 use super::{IngestOptions, IngestReport};
 
 /// Tables committed at the same time.
@@ -60,11 +60,16 @@ pub(super) struct PendingBags {
     pub(super) bags: Vec<WrittenBag>,
     /// When the first of them was written.
     pub(super) since: Option<Instant>,
+    /// The tables' schemas as the group's next bag is planned against.
+    pub(super) schemas: GroupSchemas,
 }
 
 impl PendingBags {
     pub(super) fn push(&mut self, bag: WrittenBag) {
         self.since.get_or_insert_with(Instant::now);
+        for table in &bag.tables {
+            self.schemas.add_pending(&table.name, &table.fields);
+        }
         self.bags.push(bag);
     }
 
@@ -74,21 +79,10 @@ impl PendingBags {
         self.bags.len() >= opts.bags_per_commit.max(1) || self.since.is_some_and(|t| t.elapsed() >= opts.commit_interval)
     }
 
-    /// The columns each table gets from the pending bags (for planning the next bag).
-    pub(super) fn columns(&self) -> PendingColumns {
-        let mut columns = PendingColumns::new();
-        for table in self.bags.iter().flat_map(|b| &b.tables) {
-            let merged = match columns.get(&table.name) {
-                Some(current) => union_fields([current.clone(), table.fields.clone()].into_iter()),
-                None => table.fields.clone(),
-            };
-            columns.insert(table.name.clone(), merged);
-        }
-        columns
-    }
-
+    /// The bags, for their commit; the next group starts from the tables as committed then.
     pub(super) fn take(&mut self) -> Vec<WrittenBag> {
         self.since = None;
+        self.schemas = GroupSchemas::default();
         std::mem::take(&mut self.bags)
     }
 }

@@ -29,7 +29,7 @@ use crate::meta::MetaStore;
 use crate::source::inputs::BagInput;
 use crate::source::S3Config;
 use commit::{commit_bags, PendingBags, TableWrite, WrittenBag};
-use plan::{plan_tables, table_fields, ConnCounters, PendingColumns};
+use plan::{plan_tables, table_fields, ConnCounters, GroupSchemas};
 use range::{close_parts, split_ranges, OpenParts, RangeContext, RangeOutput};
 use report::{bag_record, build_report, record_key};
 
@@ -105,7 +105,7 @@ pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &Ingest
 /// Ingests a bag that is already open (a local file, or an object read by ranges), committed on
 /// its own. `started` is when opening began, for the report's duration.
 pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
-    let written = write_bag(bag, started, lake, store, opts, runtime, &PendingColumns::new())?;
+    let written = write_bag(bag, started, lake, store, opts, runtime, &mut GroupSchemas::default())?;
     let mut results = commit_bags(vec![written], lake, store, opts, runtime);
     results.pop().map_or_else(|| Err(Error::Commit { bag: String::new(), reason: "nothing to commit".into() }), |(_, r)| r)
 }
@@ -162,7 +162,7 @@ impl<'a> IngestRun<'a> {
     /// Opens `input` (a local file, memory-mapped, or an object on S3, read by ranges, never
     /// downloaded whole) and writes its part files; `None` when it is unchanged since its last
     /// ingest (its bag record, looked up by key, says so) and not `force`d.
-    fn write_input(&self, input: &BagInput) -> Result<Option<WrittenBag>> {
+    fn write_input(&mut self, input: &BagInput) -> Result<Option<WrittenBag>> {
         let (lake, store, opts) = (self.lake, self.store, self.opts);
         let started = Instant::now();
         let bag = match input {
@@ -180,7 +180,7 @@ impl<'a> IngestRun<'a> {
                 None => return Ok(None),
             },
         };
-        write_bag(bag, started, lake, store, opts, self.runtime, &self.pending.columns()).map(Some)
+        write_bag(bag, started, lake, store, opts, self.runtime, &mut self.pending.schemas).map(Some)
     }
 }
 
@@ -210,14 +210,15 @@ fn open_s3(uri: &str, _lake: &Lake, _store: &dyn MetaStore, _opts: &IngestOption
     Err(crate::source::inputs::InputError::NoS3Support { input: uri.to_string() }.into())
 }
 
-/// Reads a bag that is already open and writes its part files, ready for its commit. `pending`
-/// holds the columns of bags written before it and not committed yet, which its tables must fit.
-fn write_bag(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime, pending: &PendingColumns) -> Result<WrittenBag> {
+/// Reads a bag that is already open and writes its part files, ready for its commit. Its
+/// tables are chosen against `schemas`: the committed ones and those of the bags written before
+/// it in its commit group.
+fn write_bag(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime, schemas: &mut GroupSchemas) -> Result<WrittenBag> {
     let bag_file = bag_key(&bag_name(&bag.path), &source_uri(&bag.path));
     // A bag ingested by an earlier version is keyed by its name: its commit removes that partition.
     let replaces = store.get_bag(&record_key(&bag.path).0)?.map(|old| old.bag_file).filter(|old| *old != bag_file);
     tracing::debug!(bag = %bag_file, chunks = bag.chunks.len(), elapsed_s = started.elapsed().as_secs_f64(), "opened");
-    let plan = runtime.block_on(plan_tables(&bag, lake, &opts.topics, pending))?;
+    let plan = runtime.block_on(plan_tables(&bag, lake, &opts.topics, schemas))?;
     tracing::debug!(tables = plan.tables.len(), elapsed_s = started.elapsed().as_secs_f64(), "planned");
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let workers = worker_count(opts.threads);

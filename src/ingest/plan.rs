@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
+use deltalake::kernel::StructType;
 use md5::{Digest, Md5};
 use rustc_hash::FxHashMap;
 
@@ -53,12 +54,51 @@ pub(super) struct Plan {
     pub(super) definition_errors: HashMap<String, String>,
 }
 
-/// Columns of tables written by bags whose commit is still to come (table name → columns): a
-/// bag planned next must fit them as it fits the committed schema.
-pub(super) type PendingColumns = HashMap<String, Fields>;
+/// What planning knows of the tables' schemas during one commit group: each table's committed
+/// schema, read once per group (reading a table's state again for every bag cost more as the
+/// table grew), and the columns of the group's bags written so far, which a bag planned next
+/// must fit as it fits the committed schema. A writer that changes a schema meanwhile is caught
+/// by the group's commit.
+#[derive(Default)]
+pub(super) struct GroupSchemas {
+    /// Table name → its committed schema (`None`: no table yet).
+    committed: HashMap<String, Option<StructType>>,
+    /// Table name → the columns the group's bags write into it.
+    pending: HashMap<String, Fields>,
+}
+
+impl GroupSchemas {
+    /// Records the columns a written bag brings to table `name`.
+    pub(super) fn add_pending(&mut self, name: &str, fields: &Fields) {
+        let merged = match self.pending.get(name) {
+            Some(current) => union_fields([current.clone(), fields.clone()].into_iter()),
+            None => fields.clone(),
+        };
+        self.pending.insert(name.to_string(), merged);
+    }
+
+    /// The schema of table `name` at `dir` with the columns of writes still to be committed.
+    async fn schema(&mut self, name: &str, dir: &TableLocation) -> Result<Option<StructType>> {
+        let committed = match self.committed.get(name) {
+            Some(known) => known.clone(),
+            None => {
+                let read = delta::current_schema(dir).await?;
+                self.committed.insert(name.to_string(), read.clone());
+                read
+            }
+        };
+        let Some(pending) = self.pending.get(name) else { return Ok(committed) };
+        let pending = delta::table_schema(pending)?;
+        Ok(Some(match committed {
+            // Pending columns were planned to fit the committed ones.
+            Some(committed) => delta::merge_schemas(&committed, &pending).unwrap_or(committed),
+            None => pending,
+        }))
+    }
+}
 
 /// Decides which connections are decoded into which table.
-pub(super) async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String], pending: &PendingColumns) -> Result<Plan> {
+pub(super) async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String], schemas: &mut GroupSchemas) -> Result<Plan> {
     let mut plan = Plan {
         variants: Vec::new(),
         tables: Vec::new(),
@@ -114,7 +154,7 @@ pub(super) async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String], pendi
             let planned = plan.tables.iter().position(|t| t.name == name);
             let current = match planned {
                 Some(t) => Some(delta::table_schema(&union_fields(plan.tables[t].variants.iter().map(|&i| variant_fields(&plan.variants[i]))))?),
-                None => committed_and_pending_schema(&dir, pending.get(&name)).await?,
+                None => schemas.schema(&name, &dir).await?,
             };
             let fits = current.as_ref().is_none_or(|c| delta::merge_schemas(c, &incoming).is_some());
             if fits {
@@ -135,18 +175,6 @@ pub(super) async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String], pendi
         plan.variants[v].table = table;
     }
     Ok(plan)
-}
-
-/// The schema of the table at `dir` with the columns of writes still to be committed.
-async fn committed_and_pending_schema(dir: &TableLocation, pending: Option<&Fields>) -> Result<Option<deltalake::kernel::StructType>> {
-    let committed = delta::current_schema(dir).await?;
-    let Some(pending) = pending else { return Ok(committed) };
-    let pending = delta::table_schema(pending)?;
-    Ok(Some(match committed {
-        // Pending columns were planned to fit the committed ones.
-        Some(committed) => delta::merge_schemas(&committed, &pending).unwrap_or(committed),
-        None => pending,
-    }))
 }
 
 pub(super) fn definition_md5(definition: &str) -> String {

@@ -87,6 +87,33 @@ fn topics_option_limits_tables() {
 }
 
 #[test]
+fn bags_of_one_commit_group_with_conflicting_definitions_go_to_their_own_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, definition: &str, payload: &[u8]| {
+        let path = dir.path().join(format!("{name}.bag"));
+        let mut w = BagWriter::create(&path, Compression::None).unwrap();
+        let c = w.add_connection(conn("/status", "x/Status", definition));
+        for i in 0..4u64 {
+            w.write(c, 1_000 + i, payload).unwrap();
+        }
+        w.finish().unwrap();
+        path
+    };
+    let ints = write("ints", "int32 code\n", &7i32.to_le_bytes());
+    let floats = write("floats", "float64 code\n", &7f64.to_le_bytes());
+    let lake = dir.path().join("lake");
+    // Both bags in one commit group: the second is planned against the first's columns.
+    let out = run_ok(&["ingest", "--json", "--lake", lake.to_str().unwrap(), ints.to_str().unwrap(), floats.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["failed"].as_array().map(Vec::len), Some(0), "{report}");
+    let tables: Vec<String> = report["ingested"].as_array().unwrap().iter().map(|r| r["topics"][0]["tables"][0].as_str().unwrap().to_string()).collect();
+    assert_eq!(tables[0], "status");
+    assert!(tables[1].starts_with("status__"), "{tables:?}");
+    assert_eq!(partition_rows(&lake.join("topics/status"), "ints"), 4);
+    assert_eq!(partition_rows(&lake.join("topics").join(&tables[1]), "floats"), 4);
+}
+
+#[test]
 fn connections_with_compatible_and_conflicting_definitions() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("multi.bag");
