@@ -70,3 +70,7 @@ report=$("$BIN" ingest --json --lake "$LAKE" "$BAGS"/round_*)
 t1=$EPOCHREALTIME
 skipped=$(echo "$report" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["skipped"]), len(d["ingested"]))')
 echo "re-run: $(elapsed "$t0" "$t1") s; skipped, ingested: $skipped"
+t0=$EPOCHREALTIME
+batched=$("$BIN" batch --all --json --lake "$LAKE" | python3 -c 'import json,sys; print(sum(len(b["bags"]) for b in json.load(sys.stdin)))')
+t1=$EPOCHREALTIME
+echo "batch after the re-run: $(elapsed "$t0" "$t1") s; bags batched again: $batched"
