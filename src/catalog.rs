@@ -5,8 +5,7 @@
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 
-/// Derived tables written by sync and detect (beside the topic tables).
-pub const DERIVED_TABLES: [&str; 3] = ["synced", "enriched", "scenes"];
+pub use crate::lake::DERIVED_TABLES;
 
 /// One table to register: its name and its location relative to the lake root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,24 +16,7 @@ pub struct CatalogTable {
 
 /// Every Delta table of the lake: topic tables (`topics/<name>`) and the derived tables.
 pub async fn lake_tables(lake: &Lake) -> Result<Vec<CatalogTable>> {
-    let mut tables: Vec<CatalogTable> = lake
-        .topic_tables()
-        .await?
-        .into_iter()
-        .map(|name| CatalogTable {
-            relative_path: format!("topics/{name}"),
-            name,
-        })
-        .collect();
-    for derived in DERIVED_TABLES {
-        if lake.table(derived).has_delta_log().await? {
-            tables.push(CatalogTable {
-                name: derived.to_string(),
-                relative_path: derived.to_string(),
-            });
-        }
-    }
-    Ok(tables)
+    Ok(lake.tables().await?.into_iter().map(|t| CatalogTable { name: t.name, relative_path: t.relative_path }).collect())
 }
 
 /// `CREATE DATABASE` plus one `CREATE EXTERNAL TABLE ... TBLPROPERTIES ('table_type'='DELTA')`

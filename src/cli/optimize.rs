@@ -23,15 +23,9 @@ pub fn run(ctx: &Context, args: &OptimizeArgs) -> Result<Outcome> {
     }
     let runtime = new_runtime()?;
     let lake = ctx.open_lake(&runtime)?;
-    let mut tables: Vec<(String, crate::lake::location::TableLocation)> = Vec::new();
-    for name in runtime.block_on(lake.topic_tables())? {
-        tables.push((name.clone(), lake.topic_table(&name)));
-    }
-    for derived in ["synced", "enriched", "scenes"] {
-        tables.push((derived.to_string(), lake.table(derived)));
-    }
+    let mut tables = runtime.block_on(lake.tables())?;
     if let Some(only) = &args.table {
-        tables.retain(|(name, _)| name == only);
+        tables.retain(|t| &t.name == only);
         if tables.is_empty() {
             usage!("no table '{only}' in {}; `scenes query` with \\d lists them", lake.display());
         }
@@ -39,10 +33,7 @@ pub fn run(ctx: &Context, args: &OptimizeArgs) -> Result<Outcome> {
     let parquet = ctx.config.parquet();
     let target = args.target_mb.saturating_mul(1 << 20);
     let mut reports: Vec<(String, OptimizeReport)> = Vec::new();
-    for (name, location) in tables {
-        if !runtime.block_on(location.has_delta_log())? {
-            continue;
-        }
+    for crate::lake::NamedTable { name, location, .. } in tables {
         let report = runtime.block_on(optimize_table(&location, target, &parquet))?;
         if ctx.prints_text() && report.files_removed > 0 {
             println!(

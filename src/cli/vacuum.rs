@@ -32,7 +32,9 @@ pub fn run(ctx: &Context, args: &VacuumArgs) -> Result<Outcome> {
     for name in runtime.block_on(lake.topic_tables())? {
         tables.push((format!("topics/{name}"), lake.topic_table(&name)));
     }
-    for derived in ["synced", "enriched", "scenes"] {
+    // The derived tables also without a Delta log: a batch killed before its first commit
+    // leaves part files there.
+    for derived in crate::lake::DERIVED_TABLES {
         tables.push((derived.to_string(), lake.table(derived)));
     }
     let mut reports: Vec<(String, VacuumReport)> = Vec::new();

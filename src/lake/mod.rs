@@ -25,4 +25,4 @@ pub use layout::{bag_key, bag_name, escape_partition_value, name_of_key, source_
 #[cfg(feature = "lake")]
 pub use error::LakeError;
 #[cfg(feature = "lake")]
-pub use root::Lake;
+pub use root::{Lake, NamedTable, DERIVED_TABLES};

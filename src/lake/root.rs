@@ -8,6 +8,17 @@ use super::location::TableLocation;
 use crate::source::{s3, S3Config};
 use crate::lake::error::{LakeError, Result};
 
+/// Derived tables written by sync and detect (beside the topic tables).
+pub const DERIVED_TABLES: [&str; 3] = ["synced", "enriched", "scenes"];
+
+/// A table of the lake: its name in SQL, its directory relative to the lake root, and where it is.
+#[derive(Debug, Clone)]
+pub struct NamedTable {
+    pub name: String,
+    pub relative_path: String,
+    pub location: TableLocation,
+}
+
 /// A lake rooted at a local directory or at an S3 prefix.
 #[derive(Debug, Clone)]
 pub struct Lake {
@@ -82,6 +93,24 @@ impl Lake {
     /// DynamoDB store there).
     pub fn metadata_file(&self) -> Option<PathBuf> {
         self.local_root().map(|root| root.join("_scenes").join("metadata.sqlite"))
+    }
+
+    /// Every table of the lake with a Delta log: the topic tables (`topics/<name>`), then the
+    /// derived tables of sync and detect.
+    pub async fn tables(&self) -> Result<Vec<NamedTable>> {
+        let mut tables: Vec<NamedTable> = self
+            .topic_tables()
+            .await?
+            .into_iter()
+            .map(|name| NamedTable { relative_path: format!("topics/{name}"), location: self.topic_table(&name), name })
+            .collect();
+        for derived in DERIVED_TABLES {
+            let location = self.table(derived);
+            if location.has_delta_log().await? {
+                tables.push(NamedTable { name: derived.to_string(), relative_path: derived.to_string(), location });
+            }
+        }
+        Ok(tables)
     }
 
     /// Names of the topic tables that exist (directories with a Delta log).

@@ -26,17 +26,8 @@ use crate::meta::MetaStore;
 pub async fn lake_context(lake: &Lake, store: Arc<dyn MetaStore>) -> Result<SessionContext> {
     let config = datafusion::prelude::SessionConfig::new().with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
-    let mut names: Vec<(String, TableLocation)> = Vec::new();
-    for name in lake.topic_tables().await? {
-        names.push((name.clone(), lake.topic_table(&name)));
-    }
-    for derived in ["synced", "enriched", "scenes"] {
-        let location = lake.table(derived);
-        if location.has_delta_log().await? {
-            names.push((derived.to_string(), location));
-        }
-    }
-    let schema = LakeSchema { locations: names.into_iter().collect(), store, opened: Mutex::new(HashMap::new()) };
+    let locations = lake.tables().await?.into_iter().map(|t| (t.name, t.location)).collect();
+    let schema = LakeSchema { locations, store, opened: Mutex::new(HashMap::new()) };
     let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Start { what: "the SQL catalog", reason: "no default catalog".into() })?;
     catalog.register_schema("public", Arc::new(schema)).map_err(|e| Error::sql("registering the lake: ", e))?;
     Ok(ctx)
