@@ -88,14 +88,6 @@ pub enum Ingested {
     Unchanged,
 }
 
-/// Ingests one input and commits it on its own. See [`IngestRun`] for many.
-pub fn ingest_input(input: &BagInput, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<Ingested> {
-    let mut run = IngestRun::new(lake, store, opts, s3, runtime);
-    let mut outcomes = run.add(input);
-    outcomes.extend(run.finish());
-    outcomes.pop().map_or(Ok(Ingested::Unchanged), |(_, outcome)| outcome)
-}
-
 /// Ingests one bag file into the lake and records it in `store`.
 pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
     let started = Instant::now();
