@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use crate::common::*;
@@ -40,9 +40,7 @@ fn as_strs(v: &[String]) -> Vec<&str> {
 
 /// Table → bag → [rows, digest], from the independent Delta reader.
 fn digest(lake: &Path) -> BTreeMap<String, BTreeMap<String, Value>> {
-    let out = Command::new(python()).arg(py_script("lake_digest.py")).arg(lake).output().unwrap();
-    assert!(out.status.success(), "lake_digest.py: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_value(lake_digest(lake)).unwrap()
 }
 
 /// Bag records without timings and paths, and scenes, as the metadata store has them.

@@ -238,12 +238,7 @@ fn eight_ingest_and_four_batch_processes_at_once_lose_and_duplicate_nothing() {
     let expected = rows_and_scenes_by_key(&serial);
     assert_eq!(expected.len(), 16);
     assert_eq!(rows_and_scenes_by_key(&lake), expected);
-    let digest = |lake: &Path| {
-        let out = std::process::Command::new(python()).arg(py_script("lake_digest.py")).arg(lake).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    assert_eq!(digest(&lake), digest(&serial), "every table's rows equal the serial lake's");
+    assert_eq!(lake_digest(&lake), lake_digest(&serial), "every table's rows equal the serial lake's");
     // Every commit kept: versions 0..n without a gap; each process committed each topic table
     // once (its two bags together), so the topic tables have 8 commits.
     for table in std::fs::read_dir(lake.join("topics")).unwrap() {
@@ -301,12 +296,7 @@ fn optimize_compacts_each_partition_keeps_rows_and_types_while_readers_run_and_v
     let imu = lake.join("topics/imu_data");
     let before = files_per_partition(&imu);
     assert!(before.values().all(|&n| n == 2), "{before:?}");
-    let digest = || {
-        let out = std::process::Command::new(python()).arg(py_script("lake_digest.py")).arg(&lake).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let rows_before = digest();
+    let rows_before = lake_digest(&lake);
     let sql = "SELECT bag_file, count(*) AS n, min(linear_acceleration['x']) AS amin, max(linear_acceleration['x']) AS amax, min(log_time) AS t0, max(log_time) AS t1, arrow_typeof(min(log_time)) AS t FROM imu_data GROUP BY bag_file ORDER BY bag_file";
     let answer_before = csv(&lake, sql);
 
@@ -323,7 +313,7 @@ fn optimize_compacts_each_partition_keeps_rows_and_types_while_readers_run_and_v
     assert!(after.values().all(|&n| n == 1), "{after:?}");
     assert_eq!(csv(&lake, sql), answer_before, "same rows, same exact types (nanosecond timestamps)");
     assert!(answer_before.contains("Timestamp(ns"), "{answer_before}");
-    assert_eq!(digest(), rows_before, "Python deltalake reads the same rows");
+    assert_eq!(lake_digest(&lake), rows_before, "Python deltalake reads the same rows");
     // The commit is an OPTIMIZE without data change.
     let infos = commit_infos(&imu);
     assert_eq!(infos.last().unwrap().1["operation"], "OPTIMIZE");

@@ -4,7 +4,6 @@
 //! the two lakes, ingested and batched, hold the same rows in every Delta table.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::common::*;
 
@@ -13,12 +12,6 @@ fn writer_config(dir: &Path, writer: &str) -> PathBuf {
     let path = dir.join(format!("config-{writer}.json"));
     std::fs::write(&path, format!(r#"{{"ingest": {{"parquet_writer": "{writer}"}}}}"#)).unwrap();
     path
-}
-
-fn lake_digest(lake: &Path) -> serde_json::Value {
-    let out = Command::new(python()).arg(py_script("lake_digest.py")).arg(lake).output().unwrap();
-    assert!(out.status.success(), "lake_digest.py {}: {}", lake.display(), String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Ingests and batches `bags` with `writer`; returns the lake.

@@ -222,3 +222,11 @@ pub fn key_of(path: &Path) -> String {
 pub fn sample_key(name: &str) -> String {
     key_of(&manifest_dir().join("sample-bags").join(format!("{name}.bag")))
 }
+
+/// Row digests of every Delta table of the local lake `lake`, read by the Python `deltalake`
+/// package (`tests/py/lake_digest.py`): `{table: {bag name: [rows, sha256]}}`.
+pub fn lake_digest(lake: &Path) -> serde_json::Value {
+    let out = Command::new(python()).arg(py_script("lake_digest.py")).arg(lake).output().unwrap();
+    assert!(out.status.success(), "lake_digest.py {}: {}", lake.display(), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
