@@ -11,14 +11,13 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use arrow::datatypes::Fields;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::failpoint::pause_point;
 use crate::lake::delta::{self, PartitionWrite};
 use crate::lake::location::TableLocation;
 use crate::lake::parquet::PartFile;
-use crate::lake::Lake;
 use crate::meta::{BagRecord, MetaStore};
 
 use super::plan::GroupSchemas;
@@ -89,7 +88,7 @@ impl PendingBags {
 
 /// Commits `bags` (every table once for all of them, or bag by bag where that fails), then
 /// records each committed bag in `store`. Returns each bag's report or error, in order.
-pub(super) fn commit_bags(bags: Vec<WrittenBag>, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Vec<(String, Result<IngestReport>)> {
+pub(super) fn commit_bags(bags: Vec<WrittenBag>, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Vec<(String, Result<IngestReport>)> {
     if bags.is_empty() {
         return Vec::new();
     }
@@ -119,7 +118,6 @@ pub(super) fn commit_bags(bags: Vec<WrittenBag>, lake: &Lake, store: &dyn MetaSt
         bag.report.seconds += commit_share;
         bag.record.ingest_seconds = bag.report.seconds;
         bag.record.ingested_at = chrono::Utc::now().to_rfc3339();
-        bag.record.lake = Some(lake.display());
         // The bag record comes last: batches only see a bag once all its tables are written.
         let recorded = store.put_bag(&bag.record).map_err(Error::from);
         results.push((inputs[i].clone(), recorded.map(|()| bag.report)));
@@ -144,14 +142,10 @@ async fn commit_tables(bags: &[WrittenBag], opts: &IngestOptions) -> BTreeMap<us
             let failed = commit_table(dir, name, &writers, bags, opts).await;
             let n = committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             pause_point(&format!("ingest:committed-{n}"));
-            Ok::<_, Error>(failed)
+            failed
         }
     });
-    let outcomes: Vec<Vec<(usize, String)>> = futures::stream::iter(commits)
-        .buffer_unordered(CONCURRENT_COMMITS)
-        .try_collect()
-        .await
-        .unwrap_or_default();
+    let outcomes: Vec<Vec<(usize, String)>> = futures::stream::iter(commits).buffer_unordered(CONCURRENT_COMMITS).collect().await;
     outcomes.into_iter().flatten().collect()
 }
 

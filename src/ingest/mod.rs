@@ -98,7 +98,7 @@ pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &Ingest
 /// its own. `started` is when opening began, for the report's duration.
 pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
     let written = write_bag(bag, started, lake, store, opts, runtime, &mut GroupSchemas::default())?;
-    let mut results = commit_bags(vec![written], lake, store, opts, runtime);
+    let mut results = commit_bags(vec![written], store, opts, runtime);
     results.pop().map_or_else(|| Err(Error::Commit { bag: String::new(), reason: "nothing to commit".into() }), |(_, r)| r)
 }
 
@@ -145,7 +145,7 @@ impl<'a> IngestRun<'a> {
 
     fn commit_pending(&mut self) -> Vec<InputOutcome> {
         let bags = self.pending.take();
-        commit_bags(bags, self.lake, self.store, self.opts, self.runtime)
+        commit_bags(bags, self.store, self.opts, self.runtime)
             .into_iter()
             .map(|(input, result)| (input, result.map(Ingested::Done)))
             .collect()
