@@ -86,21 +86,23 @@ fn topics_option_limits_tables() {
     assert_eq!(partition_rows(&lake.join("topics/vehicle_gps_fix"), "drive_a"), 600);
 }
 
+/// A bag of four `/status` messages of type `x/Status` with `definition`, each `payload`.
+fn status_bag(dir: &Path, name: &str, definition: &str, payload: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.bag"));
+    let mut w = BagWriter::create(&path, Compression::None).unwrap();
+    let c = w.add_connection(conn("/status", "x/Status", definition));
+    for i in 0..4u64 {
+        w.write(c, 1_000 + i, payload).unwrap();
+    }
+    w.finish().unwrap();
+    path
+}
+
 #[test]
 fn bags_of_one_commit_group_with_conflicting_definitions_go_to_their_own_tables() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, definition: &str, payload: &[u8]| {
-        let path = dir.path().join(format!("{name}.bag"));
-        let mut w = BagWriter::create(&path, Compression::None).unwrap();
-        let c = w.add_connection(conn("/status", "x/Status", definition));
-        for i in 0..4u64 {
-            w.write(c, 1_000 + i, payload).unwrap();
-        }
-        w.finish().unwrap();
-        path
-    };
-    let ints = write("ints", "int32 code\n", &7i32.to_le_bytes());
-    let floats = write("floats", "float64 code\n", &7f64.to_le_bytes());
+    let ints = status_bag(dir.path(), "ints", "int32 code\n", &7i32.to_le_bytes());
+    let floats = status_bag(dir.path(), "floats", "float64 code\n", &7f64.to_le_bytes());
     let lake = dir.path().join("lake");
     // Both bags in one commit group: the second is planned against the first's columns.
     let out = run_ok(&["ingest", "--json", "--lake", lake.to_str().unwrap(), ints.to_str().unwrap(), floats.to_str().unwrap()]);
@@ -111,6 +113,57 @@ fn bags_of_one_commit_group_with_conflicting_definitions_go_to_their_own_tables(
     assert!(tables[1].starts_with("status__"), "{tables:?}");
     assert_eq!(partition_rows(&lake.join("topics/status"), "ints"), 4);
     assert_eq!(partition_rows(&lake.join("topics").join(&tables[1]), "floats"), 4);
+}
+
+#[test]
+fn a_group_whose_table_another_writer_changed_meanwhile_fails_cleanly_and_a_rerun_ingests_it() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let ints_a = status_bag(dir.path(), "ints_a", "int32 code\n", &7i32.to_le_bytes());
+    let ints_b = status_bag(dir.path(), "ints_b", "int32 code\n", &8i32.to_le_bytes());
+    let floats = status_bag(dir.path(), "floats", "float64 code\n", &7f64.to_le_bytes());
+    let lake = dir.path().join("lake");
+    let l = lake.to_str().unwrap();
+    // The first writer plans both int bags into a new `status` table and pauses before its commit.
+    let go = dir.path().join("go");
+    let mut first = scenes_command(&["ingest", "-q", "--lake", l, ints_a.to_str().unwrap(), ints_b.to_str().unwrap()])
+        .env("SCENES_PAUSE_AT", "ingest:parts-written")
+        .env("SCENES_RESUME_WHEN", &go)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(first.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("paused at") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the first ingest ended before its pause");
+    }
+    // Meanwhile another writer creates `status` with a float column of the same name.
+    run_ok(&["ingest", "-q", "--lake", l, floats.to_str().unwrap()]);
+    std::fs::write(&go, b"").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = first.wait().unwrap();
+    // Both int bags fail (the group, then each alone), naming the bag and the table; the float
+    // bag's rows are all the table has, and no uncommitted file of theirs stays behind.
+    assert_eq!(status.code(), Some(1), "{rest}");
+    for bag in [&ints_a, &ints_b] {
+        assert!(rest.contains(&format!("bag {}: commit failed", key_of(bag))) && rest.contains("table status"), "{rest}");
+    }
+    let table = lake.join("topics/status");
+    assert_eq!(partition_rows(&table, "floats"), 4);
+    assert_eq!(partition_rows(&table, "ints_a") + partition_rows(&table, "ints_b"), 0);
+    let part_files: usize = std::fs::read_dir(&table)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("bag_file="))
+        .map(|partition| files_with_ext(&partition, "parquet").len())
+        .sum();
+    assert_eq!(part_files, 1, "only the float bag's part file");
+    // A re-run plans against the float table and puts the int bags into their own table.
+    run_ok(&["ingest", "-q", "--lake", l, ints_a.to_str().unwrap(), ints_b.to_str().unwrap()]);
+    let store = SqliteStore::open(&lake.join("_scenes/metadata.sqlite")).unwrap();
+    assert_eq!(store.list_bags().unwrap().len(), 3);
 }
 
 #[test]
