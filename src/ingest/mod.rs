@@ -25,13 +25,13 @@ use crate::bag::Bag;
 use crate::error::{Error, Result};
 use crate::lake::parquet::{ParquetOptions, PartFile};
 use crate::lake::{bag_key, bag_name, source_uri, Lake};
-use crate::meta::MetaStore;
+use crate::meta::{BagRecord, MetaStore};
 use crate::source::inputs::BagInput;
 use crate::source::S3Config;
 use commit::{commit_bags, PendingBags, TableWrite, WrittenBag};
 use plan::{plan_tables, table_fields, ConnCounters, GroupSchemas};
 use range::{close_parts, split_ranges, OpenParts, RangeContext, RangeOutput};
-use report::{bag_record, build_report, record_key};
+use report::{bag_record, build_report, find_record};
 
 pub use report::{IngestReport, TopicReport};
 
@@ -97,7 +97,7 @@ pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &Ingest
 /// Ingests a bag that is already open (a local file, or an object read by ranges), committed on
 /// its own. `started` is when opening began, for the report's duration.
 pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
-    let written = write_bag(bag, started, lake, store, opts, runtime, &mut GroupSchemas::default())?;
+    let written = write_bag(bag, started, lake, store, opts, runtime, &mut GroupSchemas::default(), [])?;
     let mut results = commit_bags(vec![written], store, opts, runtime);
     results.pop().map_or_else(|| Err(Error::Commit { bag: String::new(), reason: "nothing to commit".into() }), |(_, r)| r)
 }
@@ -161,7 +161,7 @@ impl<'a> IngestRun<'a> {
             BagInput::Local(path) => {
                 if !opts.force {
                     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-                    if is_unchanged(store, &record_key(path).0, Some(&crate::source::local_version(&meta)), lake)? {
+                    if is_unchanged(find_record(store, path, [])?.1.as_ref(), Some(&crate::source::local_version(&meta)), lake) {
                         return Ok(None);
                     }
                 }
@@ -172,18 +172,16 @@ impl<'a> IngestRun<'a> {
                 None => return Ok(None),
             },
         };
-        write_bag(bag, started, lake, store, opts, self.runtime, &mut self.pending.schemas).map(Some)
+        let pending = &mut self.pending;
+        write_bag(bag, started, lake, store, opts, self.runtime, &mut pending.schemas, pending.bags.iter().map(|b| &b.record)).map(Some)
     }
 }
 
-/// Whether the bag record under `key` was made from the source version `version`, by an ingest
-/// into `lake`.
-fn is_unchanged(store: &dyn MetaStore, key: &str, version: Option<&str>, lake: &Lake) -> Result<bool> {
-    let Some(version) = version else { return Ok(false) };
+/// Whether the bag's `record` was made from the source version `version`, by an ingest into `lake`.
+fn is_unchanged(record: Option<&BagRecord>, version: Option<&str>, lake: &Lake) -> bool {
+    let Some(version) = version else { return false };
     let lake = lake.display();
-    Ok(store
-        .get_bag(key)?
-        .is_some_and(|record| record.source_version.as_deref() == Some(version) && record.lake.as_deref() == Some(lake.as_str())))
+    record.is_some_and(|record| record.source_version.as_deref() == Some(version) && record.lake.as_deref() == Some(lake.as_str()))
 }
 
 /// Opens an object on S3 for reading by ranges; `None` when it is unchanged (see [`is_unchanged`]).
@@ -191,7 +189,7 @@ fn is_unchanged(store: &dyn MetaStore, key: &str, version: Option<&str>, lake: &
 fn open_s3(uri: &str, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<Option<Bag>> {
     let object = crate::source::s3::S3Bag::open(uri, s3, runtime.handle())?;
     let reader = object.into_reader();
-    if !opts.force && is_unchanged(store, &record_key(Path::new(uri)).0, reader.version().as_deref(), lake)? {
+    if !opts.force && is_unchanged(find_record(store, Path::new(uri), [])?.1.as_ref(), reader.version().as_deref(), lake) {
         return Ok(None);
     }
     Ok(Some(Bag::open_ranged(reader)?))
@@ -204,11 +202,21 @@ fn open_s3(uri: &str, _lake: &Lake, _store: &dyn MetaStore, _opts: &IngestOption
 
 /// Reads a bag that is already open and writes its part files, ready for its commit. Its
 /// tables are chosen against `schemas`: the committed ones and those of the bags written before
-/// it in its commit group.
-fn write_bag(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime, schemas: &mut GroupSchemas) -> Result<WrittenBag> {
+/// it in its commit group, whose records (`waiting`) are still to be written.
+fn write_bag<'a>(
+    bag: Bag,
+    started: Instant,
+    lake: &Lake,
+    store: &dyn MetaStore,
+    opts: &IngestOptions,
+    runtime: &tokio::runtime::Runtime,
+    schemas: &mut GroupSchemas,
+    waiting: impl IntoIterator<Item = &'a BagRecord>,
+) -> Result<WrittenBag> {
     let bag_file = bag_key(&bag_name(&bag.path), &source_uri(&bag.path));
     // A bag ingested by an earlier version is keyed by its name: its commit removes that partition.
-    let replaces = store.get_bag(&record_key(&bag.path).0)?.map(|old| old.bag_file).filter(|old| *old != bag_file);
+    let (record_key, old_record) = find_record(store, &bag.path, waiting)?;
+    let replaces = old_record.map(|old| old.bag_file).filter(|old| *old != bag_file);
     tracing::debug!(bag = %bag_file, chunks = bag.chunks.len(), elapsed_s = started.elapsed().as_secs_f64(), "opened");
     let plan = runtime.block_on(plan_tables(&bag, lake, &opts.topics, schemas))?;
     tracing::debug!(tables = plan.tables.len(), elapsed_s = started.elapsed().as_secs_f64(), "planned");
@@ -281,7 +289,7 @@ fn write_bag(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaStore, opt
     }
     tracing::debug!(elapsed_s = started.elapsed().as_secs_f64(), "decoded and wrote part files");
     let report = build_report(&bag, &bag_file, &plan, &counters, damage, started.elapsed().as_secs_f64());
-    let record = bag_record(&bag, &report, lake)?;
+    let record = bag_record(&bag, &report, lake, record_key)?;
     let tables = plan
         .tables
         .iter()

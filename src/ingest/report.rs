@@ -9,7 +9,7 @@ use super::plan::{ConnCounters, Plan};
 use crate::bag::{Bag, IndexState, ScanDamage};
 use crate::error::Result;
 use crate::lake::{bag_name, source_uri, Lake};
-use crate::meta::{BagRecord, TopicRecord};
+use crate::meta::{BagRecord, MetaStore, TopicRecord};
 
 /// What happened to one topic.
 #[derive(Debug, Clone, Serialize)]
@@ -99,7 +99,7 @@ pub(super) fn build_report(bag: &Bag, bag_file: &str, plan: &Plan, counters: &Ha
 
 /// The key of a bag's record and its bucket: a bag read from S3 is recorded by key and bucket
 /// (as the reference pipeline's items), a local one by its absolute path.
-pub(super) fn record_key(path: &Path) -> (String, Option<String>) {
+fn record_key(path: &Path) -> (String, Option<String>) {
     let text = path.to_string_lossy();
     match text.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) {
         Some((bucket, key)) => (key.to_string(), Some(bucket.to_string())),
@@ -107,8 +107,29 @@ pub(super) fn record_key(path: &Path) -> (String, Option<String>) {
     }
 }
 
-pub(super) fn bag_record(bag: &Bag, report: &IngestReport, lake: &Lake) -> Result<BagRecord> {
-    let (prefix, bucket) = record_key(&bag.path);
+/// Where the bag at `path` is recorded in `store`, and its record when it has one. An object on
+/// S3 is recorded under its key; when that key's record (in the store, or among `pending`, the
+/// records still to be written) belongs to an object of another bucket (the same key in two
+/// buckets), under `<bucket>/<key>`, so that neither replaces the other.
+pub(super) fn find_record<'a>(store: &dyn MetaStore, path: &Path, pending: impl IntoIterator<Item = &'a BagRecord>) -> Result<(String, Option<BagRecord>)> {
+    let (key, bucket) = record_key(path);
+    let record = match pending.into_iter().find(|r| r.bag_file_prefix == key) {
+        Some(waiting) => Some(waiting.clone()),
+        None => store.get_bag(&key)?,
+    };
+    match (bucket, record) {
+        (Some(bucket), Some(other)) if other.bag_file_bucket.as_deref() != Some(bucket.as_str()) => {
+            let key = format!("{bucket}/{key}");
+            let record = store.get_bag(&key)?;
+            Ok((key, record))
+        }
+        (_, record) => Ok((key, record)),
+    }
+}
+
+/// The bag record of `bag`, under the key `prefix` (see [`find_record`]).
+pub(super) fn bag_record(bag: &Bag, report: &IngestReport, lake: &Lake, prefix: String) -> Result<BagRecord> {
+    let bucket = record_key(&bag.path).1;
     let mut topics = BTreeMap::new();
     for t in &report.topics {
         let conns: Vec<u32> = bag.connections.iter().filter(|c| c.topic == t.topic).map(|c| c.id).collect();

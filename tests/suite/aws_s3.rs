@@ -455,3 +455,41 @@ fn same_names_under_two_prefixes_by_eight_ingest_and_four_batch_processes_at_onc
         assert_eq!(v, (0..v.len() as u64).collect::<Vec<_>>(), "{table}: a gap in the log");
     }
 }
+
+#[test]
+fn one_key_in_two_buckets_gives_two_bags_with_their_own_records() {
+    let Some(ep) = endpoints() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let id = unique_id();
+    let (staging, production, lake_bucket) = (format!("kstaging-{id}"), format!("kprod-{id}"), format!("klake-{id}"));
+    s3_tool(&["mb", &staging, &production, &lake_bucket]);
+    // The same key in two buckets, holding different drives.
+    let key = "drives/2026-12-01/drive_0.bag";
+    let sample = |name: &str| manifest_dir().join(format!("sample-bags/{name}.bag"));
+    s3_tool(&["put", sample("drive_c").to_str().unwrap(), &format!("s3://{staging}/{key}")]);
+    s3_tool(&["put", sample("drive_a").to_str().unwrap(), &format!("s3://{production}/{key}")]);
+    let settings = dynamo_settings(&format!("s3keys{id}"), &ep.dynamodb);
+    let config = write_aws_config(dir.path(), &settings, &ep.dynamodb, Some(&ep.s3));
+    let cfg = config.to_str().unwrap();
+    let lake = format!("s3://{lake_bucket}/lake");
+    run_ok(&["--config", cfg, "init-store"]);
+    let (a, b) = (format!("s3://{staging}/{key}"), format!("s3://{production}/{key}"));
+    run_ok(&["--config", cfg, "ingest", "-q", "--lake", &lake, &a, &b]);
+    run_ok(&["--config", cfg, "batch", "--all", "-q", "--lake", &lake]);
+    let store = DynamoStore::connect(settings.clone()).unwrap();
+    let mut records: Vec<(String, Option<String>, String)> =
+        store.list_bags().unwrap().into_iter().map(|r| (r.bag_file_prefix, r.bag_file_bucket, r.bag_file)).collect();
+    records.sort();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!((records[0].0.as_str(), records[0].1.as_deref()), (key, Some(staging.as_str())), "the first keeps the plain key");
+    assert_eq!((records[1].0.clone(), records[1].1.as_deref()), (format!("{production}/{key}"), Some(production.as_str())));
+    assert_ne!(records[0].2, records[1].2, "two partitions");
+    let imu = counts_by_key(&run_ok(&["--config", cfg, "query", "--lake", &lake, "--format", "csv", "SELECT bag_file, count(*) AS n FROM imu_data GROUP BY bag_file"]));
+    assert_eq!(imu.get(&records[0].2), Some(&2000), "drive_c's rows: {imu:?}");
+    assert_eq!(imu.get(&records[1].2), Some(&6000), "drive_a's rows: {imu:?}");
+    let scenes = counts_by_key(&run_ok(&["--config", cfg, "query", "--lake", &lake, "--format", "csv", "SELECT bag_file, count(*) AS n FROM scenes GROUP BY bag_file"]));
+    assert_eq!((scenes.get(&records[0].2), scenes.get(&records[1].2)), (Some(&1), Some(&4)), "{scenes:?}");
+    // Both unchanged: a re-run skips both.
+    let again: serde_json::Value = serde_json::from_str(&run_ok(&["--config", cfg, "--json", "ingest", "--lake", &lake, &a, &b])).unwrap();
+    assert_eq!(again["skipped"].as_array().map(Vec::len), Some(2), "{again}");
+}
