@@ -31,7 +31,7 @@ use crate::source::S3Config;
 use commit::{commit_bags, PendingBags, TableWrite, WrittenBag};
 use plan::{plan_tables, table_fields, ConnCounters, GroupSchemas};
 use range::{close_parts, split_ranges, OpenParts, RangeContext, RangeOutput};
-use report::{bag_record, build_report, find_record};
+use report::{bag_record, build_report, find_record, FoundRecord};
 
 pub use report::{IngestReport, TopicReport};
 
@@ -97,7 +97,8 @@ pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &Ingest
 /// Ingests a bag that is already open (a local file, or an object read by ranges), committed on
 /// its own. `started` is when opening began, for the report's duration.
 pub fn ingest_opened(bag: Bag, started: Instant, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
-    let written = write_bag(bag, started, lake, store, opts, runtime, &mut GroupSchemas::default(), [])?;
+    let found = find_record(store, &bag.path, [])?;
+    let written = write_bag(bag, started, lake, opts, runtime, &mut GroupSchemas::default(), found)?;
     let mut results = commit_bags(vec![written], store, opts, runtime);
     results.pop().map_or_else(|| Err(Error::Commit { bag: String::new(), reason: "nothing to commit".into() }), |(_, r)| r)
 }
@@ -157,23 +158,30 @@ impl<'a> IngestRun<'a> {
     fn write_input(&mut self, input: &BagInput) -> Result<Option<WrittenBag>> {
         let (lake, store, opts) = (self.lake, self.store, self.opts);
         let started = Instant::now();
+        let source = match input {
+            BagInput::Local(path) => path.clone(),
+            BagInput::S3(uri) => std::path::PathBuf::from(uri),
+        };
+        let pending = &mut self.pending;
+        // One lookup of the bag's record: whether the source is unchanged, and where the new
+        // record goes.
+        let found = find_record(store, &source, pending.bags.iter().map(|b| &b.record))?;
         let bag = match input {
             BagInput::Local(path) => {
                 if !opts.force {
                     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-                    if is_unchanged(find_record(store, path, [])?.1.as_ref(), Some(&crate::source::local_version(&meta)), lake) {
+                    if is_unchanged(found.record.as_ref(), Some(&crate::source::local_version(&meta)), lake) {
                         return Ok(None);
                     }
                 }
                 Bag::open(path)?
             }
-            BagInput::S3(uri) => match open_s3(uri, lake, store, opts, self.s3, self.runtime)? {
+            BagInput::S3(uri) => match open_s3(uri, found.record.as_ref(), lake, opts, self.s3, self.runtime)? {
                 Some(bag) => bag,
                 None => return Ok(None),
             },
         };
-        let pending = &mut self.pending;
-        write_bag(bag, started, lake, store, opts, self.runtime, &mut pending.schemas, pending.bags.iter().map(|b| &b.record)).map(Some)
+        write_bag(bag, started, lake, opts, self.runtime, &mut pending.schemas, found).map(Some)
     }
 }
 
@@ -184,39 +192,39 @@ fn is_unchanged(record: Option<&BagRecord>, version: Option<&str>, lake: &Lake) 
     record.is_some_and(|record| record.source_version.as_deref() == Some(version) && record.lake.as_deref() == Some(lake.as_str()))
 }
 
-/// Opens an object on S3 for reading by ranges; `None` when it is unchanged (see [`is_unchanged`]).
+/// Opens an object on S3 for reading by ranges; `None` when its `record` says it is unchanged
+/// (see [`is_unchanged`]).
 #[cfg(feature = "aws")]
-fn open_s3(uri: &str, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<Option<Bag>> {
+fn open_s3(uri: &str, record: Option<&BagRecord>, lake: &Lake, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<Option<Bag>> {
     let object = crate::source::s3::S3Bag::open(uri, s3, runtime.handle())?;
     let reader = object.into_reader();
-    if !opts.force && is_unchanged(find_record(store, Path::new(uri), [])?.1.as_ref(), reader.version().as_deref(), lake) {
+    if !opts.force && is_unchanged(record, reader.version().as_deref(), lake) {
         return Ok(None);
     }
     Ok(Some(Bag::open_ranged(reader)?))
 }
 
 #[cfg(not(feature = "aws"))]
-fn open_s3(uri: &str, _lake: &Lake, _store: &dyn MetaStore, _opts: &IngestOptions, _s3: &S3Config, _runtime: &tokio::runtime::Runtime) -> Result<Option<Bag>> {
+fn open_s3(uri: &str, _record: Option<&BagRecord>, _lake: &Lake, _opts: &IngestOptions, _s3: &S3Config, _runtime: &tokio::runtime::Runtime) -> Result<Option<Bag>> {
     Err(crate::source::inputs::InputError::NoS3Support { input: uri.to_string() }.into())
 }
 
 /// Reads a bag that is already open and writes its part files, ready for its commit. Its
 /// tables are chosen against `schemas`: the committed ones and those of the bags written before
-/// it in its commit group, whose records (`waiting`) are still to be written.
-fn write_bag<'a>(
+/// it in its commit group. `found` is where its record goes, and its record of an earlier ingest.
+fn write_bag(
     bag: Bag,
     started: Instant,
     lake: &Lake,
-    store: &dyn MetaStore,
     opts: &IngestOptions,
     runtime: &tokio::runtime::Runtime,
     schemas: &mut GroupSchemas,
-    waiting: impl IntoIterator<Item = &'a BagRecord>,
+    found: FoundRecord,
 ) -> Result<WrittenBag> {
     let bag_file = bag_key(&bag_name(&bag.path), &source_uri(&bag.path));
     // A bag ingested by an earlier version is keyed by its name: its commit removes that partition.
-    let (record_key, old_record) = find_record(store, &bag.path, waiting)?;
-    let replaces = old_record.map(|old| old.bag_file).filter(|old| *old != bag_file);
+    let replaces = found.record.map(|old| old.bag_file).filter(|old| *old != bag_file);
+    let record_key = found.key;
     tracing::debug!(bag = %bag_file, chunks = bag.chunks.len(), elapsed_s = started.elapsed().as_secs_f64(), "opened");
     let plan = runtime.block_on(plan_tables(&bag, lake, &opts.topics, schemas))?;
     tracing::debug!(tables = plan.tables.len(), elapsed_s = started.elapsed().as_secs_f64(), "planned");

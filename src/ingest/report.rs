@@ -107,11 +107,17 @@ fn record_key(path: &Path) -> (String, Option<String>) {
     }
 }
 
+/// Where a bag's record goes, and its record of an earlier ingest, if any.
+pub(super) struct FoundRecord {
+    pub(super) key: String,
+    pub(super) record: Option<BagRecord>,
+}
+
 /// Where the bag at `path` is recorded in `store`, and its record when it has one. An object on
 /// S3 is recorded under its key; when that key's record (in the store, or among `pending`, the
 /// records still to be written) belongs to an object of another bucket (the same key in two
 /// buckets), under `<bucket>/<key>`, so that neither replaces the other.
-pub(super) fn find_record<'a>(store: &dyn MetaStore, path: &Path, pending: impl IntoIterator<Item = &'a BagRecord>) -> Result<(String, Option<BagRecord>)> {
+pub(super) fn find_record<'a>(store: &dyn MetaStore, path: &Path, pending: impl IntoIterator<Item = &'a BagRecord>) -> Result<FoundRecord> {
     let (key, bucket) = record_key(path);
     let record = match pending.into_iter().find(|r| r.bag_file_prefix == key) {
         Some(waiting) => Some(waiting.clone()),
@@ -121,9 +127,9 @@ pub(super) fn find_record<'a>(store: &dyn MetaStore, path: &Path, pending: impl 
         (Some(bucket), Some(other)) if other.bag_file_bucket.as_deref() != Some(bucket.as_str()) => {
             let key = format!("{bucket}/{key}");
             let record = store.get_bag(&key)?;
-            Ok((key, record))
+            Ok(FoundRecord { key, record })
         }
-        (_, record) => Ok((key, record)),
+        (_, record) => Ok(FoundRecord { key, record }),
     }
 }
 
