@@ -13,6 +13,14 @@ fn csv(lake: &Path, sql: &str) -> String {
     run_ok(&["query", "--lake", lake.to_str().unwrap(), "--format", "csv", sql])
 }
 
+/// `scenes ingest -q <extra> --lake <lake> <bags...>`, which must succeed.
+fn ingest(lake: &Path, extra: &[&str], bags: &[PathBuf]) {
+    let mut args = vec!["ingest", "-q", "--lake", lake.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend(bags.iter().map(|b| b.to_str().unwrap()));
+    run_ok(&args);
+}
+
 /// `sample-bags/<sample>.bag` copied to `<dir>/<folder>/<name>.bag`.
 fn copy_sample(dir: &Path, folder: &str, name: &str, sample: &str) -> PathBuf {
     let to = dir.join(folder).join(format!("{name}.bag"));
@@ -57,9 +65,7 @@ fn bags_of_one_name_from_different_folders_keep_all_their_rows_and_scenes() {
     let bags: Vec<PathBuf> = sources.iter().map(|(folder, sample)| copy_sample(dir.path(), folder, "drive_0", sample)).collect();
     let lake = dir.path().join("lake");
     let l = lake.to_str().unwrap();
-    let mut args = vec!["ingest", "-q", "--lake", l];
-    args.extend(bags.iter().map(|b| b.to_str().unwrap()));
-    run_ok(&args);
+    ingest(&lake, &[], &bags);
     run_ok(&["batch", "--all", "-q", "--lake", l]);
     let expected: BTreeMap<String, (u64, u64)> = bags.iter().zip(&sources).map(|(bag, (_, sample))| (key_of(bag), expected_of(sample))).collect();
     assert_eq!(expected.len(), 3, "three keys for three sources of one name");
@@ -74,9 +80,7 @@ fn bags_of_one_name_from_different_folders_keep_all_their_rows_and_scenes() {
     assert_eq!(records.len(), 3);
     assert!(records.iter().all(|r| r.bag_name == "drive_0"), "{records:?}");
     // The same sources again (forced): the same keys, replaced, never duplicated.
-    let mut again = vec!["ingest", "-q", "--force", "--lake", l];
-    again.extend(bags.iter().map(|b| b.to_str().unwrap()));
-    run_ok(&again);
+    ingest(&lake, &["--force"], &bags);
     run_ok(&["batch", "--all", "-q", "--lake", l]);
     assert_eq!(rows_and_scenes_by_key(&lake), expected);
     // `--bag` with the shared name selects all three; with a path, one.
@@ -210,9 +214,7 @@ fn eight_ingest_and_four_batch_processes_at_once_lose_and_duplicate_nothing() {
     // The lake built one process at a time, to compare with.
     let serial = dir.path().join("serial");
     let s = serial.to_str().unwrap();
-    let mut args = vec!["ingest", "-q", "--lake", s];
-    args.extend(bags.iter().map(|b| b.to_str().unwrap()));
-    run_ok(&args);
+    ingest(&serial, &[], &bags);
     run_ok(&["batch", "--all", "-q", "--lake", s]);
 
     let lake = dir.path().join("lake");
@@ -290,9 +292,7 @@ fn optimize_compacts_each_partition_keeps_rows_and_types_while_readers_run_and_v
     let lake = dir.path().join("lake");
     let l = lake.to_str().unwrap();
     // Two workers write two files per table and bag.
-    let mut args = vec!["ingest", "-q", "--threads", "2", "--lake", l];
-    args.extend(bags.iter().map(|b| b.to_str().unwrap()));
-    run_ok(&args);
+    ingest(&lake, &["--threads", "2"], &bags);
     let imu = lake.join("topics/imu_data");
     let before = files_per_partition(&imu);
     assert!(before.values().all(|&n| n == 2), "{before:?}");
