@@ -467,11 +467,64 @@ pub struct TableFiles {
 /// The active files and the Arrow columns of the table at `location` (empty when there is no
 /// table yet).
 pub async fn table_files(location: &TableLocation) -> Result<TableFiles> {
-    let Some(table) = open(location).await? else {
-        return Ok(TableFiles::default());
-    };
-    let snapshot = table.snapshot()?;
-    Ok(TableFiles { files: snapshot_files(snapshot), arrow_fields: snapshot_arrow_fields(snapshot) })
+    Ok(match current_files(location).await? {
+        Some(current) => {
+            let arrow_fields = current.arrow_fields();
+            TableFiles { files: current.into_files(), arrow_fields }
+        }
+        None => TableFiles::default(),
+    })
+}
+
+/// A table's current snapshot as read by the lean log reader, or by `deltalake` for a log
+/// beyond it. Files and columns are taken out only when needed.
+enum CurrentFiles {
+    Lean(std::sync::Arc<super::delta_log::Snapshot>),
+    Eager { version: i64, files: Vec<ActiveFile>, arrow_fields: Option<Fields> },
+}
+
+impl CurrentFiles {
+    fn version(&self) -> i64 {
+        match self {
+            CurrentFiles::Lean(snapshot) => snapshot.version,
+            CurrentFiles::Eager { version, .. } => *version,
+        }
+    }
+
+    /// The active files, in no particular order.
+    fn into_files(self) -> Vec<ActiveFile> {
+        match self {
+            CurrentFiles::Lean(snapshot) => snapshot.files.values().cloned().collect(),
+            CurrentFiles::Eager { files, .. } => files,
+        }
+    }
+
+    fn arrow_fields(&self) -> Option<Fields> {
+        match self {
+            CurrentFiles::Lean(snapshot) => snapshot.configuration.get(ARROW_SCHEMA_PROPERTY).and_then(|text| decode_arrow_fields(text)),
+            CurrentFiles::Eager { arrow_fields, .. } => arrow_fields.clone(),
+        }
+    }
+}
+
+/// The current snapshot of the table at `location`, or `None` when there is no table.
+async fn current_files(location: &TableLocation) -> Result<Option<CurrentFiles>> {
+    match super::delta_log::read_snapshot(location).await {
+        Ok(snapshot) => Ok(snapshot.map(CurrentFiles::Lean)),
+        Err(super::delta_log::ReadError::Lake(e)) => Err(e),
+        Err(super::delta_log::ReadError::Unsupported(why)) => {
+            tracing::debug!("reading the table with deltalake: {}", why.0);
+            let Some(table) = open(location).await? else {
+                return Ok(None);
+            };
+            let snapshot = table.snapshot()?;
+            Ok(Some(CurrentFiles::Eager {
+                version: snapshot.version() as i64,
+                files: snapshot_files(snapshot),
+                arrow_fields: snapshot_arrow_fields(snapshot),
+            }))
+        }
+    }
 }
 
 fn snapshot_files(snapshot: &deltalake::table::state::DeltaTableState) -> Vec<ActiveFile> {
@@ -511,24 +564,23 @@ fn partition_indexes() -> &'static std::sync::Mutex<HashMap<String, std::sync::A
 /// carry the chunk range and sequence, so this is the bag's record order), and the table's
 /// Arrow columns. The table's files are listed once per version and process.
 pub async fn partition_table_files(location: &TableLocation, bag_file: &str) -> Result<TableFiles> {
-    let Some(table) = open(location).await? else {
+    let key = location.display();
+    let cached = partition_indexes().lock().ok().and_then(|indexes| indexes.get(&key).cloned());
+    let Some(current) = current_files(location).await? else {
         return Ok(TableFiles::default());
     };
-    let snapshot = table.snapshot()?;
-    let version = snapshot.version() as i64;
-    let key = location.display();
-    let cached = partition_indexes().lock().ok().and_then(|indexes| indexes.get(&key).filter(|i| i.version == version).cloned());
-    let index = match cached {
+    let index = match cached.filter(|index| index.version == current.version()) {
         Some(index) => index,
         None => {
+            let (version, arrow_fields) = (current.version(), current.arrow_fields());
             let mut by_bag: HashMap<String, Vec<ActiveFile>> = HashMap::new();
-            for file in snapshot_files(snapshot) {
+            for file in current.into_files() {
                 by_bag.entry(file.bag_file.clone().unwrap_or_default()).or_default().push(file);
             }
             for files in by_bag.values_mut() {
                 files.sort_by(|a, b| a.relative_path.cmp(&b.relative_path));
             }
-            let index = std::sync::Arc::new(PartitionIndex { version, by_bag, arrow_fields: snapshot_arrow_fields(snapshot) });
+            let index = std::sync::Arc::new(PartitionIndex { version, by_bag, arrow_fields });
             if let Ok(mut indexes) = partition_indexes().lock() {
                 indexes.insert(key, index.clone());
             }

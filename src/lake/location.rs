@@ -207,6 +207,58 @@ impl TableLocation {
         }
     }
 
+    /// Names of the commits and checkpoints in this table's `_delta_log` that sort after
+    /// `after` (all of them without it), in version order. A missing log lists as empty.
+    /// (A version's own files sort after its bare 20 digits.)
+    pub async fn list_delta_log(&self, after: Option<&str>) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        match &self.place {
+            Place::Local(dir) => {
+                let log = dir.join("_delta_log");
+                let entries = match std::fs::read_dir(&log) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+                    Err(e) => return Err(LakeError::io(&log, e)),
+                };
+                for entry in entries {
+                    let name = entry.map_err(|e| LakeError::io(&log, e))?.file_name().to_string_lossy().into_owned();
+                    if is_log_version_file(&name) && after.is_none_or(|after| name.as_str() > after) {
+                        names.push(name);
+                    }
+                }
+            }
+            Place::Remote { remote, prefix } => {
+                let log = prefix.clone().join("_delta_log");
+                let mut listing = match after {
+                    Some(after) => remote.store.list_with_offset(Some(&log), &log.clone().join(after)),
+                    None => remote.store.list(Some(&log)),
+                };
+                while let Some(item) = listing.next().await {
+                    let meta = item.map_err(|e| self.remote_error("_delta_log/", e))?;
+                    if let Some(name) = meta.location.filename().filter(|name| is_log_version_file(name)) {
+                        names.push(name.to_string());
+                    }
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// The whole content of the file `relative`.
+    pub async fn read_bytes(&self, relative: &str) -> Result<bytes::Bytes> {
+        match &self.place {
+            Place::Local(dir) => {
+                let path = dir.join(relative);
+                std::fs::read(&path).map(bytes::Bytes::from).map_err(|e| LakeError::io(&path, e))
+            }
+            Place::Remote { remote, .. } => {
+                let got = remote.store.get(&self.object_path(relative)).await.map_err(|e| self.remote_error(relative, e))?;
+                got.bytes().await.map_err(|e| self.remote_error(relative, e))
+            }
+        }
+    }
+
     /// Names of the sub-directories (common prefixes) of this location.
     pub async fn list_children(&self) -> Result<Vec<String>> {
         let mut names = Vec::new();

@@ -9,6 +9,8 @@ pub mod error;
 #[cfg(feature = "lake")]
 pub mod delta;
 #[cfg(feature = "lake")]
+pub mod delta_log;
+#[cfg(feature = "lake")]
 pub mod location;
 #[cfg(feature = "lake")]
 pub mod parquet;
