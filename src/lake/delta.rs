@@ -18,6 +18,7 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::DeltaTable;
 use url::Url;
 
+pub use super::delta_log::ActiveFile;
 use super::location::TableLocation;
 use super::parquet::PartFile;
 use super::PARTITION_COLUMN;
@@ -438,17 +439,6 @@ fn add_action(part: &PartFile, bag: &str, now: i64) -> Add {
     }
 }
 
-/// An active data file of a table.
-#[derive(Debug, Clone)]
-pub struct ActiveFile {
-    /// Path relative to the table location, with `/` separators.
-    pub relative_path: String,
-    pub size: u64,
-    /// Its `bag_file` partition value.
-    pub bag_file: Option<String>,
-    /// Its row count, from the commit's statistics (`numRecords`), when recorded.
-    pub rows: Option<u64>,
-}
 
 /// The active Parquet files of the table at `location`.
 pub async fn active_files(location: &TableLocation) -> Result<Vec<ActiveFile>> {

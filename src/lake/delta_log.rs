@@ -21,10 +21,21 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use serde::Deserialize;
 
-use super::delta::ActiveFile;
 use super::location::TableLocation;
 use super::PARTITION_COLUMN;
 use crate::lake::error::LakeError;
+
+/// An active data file of a table.
+#[derive(Debug, Clone)]
+pub struct ActiveFile {
+    /// Path relative to the table location, with `/` separators.
+    pub relative_path: String,
+    pub size: u64,
+    /// Its `bag_file` partition value.
+    pub bag_file: Option<String>,
+    /// Its row count, from the commit's statistics (`numRecords`), when recorded.
+    pub rows: Option<u64>,
+}
 
 /// Why the lean reader cannot read a table; the caller reads it with `deltalake` instead.
 #[derive(Debug)]
