@@ -19,6 +19,10 @@ use super::views::{take_reserving, ByteViews};
 /// Name of the element field of list columns.
 pub const LIST_ITEM: &str = "item";
 
+/// The member a message type without fields gets in its struct column: the name rosidl gives
+/// the placeholder member of such a message in the code it generates.
+pub const EMPTY_MESSAGE_MEMBER: &str = "structure_needs_at_least_one_member";
+
 /// Timezone of every timestamp column.
 pub const UTC: &str = "UTC";
 
@@ -50,6 +54,10 @@ pub enum Column {
     /// columns: the Parquet writer accepts views in place of binary there, not nested.)
     ByteArray(ByteViews),
     Struct { names: Vec<String>, children: Vec<Column>, rows: usize },
+    /// The one member of a message type without fields ([`EMPTY_MESSAGE_MEMBER`]): Parquet
+    /// cannot store a struct without fields. CDR puts a placeholder byte on the wire for such a
+    /// message, which is read into it; ROS1 puts nothing, and the value is 0.
+    EmptyMessage(Vec<u8>),
     List { offsets: Vec<i32>, child: Box<Column> },
     FixedList { size: usize, child: Box<Column>, rows: usize },
 }
@@ -139,7 +147,7 @@ impl Column {
         match self {
             Column::Bool(v) => v.len(),
             Column::Int8(v) => v.len(),
-            Column::UInt8(v) => v.len(),
+            Column::UInt8(v) | Column::EmptyMessage(v) => v.len(),
             Column::Int16(v) => v.len(),
             Column::UInt16(v) => v.len(),
             Column::Int32(v) => v.len(),
@@ -165,7 +173,7 @@ impl Column {
         match self {
             Column::Bool(v) => v.len(),
             Column::Int8(v) => v.len(),
-            Column::UInt8(v) => v.len(),
+            Column::UInt8(v) | Column::EmptyMessage(v) => v.len(),
             Column::Int16(v) => v.len() * 2,
             Column::UInt16(v) => v.len() * 2,
             Column::Int32(v) => v.len() * 4,
@@ -187,7 +195,7 @@ impl Column {
     /// arrays of a hostile definition can multiply past `usize`.
     pub fn fixed_value_bytes(&self) -> usize {
         match self {
-            Column::Bool(_) | Column::Int8(_) | Column::UInt8(_) => 1,
+            Column::Bool(_) | Column::Int8(_) | Column::UInt8(_) | Column::EmptyMessage(_) => 1,
             Column::Int16(_) | Column::UInt16(_) => 2,
             Column::Int32(_) | Column::UInt32(_) | Column::Float32(_) => 4,
             Column::Int64(_) | Column::UInt64(_) | Column::Float64(_) | Column::Time(_) | Column::Duration(_) => 8,
@@ -206,7 +214,7 @@ impl Column {
         match self {
             Column::Bool(v) => v.reserve(rows),
             Column::Int8(v) => v.reserve(rows),
-            Column::UInt8(v) => v.reserve(rows),
+            Column::UInt8(v) | Column::EmptyMessage(v) => v.reserve(rows),
             Column::Int16(v) => v.reserve(rows),
             Column::UInt16(v) => v.reserve(rows),
             Column::Int32(v) => v.reserve(rows),
@@ -232,7 +240,7 @@ impl Column {
         match self {
             Column::Bool(_) => DataType::Boolean,
             Column::Int8(_) => DataType::Int8,
-            Column::UInt8(_) => DataType::UInt8,
+            Column::UInt8(_) | Column::EmptyMessage(_) => DataType::UInt8,
             Column::Int16(_) => DataType::Int16,
             Column::UInt16(_) => DataType::UInt16,
             Column::Int32(_) => DataType::Int32,
@@ -262,6 +270,7 @@ impl Column {
             Column::Bool(v) => v.push(cur.u8()? != 0),
             Column::Int8(v) => v.push(cur.u8()? as i8),
             Column::UInt8(v) => v.push(cur.u8()?),
+            Column::EmptyMessage(v) => v.push(if cur.is_cdr() { cur.u8()? } else { 0 }),
             Column::Int16(v) => push_le!(v, cur, i16),
             Column::UInt16(v) => push_le!(v, cur, u16),
             Column::Int32(v) => push_le!(v, cur, i32),
@@ -307,7 +316,8 @@ impl Column {
             }
             Column::Struct { children, rows, .. } => {
                 if children.is_empty() && cur.is_cdr() {
-                    // ROS 2 gives empty messages one placeholder byte on the wire.
+                    // ROS 2 gives empty messages one placeholder byte on the wire (a nested
+                    // empty message reads it into its EmptyMessage member instead).
                     cur.u8()?;
                 }
                 for child in children.iter_mut() {
@@ -381,7 +391,7 @@ impl Column {
         match self {
             Column::Struct { children, .. } => children.iter().all(Column::may_be_zero_sized),
             Column::FixedList { size, child, .. } => *size == 0 || child.may_be_zero_sized(),
-            Column::Binary { fixed: Some(0), .. } => true,
+            Column::Binary { fixed: Some(0), .. } | Column::EmptyMessage(_) => true,
             _ => false,
         }
     }
@@ -391,7 +401,7 @@ impl Column {
         match self {
             Column::Bool(v) => v.truncate(rows),
             Column::Int8(v) => v.truncate(rows),
-            Column::UInt8(v) => v.truncate(rows),
+            Column::UInt8(v) | Column::EmptyMessage(v) => v.truncate(rows),
             Column::Int16(v) => v.truncate(rows),
             Column::UInt16(v) => v.truncate(rows),
             Column::Int32(v) => v.truncate(rows),
@@ -427,7 +437,7 @@ impl Column {
         Ok(match self {
             Column::Bool(v) => Arc::new(BooleanArray::from(take_reserving(v))),
             Column::Int8(v) => Arc::new(Int8Array::from(take_reserving(v))),
-            Column::UInt8(v) => Arc::new(UInt8Array::from(take_reserving(v))),
+            Column::UInt8(v) | Column::EmptyMessage(v) => Arc::new(UInt8Array::from(take_reserving(v))),
             Column::Int16(v) => Arc::new(Int16Array::from(take_reserving(v))),
             Column::UInt16(v) => Arc::new(UInt16Array::from(take_reserving(v))),
             Column::Int32(v) => Arc::new(Int32Array::from(take_reserving(v))),

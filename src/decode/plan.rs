@@ -4,7 +4,7 @@
 use arrow::array::ArrayRef;
 use arrow::datatypes::{Field, Fields};
 
-use super::column::{Bytes, Column};
+use super::column::{Bytes, Column, EMPTY_MESSAGE_MEMBER};
 use super::cursor::{Cursor, DecodeError};
 use super::views::ByteViews;
 use super::definition::{Arity, FieldType, MessageDef, Primitive, Registry};
@@ -194,6 +194,14 @@ fn element_column(registry: &Registry, owner: &MessageDef, ty: &FieldType) -> Re
             let msg = registry
                 .get(name)
                 .ok_or_else(|| DefinitionError::UndefinedType { msg_type: owner.full_name.clone(), name: name.clone() })?;
+            if msg.fields.is_empty() {
+                // Parquet cannot store a struct without fields (see Column::EmptyMessage).
+                return Ok(Column::Struct {
+                    names: vec![EMPTY_MESSAGE_MEMBER.to_string()],
+                    children: vec![Column::EmptyMessage(Vec::new())],
+                    rows: 0,
+                });
+            }
             let children = msg
                 .fields
                 .iter()

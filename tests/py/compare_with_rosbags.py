@@ -47,7 +47,7 @@ def norm(v):
     if msgtype is not None:
         _consts, fields = STORE.fielddefs[msgtype]
         # rosbags gives empty messages a placeholder member; they have no fields.
-        return {name: norm(getattr(v, name)) for name, _ in fields if name != "structure_needs_at_least_one_member"}
+        return {name: norm(getattr(v, name)) for name, _ in fields if name != PLACEHOLDER}
     if isinstance(v, np.ndarray):
         if v.dtype == np.uint8:
             return bytes(v.tobytes())
@@ -86,6 +86,19 @@ def same(a, b, path="") -> str | None:
     return None
 
 
+PLACEHOLDER = "structure_needs_at_least_one_member"
+
+
+def without_placeholders(v):
+    """Our value without the placeholder member of messages that have no fields (both readers
+    give such messages that member; it holds no value of the message)."""
+    if isinstance(v, dict):
+        return {k: without_placeholders(x) for k, x in v.items() if k != PLACEHOLDER}
+    if isinstance(v, list):
+        return [without_placeholders(x) for x in v]
+    return v
+
+
 def our_rows(lake: Path, table: str, bag_file: str):
     """Rows of one bag's partition, read from the files the Delta log lists."""
     dt = DeltaTable(str(lake / "topics" / table))
@@ -97,7 +110,7 @@ def our_rows(lake: Path, table: str, bag_file: str):
         t = pq.read_table(path)
         cols = {name: t.column(name).cast(intify(t.schema.field(name).type)).to_pylist() for name in t.column_names}
         for i in range(t.num_rows):
-            rows.append({k: cols[k][i] for k in cols})
+            rows.append({k: without_placeholders(cols[k][i]) for k in cols})
     # The Delta reader must agree on the row count (an independent reader of the table).
     delta_count = dt.to_pyarrow_table(filters=[("bag_file", "=", bag_file)]).num_rows
     if delta_count != len(rows):

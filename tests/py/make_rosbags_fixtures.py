@@ -1,6 +1,7 @@
 """Writes ROS1 bags with Python `rosbags` (an independent writer) for the differential tests:
 none, bz2 and lz4 chunks; custom nested types; arrays of messages inside arrays of messages;
-fixed arrays; time and duration; several connections on one topic.
+fixed arrays; time and duration; several connections on one topic; a message type without
+fields (only a constant) nested alone, in a fixed and in a variable array.
 
 Usage: make_rosbags_fixtures.py OUTDIR
 """
@@ -15,6 +16,8 @@ DEFS = {
     "fixture_msgs/msg/Point2": "# a point in the image\nfloat32 x\nfloat32 y\n",
     "fixture_msgs/msg/Polyline": "uint8 KIND_SOLID=0\nuint8 KIND_DASHED = 1\nstring NAME=lane # not a comment\nuint8 kind\nPoint2[] points\nint16[3] rgb\n",
     "fixture_msgs/msg/Road": "Header header\nfixture_msgs/Polyline[] lines\nPolyline[2] edges\ntime[] seen\nduration[2] windows\n",
+    "fixture_msgs/msg/Nothing": "uint8 ONLY_A_CONSTANT=7\n",
+    "fixture_msgs/msg/Holder": "Nothing single\nNothing[2] fixed\nNothing[] variable\nint32 after\n",
     "fixture_msgs/msg/Everything": (
         "bool b\nint8 i8\nuint8 u8\nint16 i16\nuint16 u16\nint32 i32\nuint32 u32\n"
         "int64 i64\nuint64 u64\nfloat32 f32\nfloat64 f64\nstring s\ntime t\nduration d\n"
@@ -72,11 +75,16 @@ def write(path: Path, compression, ts):
     everything = writer.add_connection("/everything", "fixture_msgs/msg/Everything", typestore=ts, callerid="/a")
     second = writer.add_connection("/everything", "fixture_msgs/msg/Everything", typestore=ts, callerid="/b")
     road = writer.add_connection("/road", "fixture_msgs/msg/Road", typestore=ts)
+    holder = writer.add_connection("/holder", "fixture_msgs/msg/Holder", typestore=ts)
+    T = ts.types
+    Nothing, Holder = T["fixture_msgs/msg/Nothing"], T["fixture_msgs/msg/Holder"]
     for i in range(60):
         t = 1_600_000_000_000_000_000 + i * 50_000_000
         msg = build(ts, i)
         writer.write(everything if i % 3 else second, t, ts.serialize_ros1(msg, "fixture_msgs/msg/Everything"))
         writer.write(road, t + 1, ts.serialize_ros1(msg.road, "fixture_msgs/msg/Road"))
+        held = Holder(single=Nothing(), fixed=[Nothing(), Nothing()], variable=[Nothing()] * (i % 3), after=-i)
+        writer.write(holder, t + 2, ts.serialize_ros1(held, "fixture_msgs/msg/Holder"))
     writer.close()
 
 
