@@ -85,6 +85,7 @@ fn snapshots() -> &'static Mutex<HashMap<String, Arc<Snapshot>>> {
 /// The current snapshot of the table at `location`: the one this process read before, with
 /// the commits made since applied, or its last checkpoint and the commits after it.
 pub async fn read_snapshot(location: &TableLocation) -> Read {
+    let started = std::time::Instant::now();
     let key = location.url().to_string();
     let known = snapshots().lock().ok().and_then(|s| s.get(&key).cloned());
     let snapshot = match known {
@@ -106,6 +107,7 @@ pub async fn read_snapshot(location: &TableLocation) -> Read {
             None => return Ok(None),
         },
     };
+    tracing::debug!(table = %location.display(), version = snapshot.version, files = snapshot.files.len(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "read the table's snapshot");
     let snapshot = Arc::new(snapshot);
     if let Ok(mut all) = snapshots().lock() {
         all.insert(key, snapshot.clone());
@@ -264,6 +266,11 @@ fn check_reader_version(location: &TableLocation, version: i32) -> std::result::
 
 /// A file's path as the log holds it (URL-encoded) made a path relative to the table.
 fn file_path(logged: &str) -> String {
+    // The paths we write need neither decoding nor cleaning: take them as they are.
+    let plain = logged.bytes().all(|b| b.is_ascii_alphanumeric() || b"=-_./".contains(&b));
+    if plain && logged.split('/').all(|part| !part.is_empty() && part != "." && part != "..") {
+        return logged.to_string();
+    }
     let decoded = percent_encoding::percent_decode_str(logged).decode_utf8_lossy();
     match object_store::path::Path::parse(decoded.as_ref()) {
         Ok(path) => path.to_string(),

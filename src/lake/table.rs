@@ -26,7 +26,9 @@ use crate::lake::error::{LakeError, Result};
 pub struct LakeTable {
     file_schema: SchemaRef,
     schema: SchemaRef,
-    /// (path in the store, size, bag_file, rows when recorded) of every active file.
+    /// Where the table is: the files' paths are relative to it.
+    location: TableLocation,
+    /// (path relative to the table, size, bag_file, rows when recorded) of every active file.
     files: Vec<(String, u64, Option<String>, Option<u64>)>,
     /// The store the files are in: the local file system, or an S3 bucket.
     store_url: ObjectStoreUrl,
@@ -65,7 +67,7 @@ impl LakeTable {
         };
         let files = active
             .into_iter()
-            .map(|f| (location.object_path(&f.relative_path).to_string(), f.size, f.bag_file, f.rows))
+            .map(|f| (f.relative_path, f.size, f.bag_file, f.rows))
             .collect();
         let (store_url, remote) = match location.remote_store() {
             Some(remote) => (
@@ -80,6 +82,7 @@ impl LakeTable {
         Ok(Some(LakeTable {
             file_schema,
             schema: Arc::new(Schema::new(fields)),
+            location: location.clone(),
             files,
             store_url,
             remote,
@@ -158,7 +161,7 @@ impl TableProvider for LakeTable {
                 continue;
             }
             rows = rows.zip(*file_rows).map(|(a, b)| a + b);
-            let file = PartitionedFile::new(path.clone(), *size)
+            let file = PartitionedFile::new(self.location.object_path(path).to_string(), *size)
                 .with_partition_values(vec![ScalarValue::Utf8(bag.clone())]);
             builder = builder.with_file(file);
         }
