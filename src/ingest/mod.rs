@@ -229,8 +229,9 @@ fn write_bag(
     let plan = runtime.block_on(plan_tables(&bag, lake, &opts.topics, schemas))?;
     tracing::debug!(tables = plan.tables.len(), elapsed_s = started.elapsed().as_secs_f64(), "planned");
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let workers = worker_count(opts.threads);
-    let ranges = split_ranges(&bag.chunks, workers * 4);
+    let workers = workers_for(&bag, worker_count(opts.threads));
+    // One worker reads the bag front to back; several share it in ranges (see split_ranges).
+    let ranges = split_ranges(&bag.chunks, if workers == 1 { 1 } else { workers * 4 });
     let progress = progress_bar(opts.progress, &bag);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(workers)
@@ -310,6 +311,18 @@ fn write_bag(
         })
         .collect();
     Ok(WrittenBag { report, record, tables, replaces })
+}
+
+/// Stored bytes of a bag below which one more worker does not pay: each worker writes its own
+/// part file per table, and a fleet of short drives would otherwise double its small files for
+/// no gain in speed.
+const MIN_STORED_BYTES_PER_WORKER: u64 = 4 << 20;
+
+/// Workers for reading `bag`: up to `available`, one per [`MIN_STORED_BYTES_PER_WORKER`].
+fn workers_for(bag: &Bag, available: usize) -> usize {
+    let stored: u64 = bag.chunks.iter().map(|c| c.stored_len() as u64).sum();
+    let useful = usize::try_from(stored.div_ceil(MIN_STORED_BYTES_PER_WORKER)).unwrap_or(usize::MAX);
+    available.min(useful).max(1)
 }
 
 fn worker_count(threads: usize) -> usize {
