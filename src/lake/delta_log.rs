@@ -292,20 +292,35 @@ fn active_file(logged_path: &str, size: i64, bag_file: Option<String>, stats: Op
     }
 }
 
+/// The checkpoint columns this reader uses (each with every leaf below it).
+const CHECKPOINT_LEAVES: &[&[&str]] = &[
+    &["add", "path"],
+    &["add", "partitionValues"],
+    &["add", "size"],
+    &["add", "stats"],
+    &["add", "deletionVector", "storageType"],
+    &["metaData", "configuration"],
+    &["protocol", "minReaderVersion"],
+];
+
 /// Reads the active files and the metadata of the checkpoint `name` into `snapshot`.
 async fn read_checkpoint(location: &TableLocation, name: &str, snapshot: &mut Snapshot) -> std::result::Result<(), ReadError> {
     let bytes = location.read_bytes(&format!("_delta_log/{name}")).await?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| corrupt(location, name, e))?;
-    let roots: Vec<usize> = builder
+    // Only the leaves read below: a checkpoint's other columns (tags, times, row ids) are
+    // most of its bytes to decode.
+    let leaves: Vec<usize> = builder
         .parquet_schema()
-        .root_schema()
-        .get_fields()
+        .columns()
         .iter()
         .enumerate()
-        .filter(|(_, f)| matches!(f.name(), "add" | "metaData" | "protocol"))
+        .filter(|(_, column)| {
+            let parts = column.path().parts();
+            CHECKPOINT_LEAVES.iter().any(|wanted| parts.len() >= wanted.len() && parts.iter().zip(*wanted).all(|(a, b)| a == b))
+        })
         .map(|(i, _)| i)
         .collect();
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let mask = ProjectionMask::leaves(builder.parquet_schema(), leaves);
     let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(|e| corrupt(location, name, e))?;
     for batch in reader {
         let batch = batch.map_err(|e| corrupt(location, name, e))?;
