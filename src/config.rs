@@ -170,6 +170,10 @@ pub struct IngestConfig {
     /// The longest (seconds) a written bag waits for the rest of its group before the group is
     /// committed anyway.
     pub commit_interval_s: f64,
+    /// Directories of `.msg` files for message types a rosbag2 recording holds no definition of
+    /// (`<dir>/<pkg>/msg/<Type>.msg` or `<dir>/share/<pkg>/msg/<Type>.msg`); searched before the
+    /// ROS environment's (`AMENT_PREFIX_PATH`, `ROS_PACKAGE_PATH`).
+    pub msg_paths: Vec<PathBuf>,
 }
 
 impl Default for IngestConfig {
@@ -192,6 +196,7 @@ impl Default for IngestConfig {
             delete_replaced_files: ingest.delete_replaced_files,
             bags_per_commit: ingest.bags_per_commit,
             commit_interval_s: ingest.commit_interval.as_secs_f64(),
+            msg_paths: Vec::new(),
         }
     }
 }
@@ -224,6 +229,7 @@ impl IngestConfig {
             force: false,
             bags_per_commit: self.bags_per_commit.max(1),
             commit_interval: std::time::Duration::try_from_secs_f64(self.commit_interval_s).unwrap_or(std::time::Duration::ZERO),
+            msg_path: crate::decode::msg_path::MsgPath::new(&self.msg_paths),
         }
     }
 }

@@ -93,6 +93,7 @@ pub fn summarize(bag: &Bag) -> BagInfo {
         version: match bag.format {
             crate::bag::BagFormat::Ros1 => "ROS1 bag 2.0",
             crate::bag::BagFormat::Mcap => "MCAP",
+            crate::bag::BagFormat::Rosbag2 => "rosbag2 recording",
         },
         size_bytes: bag.file_size(),
         index: bag.index.clone(),

@@ -32,6 +32,10 @@ pub enum BagError {
     #[error("{path}: MCAP files are not read from S3 yet; download it and run `scenes ingest` on the copy")]
     McapByRanges { path: PathBuf },
 
+    /// A rosbag2 recording (its metadata or one of its storage files) that cannot be read.
+    #[error("{path}: {reason}")]
+    Rosbag2 { path: PathBuf, reason: String },
+
     #[error("{path}: unknown connection id {conn}; add the connection before writing its messages")]
     UnknownConnection { path: PathBuf, conn: u32 },
 }

@@ -21,6 +21,8 @@ mod memory;
 pub mod plain;
 pub mod ranged;
 pub mod record;
+#[cfg(feature = "lake")]
+pub mod rosbag2;
 mod scan;
 pub mod summary;
 pub mod writer;
@@ -51,6 +53,8 @@ pub enum BagFormat {
     Ros1,
     /// MCAP (ROS 2 bags, or ROS1 messages in MCAP).
     Mcap,
+    /// A rosbag2 recording (folder or `.db3` file), read through a merged MCAP copy.
+    Rosbag2,
 }
 
 /// An opened bag (ROS1 or MCAP): its connections and chunk locations, ready to be read chunk by
@@ -70,24 +74,45 @@ pub struct Bag {
 }
 
 impl Bag {
-    /// Opens a bag file (memory-mapped) and reads its index, or scans it when the index is unusable.
+    /// Opens a bag file (memory-mapped) and reads its index, or scans it when the index is
+    /// unusable. A rosbag2 recording (folder or `.db3`) is opened with the definitions it holds.
     pub fn open(path: impl AsRef<Path>) -> Result<Bag> {
+        Self::open_with_definitions(path, &|msg_type: &str| Err(format!("no definition of {msg_type} in the recording")))
+    }
+
+    /// As [`Bag::open`]; the definitions of types a rosbag2 recording does not hold come from
+    /// `resolve` (message search paths).
+    pub fn open_with_definitions(path: impl AsRef<Path>, resolve: &dyn Fn(&str) -> std::result::Result<String, String>) -> Result<Bag> {
         let path = path.as_ref().to_path_buf();
+        #[cfg(feature = "lake")]
+        if rosbag2::is_rosbag2(&path) {
+            return rosbag2::open(&path, resolve);
+        }
+        #[cfg(not(feature = "lake"))]
+        let _ = resolve;
         let file = std::fs::File::open(&path).map_err(|e| BagError::io(&path, e))?;
         let meta = file.metadata().map_err(|e| BagError::io(&path, e))?;
         if meta.is_dir() {
             return Err(BagError::NotABag { path });
         }
+        let mut bag = Self::open_file(&path, &file)?;
+        bag.source_version = Some(crate::source::local_version(&meta));
+        Ok(bag)
+    }
+
+    /// Opens the bag in `file` (memory-mapped), named `path`.
+    pub(crate) fn open_file(path: &Path, file: &std::fs::File) -> Result<Bag> {
+        let path = path.to_path_buf();
+        let meta = file.metadata().map_err(|e| BagError::io(&path, e))?;
         let bytes = if meta.len() == 0 {
             Bytes::empty()
         } else {
             // SAFETY: the map is read-only. A file truncated by another process while we read it
             // can still fault; bags being written should be ingested after they are closed.
-            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| BagError::io(&path, e))?;
+            let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| BagError::io(&path, e))?;
             mapped_bytes(map)
         };
-        let mut bag = Self::from_bytes_inner(path, bytes)?;
-        bag.source_version = Some(crate::source::local_version(&meta));
+        let bag = Self::from_bytes_inner(path, bytes)?;
         // Opening touched a page of every chunk (the index is checked against each chunk
         // header); on a multi-GB bag that is hundreds of MB of resident pages. Drop them all.
         bag.release_pages(0, usize::try_from(bag.file_size()).unwrap_or(usize::MAX));
@@ -285,7 +310,7 @@ impl Bag {
     pub fn records<'a>(&self, plain: &'a [u8]) -> ChunkRecords<'a> {
         match self.format {
             BagFormat::Ros1 => ChunkRecords::new(plain),
-            BagFormat::Mcap => ChunkRecords::mcap(plain),
+            BagFormat::Mcap | BagFormat::Rosbag2 => ChunkRecords::mcap(plain),
         }
     }
 

@@ -33,6 +33,13 @@ pub struct IngestArgs {
     /// and ETag on S3) is unchanged since their last ingest; without it those are skipped
     #[arg(long)]
     pub force: bool,
+
+    /// A directory of .msg files for message types a rosbag2 recording (.db3 before ROS 2
+    /// Iron) holds no definition of: <DIR>/<pkg>/msg/<Type>.msg or <DIR>/share/<pkg>/msg/...
+    /// Repeatable; searched before ingest.msg_paths and the ROS environment (AMENT_PREFIX_PATH,
+    /// ROS_PACKAGE_PATH). A type found nowhere is stored raw and the report says which.
+    #[arg(long = "msg-path", value_name = "DIR")]
+    pub msg_paths: Vec<std::path::PathBuf>,
 }
 
 pub fn run(ctx: &Context, args: &IngestArgs) -> Result<Outcome> {
@@ -50,6 +57,10 @@ pub fn run(ctx: &Context, args: &IngestArgs) -> Result<Outcome> {
     opts.threads = args.threads.unwrap_or(opts.threads);
     opts.progress = !args.no_progress && ctx.prints_text() && std::io::stderr().is_terminal();
     opts.force = args.force || new_local_store;
+    if !args.msg_paths.is_empty() {
+        let dirs: Vec<std::path::PathBuf> = args.msg_paths.iter().chain(&ctx.config.ingest.msg_paths).cloned().collect();
+        opts.msg_path = crate::decode::msg_path::MsgPath::new(&dirs);
+    }
     let mut reports: Vec<IngestReport> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     let mut failures = Vec::new();

@@ -23,7 +23,7 @@ pub enum DefinitionError {
     BadLine { msg_type: String, block: String, reason: String },
 
     #[error("message definition of '{msg_type}': field '{field}' has type '{written}', which is not defined in the bag's definition text")]
-    UndefinedFieldType { msg_type: String, field: String, written: String },
+    UndefinedFieldType { msg_type: String, field: String, written: String, package: String },
 
     #[error("message definition of '{msg_type}': type {name} contains itself")]
     Recursive { msg_type: String, name: String },
@@ -199,6 +199,7 @@ impl Registry {
                             msg_type: root_type.to_string(),
                             field: field.name.clone(),
                             written: written.clone(),
+                            package: package.clone(),
                         })?;
                     field.ty = FieldType::Message(resolved);
                 }

@@ -25,6 +25,7 @@ use crate::bag::Bag;
 use crate::error::{Error, Result};
 use crate::lake::parquet::{ParquetOptions, PartFile};
 use crate::lake::{bag_key, bag_name, source_uri, Lake};
+use crate::decode::msg_path::MsgPath;
 use crate::meta::{BagRecord, MetaStore};
 use crate::source::inputs::BagInput;
 use crate::source::S3Config;
@@ -57,6 +58,8 @@ pub struct IngestOptions {
     pub bags_per_commit: usize,
     /// The longest a written bag waits for the rest of its group before the group is committed.
     pub commit_interval: Duration,
+    /// Where the definitions of message types a rosbag2 recording does not hold are looked for.
+    pub msg_path: MsgPath,
 }
 
 impl Default for IngestOptions {
@@ -74,6 +77,7 @@ impl Default for IngestOptions {
             force: false,
             bags_per_commit: 50,
             commit_interval: Duration::from_secs(10),
+            msg_path: MsgPath::new(&[]),
         }
     }
 }
@@ -91,7 +95,24 @@ pub enum Ingested {
 /// Ingests one bag file into the lake and records it in `store`.
 pub fn ingest_bag(path: &Path, lake: &Lake, store: &dyn MetaStore, opts: &IngestOptions, runtime: &tokio::runtime::Runtime) -> Result<IngestReport> {
     let started = Instant::now();
-    ingest_opened(Bag::open(path)?, started, lake, store, opts, runtime)
+    ingest_opened(open_local(path, opts)?, started, lake, store, opts, runtime)
+}
+
+/// Opens a local bag: a file, or a rosbag2 recording (folder or `.db3`), whose missing
+/// definitions come from the options' message path.
+fn open_local(path: &Path, opts: &IngestOptions) -> Result<Bag> {
+    let resolve = |msg_type: &str| opts.msg_path.definition(msg_type).map_err(|e| e.to_string());
+    Ok(Bag::open_with_definitions(path, &resolve)?)
+}
+
+/// What identifies this version of a local source: a file's size and modification time, or
+/// those of a rosbag2 folder's metadata and storage files.
+fn local_source_version(path: &Path) -> Result<String> {
+    if path.is_dir() {
+        return Ok(crate::bag::rosbag2::source_version(path)?);
+    }
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    Ok(crate::source::local_version(&meta))
 }
 
 /// Ingests a bag that is already open (a local file, or an object read by ranges), committed on
@@ -168,13 +189,10 @@ impl<'a> IngestRun<'a> {
         let found = find_record(store, &source, pending.bags.iter().map(|b| &b.record))?;
         let bag = match input {
             BagInput::Local(path) => {
-                if !opts.force {
-                    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-                    if is_unchanged(found.record.as_ref(), Some(&crate::source::local_version(&meta)), lake) {
-                        return Ok(None);
-                    }
+                if !opts.force && is_unchanged(found.record.as_ref(), Some(&local_source_version(path)?), lake) {
+                    return Ok(None);
                 }
-                Bag::open(path)?
+                open_local(path, opts)?
             }
             BagInput::S3(uri) => match open_s3(uri, found.record.as_ref(), lake, opts, self.s3, self.runtime)? {
                 Some(bag) => bag,

@@ -1,5 +1,6 @@
-//! Command-line bag inputs → a list of bags: files, directories (a drive folder of `*.bag`, or a
-//! rosbag2 folder of `*.mcap`), quoted globs, `s3://bucket/key` and `s3://bucket/prefix/`.
+//! Command-line bag inputs → a list of bags: files, directories (a drive folder of `*.bag`,
+//! `*.mcap`, `*.db3` and rosbag2 recordings, or a rosbag2 recording itself: a folder with
+//! `metadata.yaml`, which is one bag), quoted globs, `s3://bucket/key` and `s3://bucket/prefix/`.
 //! Duplicates are dropped, first occurrence kept.
 
 use std::collections::HashSet;
@@ -31,9 +32,7 @@ pub enum InputError {
     UnsupportedScheme { input: String },
     #[error("{input}: cannot list directory: {source}")]
     ListDirectory { input: String, source: std::io::Error },
-    #[error("{input}: a rosbag2 folder with SQLite (.db3) storage; convert it to MCAP with `ros2 bag convert` first")]
-    Db3Folder { input: String },
-    #[error("{input}: directory holds no .bag or .mcap files")]
+    #[error("{input}: directory holds no .bag, .mcap or .db3 files and no rosbag2 recording (a folder with metadata.yaml)")]
     EmptyDirectory { input: String },
     #[error("{input}: bad glob pattern: {source}")]
     BadGlob { input: String, source: glob::PatternError },
@@ -87,22 +86,33 @@ fn expand_local(input: &str) -> Result<Vec<PathBuf>, InputError> {
     Ok(matches)
 }
 
-/// A ROS1 drive folder (`*.bag`) or a rosbag2 folder (`metadata.yaml` + `*.mcap` files).
+/// A rosbag2 recording (a folder with `metadata.yaml`: one bag, however many storage files it
+/// has), or a drive folder: its `.bag`, `.mcap` and `.db3` files and the rosbag2 recordings in
+/// it, in name order.
 fn bags_in_directory(input: &str, dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+    if is_rosbag2_folder(dir) {
+        return Ok(vec![dir.to_path_buf()]);
+    }
     let entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|source| InputError::ListDirectory { input: input.to_string(), source })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
-    let has_ext = |p: &PathBuf, ext: &str| p.extension().is_some_and(|x| x == ext);
-    let mut found: Vec<PathBuf> = entries.iter().filter(|p| has_ext(p, "bag") || has_ext(p, "mcap")).cloned().collect();
+    let has_ext = |p: &PathBuf, ext: &str| p.is_file() && p.extension().is_some_and(|x| x == ext);
+    let mut found: Vec<PathBuf> = entries
+        .iter()
+        .filter(|p| has_ext(p, "bag") || has_ext(p, "mcap") || has_ext(p, "db3") || is_rosbag2_folder(p))
+        .cloned()
+        .collect();
     if found.is_empty() {
-        if entries.iter().any(|p| has_ext(p, "db3")) {
-            return Err(InputError::Db3Folder { input: input.to_string() });
-        }
         return Err(InputError::EmptyDirectory { input: input.to_string() });
     }
     found.sort();
     Ok(found)
+}
+
+/// A rosbag2 recording's folder: it holds `metadata.yaml`.
+fn is_rosbag2_folder(path: &Path) -> bool {
+    path.is_dir() && path.join("metadata.yaml").is_file()
 }
 
 /// `s3://bucket/key.bag` as is; `s3://bucket/prefix/` as every `.bag`/`.mcap` object below it.
@@ -146,11 +156,24 @@ mod tests {
     }
 
     #[test]
+    fn a_rosbag2_recording_is_one_input_and_a_folder_of_them_lists_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let recording = dir.path().join("rec");
+        std::fs::create_dir_all(&recording).unwrap();
+        for name in ["metadata.yaml", "rec_0.db3", "rec_1.db3"] {
+            std::fs::write(recording.join(name), b"x").unwrap();
+        }
+        std::fs::write(dir.path().join("lone.db3"), b"x").unwrap();
+        assert_eq!(expand(&[recording.to_str().unwrap()]).unwrap(), vec![BagInput::Local(recording.clone())]);
+        assert_eq!(expand(&[dir.path().to_str().unwrap()]).unwrap(), vec![BagInput::Local(dir.path().join("lone.db3")), BagInput::Local(recording)]);
+    }
+
+    #[test]
     fn inputs_that_name_no_bag_say_why() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("x.db3"), b"x").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
         let d = dir.path().to_str().unwrap().to_string();
-        assert!(matches!(expand(&[&d]), Err(InputError::Db3Folder { .. })));
+        assert!(matches!(expand(&[&d]), Err(InputError::EmptyDirectory { .. })));
         assert!(matches!(expand(&["/no/such/file.bag"]), Err(InputError::NoSuchFile { .. })));
         assert!(matches!(expand(&["http://x/y.bag"]), Err(InputError::UnsupportedScheme { .. })));
         let pattern = format!("{d}/*.bag");
