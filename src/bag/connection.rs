@@ -50,4 +50,7 @@ pub enum Encoding {
     Ros2Cdr,
     /// Anything else (protobuf, JSON, `ros2idl` schemas, ...): kept as raw bytes.
     Unsupported(String),
+    /// The recording holds no definition of the type and none was found elsewhere (the reason
+    /// says where it was looked for and what to do): kept as raw bytes.
+    MissingDefinition(String),
 }

@@ -151,11 +151,42 @@ fn read_folder(dir: &Path) -> Result<Recording> {
         version.push(crate::source::local_version(&meta));
         files.push(file);
     }
+    if info.relative_file_paths.is_empty() {
+        // Written by hand, or by a tool that leaves the list out: the folder's storage files,
+        // in split order (`name_0`, `name_1`, …, `name_10`).
+        for file in storage_files_in(dir)? {
+            let meta = std::fs::metadata(&file).map_err(|e| BagError::io(&file, e))?;
+            version.push(crate::source::local_version(&meta));
+            files.push(file);
+        }
+    }
     if files.is_empty() {
-        return Err(BagError::Rosbag2 { path: yaml, reason: "lists no storage files (relative_file_paths is empty)".into() });
+        return Err(BagError::Rosbag2 { path: yaml, reason: "lists no storage files (relative_file_paths), and the folder has no .db3 or .mcap file".into() });
     }
     let topics = info.topics_with_message_count.into_iter().map(|t| t.topic_metadata).collect();
     Ok(Recording { files, compressed, topics, version: format!("rosbag2;{}", version.join(";")) })
+}
+
+/// The `.db3` and `.mcap` files (possibly `.zstd`) of a folder, in split order.
+fn storage_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| BagError::io(dir, e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = name.strip_suffix(".zstd").unwrap_or(&name);
+            path.is_file() && (name.ends_with(".db3") || name.ends_with(".mcap"))
+        })
+        .collect();
+    files.sort_by_key(|path| (split_index(path), path.clone()));
+    Ok(files)
+}
+
+/// The number after the last `_` of a storage file's stem (`drive_12.db3` → 12).
+fn split_index(path: &Path) -> u64 {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = name.split('.').next().unwrap_or_default();
+    stem.rsplit('_').next().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 fn lone_file(path: &Path) -> Result<Recording> {
@@ -206,8 +237,9 @@ struct Merged {
     channels: HashMap<ChannelKey, u16>,
     /// Schema ids by (type, definition text).
     schemas: HashMap<(String, String), u16>,
-    /// Channels whose type has no definition: why (their connections say it).
-    undefined: BTreeMap<String, String>,
+    /// Channels (by topic) that cannot be decoded: their type, and why (their connections
+    /// say it).
+    undefined: BTreeMap<String, (String, Encoding)>,
     sequence: u32,
 }
 
@@ -261,7 +293,7 @@ impl Merged {
                     }
                     _ => reason,
                 };
-                self.undefined.insert(topic.to_string(), why);
+                self.undefined.insert(topic.to_string(), (msg_type.to_string(), Encoding::MissingDefinition(why)));
                 None
             }
         }
@@ -311,7 +343,8 @@ impl Merged {
         }
         let definition = if key.serialization == "cdr" { self.definition_of(&key.topic, &key.msg_type, in_file, resolve) } else { None };
         if key.serialization != "cdr" {
-            self.undefined.insert(key.topic.clone(), format!("'{}' serialization is not read (cdr is)", key.serialization));
+            let why = format!("'{}' serialization (cdr is read)", key.serialization);
+            self.undefined.insert(key.topic.clone(), (key.msg_type.clone(), Encoding::Unsupported(why)));
         }
         self.channel(key, definition.as_ref().map(|(encoding, text)| (encoding.as_str(), text.as_str())))
     }
@@ -324,8 +357,8 @@ impl Merged {
             let (serialization, schema_encoding) = match &conn.encoding {
                 Encoding::Ros1 => ("ros1", "ros1msg"),
                 Encoding::Ros2Cdr => ("cdr", "ros2msg"),
-                Encoding::Unsupported(what) => {
-                    self.undefined.insert(conn.topic.clone(), what.clone());
+                other @ (Encoding::Unsupported(_) | Encoding::MissingDefinition(_)) => {
+                    self.undefined.insert(conn.topic.clone(), (conn.msg_type.clone(), other.clone()));
                     ("cdr", "")
                 }
             };
@@ -369,8 +402,9 @@ impl Merged {
         let mut bag = Bag::open_file(&self.path, &file)?;
         bag.format = BagFormat::Rosbag2;
         for conn in &mut bag.connections {
-            if let Some(why) = self.undefined.get(&conn.topic) {
-                conn.encoding = Encoding::Unsupported(why.clone());
+            if let Some((msg_type, encoding)) = self.undefined.get(&conn.topic) {
+                conn.msg_type = msg_type.clone();
+                conn.encoding = encoding.clone();
             }
         }
         Ok(bag)

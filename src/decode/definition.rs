@@ -33,6 +33,10 @@ pub enum DefinitionError {
 
     #[error("message definition of '{msg_type}': {what} are not decoded")]
     UnsupportedEncoding { msg_type: String, what: String },
+
+    /// No definition of the type anywhere; `reason` names it and says what to do.
+    #[error("{reason}")]
+    MissingDefinition { reason: String },
 }
 
 /// Result of parsing definitions and compiling decoders.

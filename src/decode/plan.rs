@@ -62,6 +62,7 @@ impl MessageColumns {
             Encoding::Ros1 => Self::compile(&Registry::parse(&conn.msg_type, &conn.definition)?),
             Encoding::Ros2Cdr => Self::compile_cdr(&Registry::parse_ros2(&conn.msg_type, &conn.definition)?),
             Encoding::Unsupported(what) => Err(DefinitionError::UnsupportedEncoding { msg_type: conn.msg_type.clone(), what: what.clone() }),
+            Encoding::MissingDefinition(reason) => Err(DefinitionError::MissingDefinition { reason: reason.clone() }),
         }
     }
 

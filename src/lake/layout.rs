@@ -31,7 +31,7 @@ pub fn bag_name(path: &Path) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "bag".into());
-    [".bag", ".mcap"]
+    [".bag", ".mcap", ".db3"]
         .iter()
         .find_map(|ext| name.strip_suffix(ext))
         .map(str::to_string)

@@ -25,6 +25,7 @@ mod query;
 mod readme_queries;
 mod recovery;
 mod robustness;
+mod rosbag2;
 mod split;
 mod structure;
 mod sync;
