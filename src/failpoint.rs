@@ -1,4 +1,4 @@
-//! Pause points for the crash-safety and concurrency tests. With `SCENES_PAUSE_AT=<name>` in
+//! Pause points and injected failures for the crash-safety and concurrency tests. With `SCENES_PAUSE_AT=<name>` in
 //! the environment, the process announces `scenes: paused at <name>` on stderr when it reaches
 //! that point and waits there, so a test can kill it (SIGKILL) at exactly that step, or, with
 //! `SCENES_RESUME_WHEN=<file>`, let another process act and then resume it by creating that
@@ -12,6 +12,15 @@ pub const PAUSE_ENV: &str = "SCENES_PAUSE_AT";
 
 /// Environment variable naming a file whose creation ends the pause.
 pub const RESUME_ENV: &str = "SCENES_RESUME_WHEN";
+
+/// Environment variable naming a step that fails on purpose (see [`injected_failure`]).
+pub const FAIL_ENV: &str = "SCENES_FAIL_AT";
+
+/// `Some(reason)` when [`FAIL_ENV`] names the step `name`: the caller fails that step, as a
+/// real error there would (tests of what a failure leaves behind).
+pub fn injected_failure(name: &str) -> Option<String> {
+    std::env::var_os(FAIL_ENV).filter(|v| v == name).map(|_| format!("failure injected at {name} ({FAIL_ENV})"))
+}
 
 /// Pauses at `name` when [`PAUSE_ENV`] names it: until the file named by [`RESUME_ENV`]
 /// exists, or forever without it.

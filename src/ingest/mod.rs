@@ -13,7 +13,7 @@ mod plan;
 mod range;
 mod report;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -283,7 +283,11 @@ fn write_bag(
                 let failed = output.is_err();
                 done.push((i, output));
                 if failed {
-                    // The run fails; the part files stay uncommitted and unread.
+                    // The bag fails: this worker's open part files go (its closed ones are in
+                    // `done`, deleted by the caller).
+                    for (_, writer) in parts.writers.drain() {
+                        writer.discard();
+                    }
                     return done;
                 }
             }
@@ -295,11 +299,29 @@ fn write_bag(
         .collect();
     outputs.sort_by_key(|(i, _)| *i);
     progress.finish_and_clear();
+    let mut finished = Vec::new();
+    let mut failure = None;
+    for (_, out) in outputs {
+        match out {
+            Ok(out) => finished.push(out),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    if let Some(e) = failure {
+        // The bag fails: no part file of it stays behind (a failing worker deleted its open ones).
+        let written = finished.into_iter().flat_map(|out| out.parts.into_iter().map(|(table, part, _)| (table, part)));
+        discard_parts_of(&plan, written, runtime);
+        return Err(e);
+    }
+    let outputs = finished;
     let mut parts: Vec<Vec<(PartFile, Fields)>> = vec![Vec::new(); plan.tables.len()];
     let mut counters: HashMap<u32, ConnCounters> = HashMap::new();
     let mut damage = bag.damage.clone();
-    for (_, out) in outputs {
-        let out = out?;
+    let mut failed_tables: BTreeMap<usize, String> = BTreeMap::new();
+    for out in outputs {
+        for (table, reason) in out.failed_tables {
+            failed_tables.entry(table).or_insert(reason);
+        }
         for (table, part, fields) in out.parts {
             parts[table].push((part, fields));
         }
@@ -315,13 +337,25 @@ fn write_bag(
         damage.problems.extend(out.problems);
     }
     tracing::debug!(elapsed_s = started.elapsed().as_secs_f64(), "decoded and wrote part files");
+    for (&table, reason) in &failed_tables {
+        let written = std::mem::take(&mut parts[table]).into_iter().map(|(part, _)| (table, part));
+        discard_parts_of(&plan, written, runtime);
+        report_failed_table(&plan, &bag, table, reason, &mut counters, &mut damage.problems);
+    }
     let report = build_report(&bag, &bag_file, &plan, &counters, damage, started.elapsed().as_secs_f64());
-    let record = bag_record(&bag, &report, lake, record_key)?;
+    let mut record = bag_record(&bag, &report, lake, record_key)?;
+    if !failed_tables.is_empty() {
+        // Not complete: a later run over the same source ingests it again.
+        record.source_version = None;
+    }
     let tables = plan
         .tables
         .iter()
         .zip(parts.into_iter())
-        .map(|(table, parts)| TableWrite {
+        .enumerate()
+        // A failed table is left as it was: not committed, so its earlier rows stay.
+        .filter(|(i, _)| !failed_tables.contains_key(i))
+        .map(|(_, (table, parts))| TableWrite {
             name: table.name.clone(),
             dir: table.dir.clone(),
             fields: table_fields(&plan, table, &parts),
@@ -329,6 +363,43 @@ fn write_bag(
         })
         .collect();
     Ok(WrittenBag { report, record, tables, replaces })
+}
+
+/// Deletes part files (by table) written for a bag that will not be committed.
+fn discard_parts_of(plan: &plan::Plan, written: impl IntoIterator<Item = (usize, PartFile)>, runtime: &tokio::runtime::Runtime) {
+    let mut by_table: BTreeMap<usize, Vec<PartFile>> = BTreeMap::new();
+    for (table, part) in written {
+        by_table.entry(table).or_default().push(part);
+    }
+    for (table, parts) in by_table {
+        runtime.block_on(crate::lake::delta::discard_parts(&plan.tables[table].dir, &parts));
+    }
+}
+
+/// Makes the report say that table `table` of the bag could not be written, for each of its
+/// topics: none of their messages is ingested, and the first error says why.
+fn report_failed_table(plan: &plan::Plan, bag: &Bag, table: usize, reason: &str, counters: &mut HashMap<u32, ConnCounters>, problems: &mut Vec<String>) {
+    let target = &plan.tables[table];
+    let mut topics = Vec::new();
+    for conn in &bag.connections {
+        let Some(&v) = plan.conn_variant.get(&conn.id) else { continue };
+        if plan.variants[v].table != table {
+            continue;
+        }
+        let why = format!("topic {} (type {}) could not be written to table {}: {reason}", conn.topic, conn.msg_type, target.name);
+        let c = counters.entry(conn.id).or_default();
+        c.errors += c.ok;
+        c.ok = 0;
+        c.first_error = Some(why);
+        if !topics.contains(&conn.topic) {
+            topics.push(conn.topic.clone());
+        }
+    }
+    problems.push(format!(
+        "table {} ({}) was not written: {reason}; its part files were deleted and the table keeps what it had, the bag's other tables were written",
+        target.name,
+        topics.join(", ")
+    ));
 }
 
 /// Stored bytes of a bag below which one more worker does not pay: each worker writes its own

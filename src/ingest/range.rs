@@ -57,6 +57,9 @@ pub(super) struct RangeOutput {
     pub(super) parts: Vec<(usize, PartFile, Fields)>,
     pub(super) counters: FxHashMap<u32, ConnCounters>,
     pub(super) problems: Vec<String>,
+    /// Tables (by index) whose rows could not be written, with the reason: the bag is written
+    /// without them.
+    pub(super) failed_tables: Vec<(usize, String)>,
 }
 
 /// Rows of one variant being accumulated by one worker.
@@ -98,6 +101,9 @@ impl RangeContext<'_> {
                     }
                     continue;
                 };
+                if parts.has_failed(self.plan.variants[v].table) {
+                    continue;
+                }
                 let batch = batches.entry(v).or_insert_with(|| self.new_batch(v, chunks));
                 let counters = out.counters.entry(conn).or_default();
                 decode_into(batch, &self.plan.variants[v], time, data, chunk.shared(), counters);
@@ -111,7 +117,7 @@ impl RangeContext<'_> {
             }
             for (&v, batch) in batches.iter_mut() {
                 if batch.columns.heap_bytes() + batch.raw_bytes >= self.opts.flush_bytes {
-                    self.flush(v, batch, parts, &mut out)?;
+                    self.flush(v, batch, parts, &mut out);
                 }
             }
             // Values still pointing into the chunk keep its memory until they are written.
@@ -125,13 +131,18 @@ impl RangeContext<'_> {
         for v in keys {
             if let Some(batch) = batches.get_mut(&v) {
                 if !batch.log_time.is_empty() {
-                    self.flush(v, batch, parts, &mut out)?;
+                    self.flush(v, batch, parts, &mut out);
                 }
             }
         }
         // The range's rows leave memory, as if its files were closed.
-        for writer in parts.writers.values_mut() {
-            writer.end_row_group()?;
+        let mut open: Vec<usize> = parts.writers.keys().copied().collect();
+        open.sort();
+        for v in open {
+            let ended = parts.writers.get_mut(&v).map_or(Ok(()), PartWriter::end_row_group);
+            if let Err(e) = ended {
+                fail_table(self.plan, v, &e.into(), parts, &mut out);
+            }
         }
         if unknown_conn > 0 {
             out.problems.push(format!("{unknown_conn} messages reference a connection id that has no connection record"));
@@ -158,9 +169,23 @@ impl RangeContext<'_> {
         }
     }
 
-    /// Hands the rows accumulated in `batch` to the variant's open part file (starting one if
-    /// needed, or a new one if the columns changed), and closes the file once it is large enough.
-    fn flush(&self, v: usize, batch: &mut VariantBatch, parts: &mut OpenParts, out: &mut RangeOutput) -> Result<()> {
+    /// Hands the rows accumulated in `batch` to the variant's open part file (see
+    /// [`RangeContext::write_rows`]). When they cannot be written, the variant's table fails
+    /// alone (see [`fail_table`]) and its rows are dropped.
+    fn flush(&self, v: usize, batch: &mut VariantBatch, parts: &mut OpenParts, out: &mut RangeOutput) {
+        if let Err(e) = self.write_rows(v, batch, parts, out) {
+            fail_table(self.plan, v, &e, parts, out);
+            *batch = self.new_batch(v, &[]);
+        }
+    }
+
+    /// Writes the rows of `batch` to the variant's open part file (starting one if needed, or a
+    /// new one if the columns changed), and closes the file once it is large enough.
+    fn write_rows(&self, v: usize, batch: &mut VariantBatch, parts: &mut OpenParts, out: &mut RangeOutput) -> Result<()> {
+        let table_name = &self.plan.tables[self.plan.variants[v].table].name;
+        if let Some(reason) = crate::failpoint::injected_failure(&format!("write:{table_name}")) {
+            return Err(crate::lake::LakeError::Delta { reason }.into());
+        }
         let record_batch = finish_batch(&self.plan.variants[v], batch)?;
         if parts.writers.get(&v).is_some_and(|w| w.schema() != storage_schema(&record_batch.schema())) {
             close_part(self.plan, v, parts, out)?;
@@ -222,9 +247,28 @@ pub(super) fn close_parts(plan: &Plan, parts: &mut OpenParts) -> Result<RangeOut
     let mut open: Vec<usize> = parts.writers.keys().copied().collect();
     open.sort();
     for v in open {
-        close_part(plan, v, parts, &mut out)?;
+        if let Err(e) = close_part(plan, v, parts, &mut out) {
+            fail_table(plan, v, &e, parts, &mut out);
+        }
     }
     Ok(out)
+}
+
+/// Gives up on the table of variant `v` in this worker after `error`: its open part files are
+/// deleted, its later rows skipped, and the table reported failed (the caller deletes the part
+/// files closed before, and commits the bag without the table).
+fn fail_table(plan: &Plan, v: usize, error: &crate::error::Error, parts: &mut OpenParts, out: &mut RangeOutput) {
+    let table = plan.variants[v].table;
+    let target = &plan.tables[table];
+    let topics: Vec<&str> = target.variants.iter().map(|&u| plan.variants[u].topic.as_str()).collect();
+    tracing::warn!(table = %target.name, "rows of {} could not be written: {error}", topics.join(", "));
+    out.failed_tables.push((table, error.to_string()));
+    for u in target.variants.iter().copied() {
+        if let Some(writer) = parts.writers.remove(&u) {
+            writer.discard();
+        }
+    }
+    parts.failed_tables.insert(table);
 }
 
 /// The part files a worker has open, one per variant, and the sequence number of the next.
@@ -232,6 +276,16 @@ pub(super) fn close_parts(plan: &Plan, parts: &mut OpenParts) -> Result<RangeOut
 pub(super) struct OpenParts {
     pub(super) writers: HashMap<usize, PartWriter>,
     pub(super) next_seq: usize,
+    /// Tables this worker gave up on (see [`fail_table`]).
+    failed_tables: std::collections::HashSet<usize>,
+}
+
+impl OpenParts {
+    /// Whether this worker gave up on `table`.
+    #[inline]
+    fn has_failed(&self, table: usize) -> bool {
+        !self.failed_tables.is_empty() && self.failed_tables.contains(&table)
+    }
 }
 
 pub(super) fn decode_into(batch: &mut VariantBatch, variant: &Variant, time: u64, data: &[u8], shared: Option<&Buffer>, counters: &mut ConnCounters) {

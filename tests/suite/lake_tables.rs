@@ -342,3 +342,45 @@ fn a_metadata_store_that_cannot_be_opened_fails_ingest_before_any_commit() {
     }
     assert!(files.is_empty(), "no commit and no part file left: {files:?}");
 }
+
+#[test]
+fn a_table_that_cannot_be_written_fails_alone_and_leaves_no_part_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let bag = manifest_dir().join("sample-bags/drive_c.bag");
+    let args = ["ingest", "--json", "--lake", lake.to_str().unwrap(), bag.to_str().unwrap()];
+    let out = scenes_command(&args).env("SCENES_FAIL_AT", "write:imu_data").output().unwrap();
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bag_report = &report["ingested"][0];
+    let imu = bag_report["topics"].as_array().unwrap().iter().find(|t| t["topic"] == "/imu/data").unwrap();
+    assert_eq!(imu["messages_ingested"], 0);
+    let error = imu["first_error"].as_str().unwrap();
+    assert!(error.contains("/imu/data") && error.contains("sensor_msgs/Imu") && error.contains("imu_data") && error.contains("failure injected"), "{error}");
+    assert!(bag_report["damage"].to_string().contains("imu_data"), "{bag_report}");
+    // The other tables are written; the failed one has no file at all (no empty or partial part).
+    assert_eq!(partition_rows(&lake.join("topics/vehicle_gps_fix"), &key_of(&bag)), 200);
+    let leftovers: Vec<_> = walk(&lake.join("topics/imu_data"));
+    assert!(leftovers.iter().all(|p| !p.to_string_lossy().ends_with(".parquet")), "{leftovers:?}");
+    // Not recorded as complete: the next run ingests the bag again, and the table this time.
+    let again = ingest_json(&bag, &lake, &[]);
+    assert_eq!(again["ingested"].as_array().unwrap().len(), 1, "{again}");
+    assert_eq!(partition_rows(&lake.join("topics/imu_data"), &key_of(&bag)), 2000);
+}
+
+/// Every file below `dir` (none when it does not exist).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}

@@ -137,9 +137,23 @@ impl PartWriter {
         };
         let schema = storage_schema(&first.schema());
         let storage = choices.for_batch(first, opts);
+        let local_path = match &sink {
+            Sink::File(_, path) => Some(path.clone()),
+            Sink::Memory(_) => None,
+        };
         let writer = match opts.engine {
-            WriterEngine::Fast => FileWriter::Fast(fast::RowGroupWriter::try_new(sink, schema.clone(), first, opts, &storage)?),
-            WriterEngine::Arrow => FileWriter::Arrow(arrow_writer::ArrowFileWriter::try_new(sink, schema.clone(), first, opts, &storage)?),
+            WriterEngine::Fast => fast::RowGroupWriter::try_new(sink, schema.clone(), first, opts, &storage).map(FileWriter::Fast),
+            WriterEngine::Arrow => arrow_writer::ArrowFileWriter::try_new(sink, schema.clone(), first, opts, &storage).map(FileWriter::Arrow),
+        };
+        let writer = match writer {
+            Ok(writer) => writer,
+            Err(e) => {
+                // No empty file stays behind for a schema the writer refused.
+                if let Some(path) = local_path {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(e);
+            }
         };
         Ok(PartWriter {
             schema,
@@ -170,6 +184,20 @@ impl PartWriter {
             (a, b) => a.or(b),
         };
         Ok(())
+    }
+
+    /// Abandons the file: nothing more is written, and a local file is deleted (a part for an
+    /// object store was never uploaded).
+    pub fn discard(self) {
+        let path = self.location.local_dir().map(|dir| dir.join(&self.relative_path));
+        drop(self.writer);
+        if let Some(path) = path {
+            if let Err(e) = std::fs::remove_file(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!("could not delete the abandoned part file {}: {e}", path.display());
+                }
+            }
+        }
     }
 
     /// Writes out the rows written so far as a row group (if any), so that they no longer take
