@@ -12,6 +12,9 @@ pub enum BagError {
     #[error("{path}: not a ROS bag (it does not start with '#ROSBAG V2.0')")]
     NotABag { path: PathBuf },
 
+    #[error("{path}: a directory without metadata.yaml, so not a rosbag2 recording; name one bag file or recording (`scenes ingest` also takes a folder of them)")]
+    Directory { path: PathBuf },
+
     #[error("{path}: ROS bag format V{version} is not supported; only V2.0 bags can be read (convert it with `rosbag fix` from a ROS 1 install)")]
     UnsupportedVersion { path: PathBuf, version: String },
 

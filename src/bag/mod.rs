@@ -93,7 +93,7 @@ impl Bag {
         let file = std::fs::File::open(&path).map_err(|e| BagError::io(&path, e))?;
         let meta = file.metadata().map_err(|e| BagError::io(&path, e))?;
         if meta.is_dir() {
-            return Err(BagError::NotABag { path });
+            return Err(BagError::Directory { path });
         }
         let mut bag = Self::open_file(&path, &file)?;
         bag.source_version = Some(crate::source::local_version(&meta));
@@ -434,7 +434,7 @@ mod tests {
         let old = Bag::from_bytes("old.bag", b"#ROSBAG V1.2\nrest".to_vec()).err();
         assert!(matches!(old, Some(BagError::UnsupportedVersion { ref version, .. }) if version == "1.2"), "{old:?}");
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(Bag::open(dir.path()), Err(BagError::NotABag { .. })));
+        assert!(matches!(Bag::open(dir.path()), Err(BagError::Directory { .. })));
         assert!(matches!(Bag::open(dir.path().join("missing.bag")), Err(BagError::Io { .. })));
     }
 }

@@ -288,7 +288,14 @@ fn files_per_partition(table: &Path) -> BTreeMap<String, usize> {
 #[test]
 fn optimize_compacts_each_partition_keeps_rows_and_types_while_readers_run_and_vacuum_then_frees_the_old_files() {
     let dir = tempfile::tempdir().unwrap();
-    let bags = generated_drives(dir.path(), 2, 120);
+    // Uncompressed, a 120 s drive is large enough for two ingest workers (one per 4 MiB).
+    let bags: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            let bag = dir.path().join(format!("drive_{i:02}.bag"));
+            run_ok(&["generate", bag.to_str().unwrap(), "--duration-s", "120", "--seed", &(i + 1).to_string(), "--compression", "none"]);
+            bag
+        })
+        .collect();
     let lake = dir.path().join("lake");
     let l = lake.to_str().unwrap();
     // Two workers write two files per table and bag.

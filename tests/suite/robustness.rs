@@ -32,6 +32,9 @@ fn every_shared_file_is_read_or_refused_cleanly() {
         if p.ends_with(".bag") || p.ends_with(".mcap") {
             assert!(info.status.success(), "{p}: {}", String::from_utf8_lossy(&info.stderr));
             assert!(ingest.status.success(), "{p}: {}", String::from_utf8_lossy(&ingest.stderr));
+        } else if path.is_dir() {
+            // The folder of rosbag2 recordings: one bag each (`info` describes one recording).
+            assert!(ingest.status.success(), "{p}: {}", String::from_utf8_lossy(&ingest.stderr));
         } else {
             // Not a bag: one clear line naming the file.
             let err = String::from_utf8_lossy(&ingest.stderr);
