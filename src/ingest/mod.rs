@@ -210,16 +210,48 @@ fn is_unchanged(record: Option<&BagRecord>, version: Option<&str>, lake: &Lake) 
     record.is_some_and(|record| record.source_version.as_deref() == Some(version) && record.lake.as_deref() == Some(lake.as_str()))
 }
 
-/// Opens an object on S3 for reading by ranges; `None` when its `record` says it is unchanged
-/// (see [`is_unchanged`]).
+/// Opens a bag on S3; `None` when its `record` says it is unchanged (see [`is_unchanged`]).
+/// An indexed ROS1 bag is read by ranged GETs, never downloaded. Other bags (MCAP files, `.db3`
+/// files, ROS1 bags without a usable index) are downloaded, streamed, into a temporary file,
+/// and a rosbag2 recording (named by its `metadata.yaml`) into a temporary folder; both are
+/// deleted once the bag is open (a memory-mapped file stays readable after it is deleted).
 #[cfg(feature = "aws")]
 fn open_s3(uri: &str, record: Option<&BagRecord>, lake: &Lake, opts: &IngestOptions, s3: &S3Config, runtime: &tokio::runtime::Runtime) -> Result<Option<Bag>> {
-    let object = crate::source::s3::S3Bag::open(uri, s3, runtime.handle())?;
-    let reader = object.into_reader();
-    if !opts.force && is_unchanged(record, reader.version().as_deref(), lake) {
+    use crate::source::s3::{S3Bag, METADATA_FILE};
+    let object = S3Bag::open(uri, s3, runtime.handle())?;
+    if !opts.force && is_unchanged(record, object.version().as_deref(), lake) {
         return Ok(None);
     }
-    Ok(Some(Bag::open_ranged(reader)?))
+    if !uri.ends_with(METADATA_FILE) && !uri.ends_with(".bag") {
+        // A split of a rosbag2 recording (the deploy starts a task per uploaded object) is
+        // ingested with its recording, not alone.
+        if let Some(recording) = object.recording_metadata() {
+            tracing::info!("{uri} is a storage file of the rosbag2 recording {recording}: skipped (ingest the recording)");
+            return Ok(None);
+        }
+    }
+    let local_copy_failed = |e: std::io::Error| Error::io(std::env::temp_dir(), e);
+    let mut bag = if uri.ends_with(METADATA_FILE) {
+        let dir = tempfile::tempdir().map_err(local_copy_failed)?;
+        let folder = dir.path().join(crate::lake::bag_name(Path::new(uri)));
+        std::fs::create_dir_all(&folder).map_err(local_copy_failed)?;
+        object.download_recording(&folder)?;
+        open_local(&folder, opts)?
+    } else {
+        if uri.ends_with(".bag") {
+            match Bag::open_ranged(object.clone().into_reader()) {
+                Ok(bag) => return Ok(Some(bag)),
+                Err(crate::bag::BagError::NeedsLocalCopy { reason, .. }) => tracing::info!("{uri}: {reason}; reading a local copy"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut copy = tempfile::NamedTempFile::new().map_err(local_copy_failed)?;
+        object.download_to(copy.as_file_mut())?;
+        open_local(copy.path(), opts)?
+    };
+    bag.path = std::path::PathBuf::from(uri);
+    bag.source_version = object.version();
+    Ok(Some(bag))
 }
 
 #[cfg(not(feature = "aws"))]

@@ -27,6 +27,11 @@ pub fn table_name(topic: &str) -> String {
 /// A bag's readable name: its file name without the `.bag` or `.mcap` extension. Names repeat
 /// across vehicles, dates and prefixes, so the name alone does not identify a bag: see [`bag_key`].
 pub fn bag_name(path: &Path) -> String {
+    // A rosbag2 recording named by its metadata file (on S3) is named by its folder.
+    let path = match path.parent() {
+        Some(folder) if path.file_name().is_some_and(|n| n == "metadata.yaml") && folder.file_name().is_some() => folder,
+        _ => path,
+    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -106,6 +106,7 @@ pub fn connect(bucket: &str, settings: &S3Config, handle: &tokio::runtime::Handl
 }
 
 /// A bag object on S3, read by ranged GETs.
+#[derive(Clone)]
 pub struct S3Bag {
     remote: RemoteStore,
     path: ObjectPath,
@@ -135,25 +136,72 @@ impl S3Bag {
         })
     }
 
-    /// The `.bag` / `.mcap` objects under `s3://bucket/prefix/`, in key order.
+    /// The bags under `s3://bucket/prefix/`, in key order: `.bag`, `.mcap` and `.db3` objects,
+    /// and each rosbag2 recording (a "folder" with `metadata.yaml`) once, as the URI of its
+    /// `metadata.yaml` (its storage files are not bags of their own).
     pub fn list(prefix_uri: &str, settings: &S3Config, handle: &tokio::runtime::Handle) -> Result<Vec<String>> {
         let (bucket, prefix) = split_s3_uri(prefix_uri)?;
         let remote = connect(&bucket, settings, handle)?;
         let prefix = ObjectPath::from(prefix.as_str());
-        let mut keys: Vec<String> = handle.block_on(async {
+        let all: Vec<String> = handle.block_on(async {
             let mut keys = Vec::new();
             let mut listing = remote.store.list(Some(&prefix));
             while let Some(meta) = listing.next().await {
                 let meta = meta.map_err(|e| S3Error::Request { uri: prefix_uri.to_string(), reason: describe(&e) })?;
-                let key = meta.location.to_string();
-                if key.ends_with(".bag") || key.ends_with(".mcap") {
-                    keys.push(format!("s3://{bucket}/{key}"));
-                }
+                keys.push(meta.location.to_string());
             }
             Ok::<_, S3Error>(keys)
         })?;
+        let recordings: Vec<&str> = all.iter().filter_map(|key| key.strip_suffix(METADATA_FILE)).filter(|dir| dir.is_empty() || dir.ends_with('/')).collect();
+        let in_recording = |key: &str| recordings.iter().any(|dir| key.starts_with(dir) && !key[dir.len()..].contains('/'));
+        let mut keys: Vec<String> = all
+            .iter()
+            .filter(|key| {
+                let is_bag = key.ends_with(".bag") || key.ends_with(".mcap") || key.ends_with(".db3");
+                (is_bag && !in_recording(key)) || key.ends_with(&format!("/{METADATA_FILE}")) || key.as_str() == METADATA_FILE
+            })
+            .map(|key| format!("s3://{bucket}/{key}"))
+            .collect();
         keys.sort();
         Ok(keys)
+    }
+
+    /// The URI of the `metadata.yaml` next to this object when there is one: the object is then
+    /// a storage file of that rosbag2 recording, not a bag of its own.
+    pub fn recording_metadata(&self) -> Option<String> {
+        let key = self.path.as_ref();
+        let folder = key.rsplit_once('/').map_or("", |(folder, _)| folder);
+        let metadata = if folder.is_empty() { ObjectPath::from(METADATA_FILE) } else { ObjectPath::from(format!("{folder}/{METADATA_FILE}")) };
+        let found = self.remote.handle.block_on(self.remote.store.head(&metadata)).is_ok();
+        found.then(|| self.name.replace(key, metadata.as_ref()))
+    }
+
+    /// Size and ETag at open (see [`super::object_version`]).
+    pub fn version(&self) -> Option<String> {
+        self.version.clone()
+    }
+
+    /// Downloads the object into `file`, streamed (never whole in memory).
+    pub fn download_to(&self, file: &mut std::fs::File) -> Result<()> {
+        download(&self.remote, &self.path, &self.name, file)
+    }
+
+    /// Downloads the rosbag2 recording whose `metadata.yaml` this object is into `dir`: the
+    /// metadata, then every object next to it (its storage files).
+    pub fn download_recording(&self, dir: &std::path::Path) -> Result<()> {
+        let folder = self.path.as_ref().strip_suffix(METADATA_FILE).unwrap_or_default().trim_end_matches('/').to_string();
+        let prefix = ObjectPath::from(folder.as_str());
+        let keys: Vec<ObjectPath> = self.remote.handle.block_on(async {
+            let listing = self.remote.store.list_with_delimiter(Some(&prefix)).await.map_err(|e| S3Error::Request { uri: self.name.clone(), reason: describe(&e) })?;
+            Ok::<_, S3Error>(listing.objects.into_iter().map(|o| o.location).collect())
+        })?;
+        for key in keys {
+            let Some(name) = key.filename().map(str::to_string) else { continue };
+            let target = dir.join(&name);
+            let mut file = std::fs::File::create(&target).map_err(|e| S3Error::Request { uri: self.name.clone(), reason: format!("cannot create {}: {e}", target.display()) })?;
+            download(&self.remote, &key, &format!("s3://{}/{key}", self.remote.bucket_url.host_str().unwrap_or_default()), &mut file)?;
+        }
+        Ok(())
     }
 
     /// The object's key and bucket (`key`, `bucket`): how its bag record is keyed.
@@ -164,6 +212,24 @@ impl S3Bag {
     pub fn into_reader(self) -> Arc<dyn RangeReader> {
         Arc::new(self)
     }
+}
+
+/// The file that makes an S3 "folder" a rosbag2 recording.
+pub const METADATA_FILE: &str = "metadata.yaml";
+
+/// Streams the object `path` into `file`.
+fn download(remote: &RemoteStore, path: &ObjectPath, uri: &str, file: &mut std::fs::File) -> Result<()> {
+    use std::io::Write;
+    let failed = |reason: String| S3Error::Request { uri: uri.to_string(), reason };
+    remote.handle.block_on(async {
+        let got = remote.store.get(path).await.map_err(|e| failed(describe(&e)))?;
+        let mut stream = got.into_stream();
+        while let Some(bytes) = stream.next().await {
+            let bytes = bytes.map_err(|e| failed(describe(&e)))?;
+            file.write_all(&bytes).map_err(|e| failed(format!("writing the local copy: {e}")))?;
+        }
+        file.flush().map_err(|e| failed(format!("writing the local copy: {e}")))
+    })
 }
 
 /// The first line of an error's message (the Delta kernel attaches long backtraces).

@@ -348,11 +348,6 @@ fn s3_inputs_that_cannot_be_read_get_clear_errors() {
     let lake = format!("s3://{bucket}/lake");
     run_ok(&["--config", cfg, "init-store"]);
 
-    let out = scenes(&["--config", cfg, "ingest", "--lake", &lake, &format!("s3://{bucket}/torn.bag")]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(err.contains("torn.bag") && err.contains("local copy"), "{err}");
-
     let out = scenes(&["--config", cfg, "ingest", "--lake", &lake, &format!("s3://{bucket}/missing.bag")]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
@@ -365,6 +360,91 @@ fn s3_inputs_that_cannot_be_read_get_clear_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("dynamodb"), "{err}");
+}
+
+/// Rows per (table, bag name) of a lake, through `scenes query` with `config`.
+fn rows_by_bag(config: &str, lake: &str, tables: &[&str]) -> std::collections::BTreeMap<String, String> {
+    tables
+        .iter()
+        .map(|table| {
+            let sql = format!("SELECT bag_name, count(*) AS n FROM {table} JOIN bags USING (bag_file) GROUP BY bag_name ORDER BY bag_name");
+            (table.to_string(), run_ok(&["--config", config, "query", "--lake", lake, "--format", "csv", &sql]))
+        })
+        .collect()
+}
+
+#[test]
+fn every_bag_format_is_ingested_from_s3_as_from_local_disk_and_no_local_copy_stays() {
+    let Some(ep) = endpoints() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let id = unique_id();
+    let bucket = format!("formats-{id}");
+    s3_tool(&["mb", &bucket]);
+    // rosbag2 recordings written by rosbags, an MCAP file, and a ROS1 bag without its index.
+    let fixtures = dir.path().join("fixtures");
+    let made = Command::new(python()).arg(py_script("make_rosbag2_fixtures.py")).arg(&fixtures).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let local = dir.path().join("local");
+    std::fs::create_dir_all(local.join("split")).unwrap();
+    for name in ["metadata.yaml", "sqlite_split_0.db3", "sqlite_split_1.db3"] {
+        std::fs::copy(fixtures.join("sqlite_split").join(name), local.join("split").join(name)).unwrap();
+    }
+    std::fs::copy(fixtures.join("lone.db3"), local.join("lone.db3")).unwrap();
+    std::fs::copy(fixtures.join("mcap_split/mcap_split_0.mcap"), local.join("alone.mcap")).unwrap();
+    let bag = std::fs::read(manifest_dir().join("sample-bags/drive_c.bag")).unwrap();
+    std::fs::write(local.join("torn.bag"), &bag[..bag.len() / 2]).unwrap();
+    for (relative, key) in [
+        ("split/metadata.yaml", "in/split/metadata.yaml"),
+        ("split/sqlite_split_0.db3", "in/split/sqlite_split_0.db3"),
+        ("split/sqlite_split_1.db3", "in/split/sqlite_split_1.db3"),
+        ("lone.db3", "in/lone.db3"),
+        ("alone.mcap", "in/alone.mcap"),
+        ("torn.bag", "in/torn.bag"),
+    ] {
+        s3_tool(&["put", local.join(relative).to_str().unwrap(), &format!("s3://{bucket}/{key}")]);
+    }
+    let settings = dynamo_settings(&format!("s3fmt{id}"), &ep.dynamodb);
+    let config = write_aws_config(dir.path(), &settings, &ep.dynamodb, Some(&ep.s3));
+    let cfg = config.to_str().unwrap();
+    run_ok(&["--config", cfg, "init-store"]);
+    let msgs = fixtures.join("msg");
+    let std_msgs = manifest_dir().join("tests/fixtures/msg");
+    let msg_args = ["--msg-path", msgs.to_str().unwrap(), "--msg-path", std_msgs.to_str().unwrap()];
+
+    // From S3, with the temporary copies in a folder of the test's own.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let s3_lake = format!("s3://{bucket}/lake");
+    let mut args = vec!["--config", cfg, "--json", "ingest", "--lake", &s3_lake];
+    args.extend(msg_args);
+    let prefix = format!("s3://{bucket}/in/");
+    args.push(&prefix);
+    let out = scenes_command(&args).env("TMPDIR", &tmp).output().unwrap();
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut names: Vec<&str> = report["ingested"].as_array().unwrap().iter().map(|b| b["bag_name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["alone", "lone", "split", "torn"], "the recording folder is one bag: {report}");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "the local copies are deleted");
+    // A split named on its own (as the deploy does for every uploaded object) is left to its
+    // recording.
+    let split = format!("s3://{bucket}/in/split/sqlite_split_1.db3");
+    let alone: serde_json::Value = serde_json::from_str(&run_ok(&["--config", cfg, "--json", "ingest", "--lake", &s3_lake, &split])).unwrap();
+    assert_eq!((alone["ingested"].as_array().map(Vec::len), alone["skipped"].as_array().map(Vec::len)), (Some(0), Some(1)), "{alone}");
+
+    // The same files from local disk, into a local lake with its own store.
+    let local_lake = dir.path().join("local-lake");
+    for input in ["split", "lone.db3", "alone.mcap", "torn.bag"] {
+        ingest_json(&local.join(input), &local_lake, &msg_args);
+    }
+    let tables = ["sample", "chatter", "imu_data", "vehicle_gps_fix"];
+    let from_s3 = rows_by_bag(cfg, &s3_lake, &tables);
+    let local_config = dir.path().join("local.json");
+    std::fs::write(&local_config, "{}").unwrap();
+    let from_disk = rows_by_bag(local_config.to_str().unwrap(), local_lake.to_str().unwrap(), &tables);
+    assert_eq!(from_s3, from_disk);
+    assert!(from_s3["sample"].contains("split,80") && from_s3["sample"].contains("lone,40"), "{from_s3:?}");
+    assert!(from_s3["imu_data"].contains("torn,"), "the torn bag's recovered rows: {from_s3:?}");
 }
 
 /// (key, count) rows of `sql`'s CSV answer (`key,n` per line).
