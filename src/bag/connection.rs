@@ -48,6 +48,8 @@ pub enum Encoding {
     Ros1,
     /// CDR with a ROS 2 `.msg` definition (MCAP `ros2` profile).
     Ros2Cdr,
+    /// CDR with a ROS 2 IDL definition (MCAP `ros2idl` schemas), as rosidl generates them.
+    Ros2Idl,
     /// Anything else (protobuf, JSON, `ros2idl` schemas, ...): kept as raw bytes.
     Unsupported(String),
     /// The recording holds no definition of the type and none was found elsewhere (the reason

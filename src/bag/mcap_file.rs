@@ -172,6 +172,7 @@ impl Catalog {
                 let encoding = match (c.message_encoding.as_str(), schema_encoding) {
                     ("ros1", "ros1msg") => Encoding::Ros1,
                     ("cdr", "ros2msg") => Encoding::Ros2Cdr,
+                    ("cdr", "ros2idl") => Encoding::Ros2Idl,
                     (m, "") => Encoding::Unsupported(format!("'{m}' messages without a schema")),
                     (m, s) => Encoding::Unsupported(format!("'{m}' messages with '{s}' schemas")),
                 };

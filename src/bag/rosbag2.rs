@@ -281,14 +281,14 @@ impl Merged {
     /// The definition of `msg_type` for a channel: the recording's, else the resolver's, else
     /// none (the reason is kept for the channel's connection).
     fn definition_of(&mut self, topic: &str, msg_type: &str, in_file: Option<&(String, String)>, resolve: Resolve<'_>) -> Option<(String, String)> {
-        if let Some((encoding, text)) = in_file.filter(|(encoding, text)| !text.trim().is_empty() && encoding == "ros2msg") {
+        if let Some((encoding, text)) = in_file.filter(|(encoding, text)| !text.trim().is_empty() && (encoding == "ros2msg" || encoding == "ros2idl")) {
             return Some((encoding.clone(), text.clone()));
         }
         match resolve(msg_type) {
             Ok(text) => Some(("ros2msg".to_string(), text)),
             Err(reason) => {
                 let why = match in_file {
-                    Some((encoding, _)) if encoding != "ros2msg" && !encoding.is_empty() && encoding != "unknown" => {
+                    Some((encoding, _)) if !matches!(encoding.as_str(), "ros2msg" | "ros2idl" | "" | "unknown") => {
                         format!("its definition in the recording is '{encoding}', which is not read, and {reason}")
                     }
                     _ => reason,
@@ -357,6 +357,7 @@ impl Merged {
             let (serialization, schema_encoding) = match &conn.encoding {
                 Encoding::Ros1 => ("ros1", "ros1msg"),
                 Encoding::Ros2Cdr => ("cdr", "ros2msg"),
+                Encoding::Ros2Idl => ("cdr", "ros2idl"),
                 other @ (Encoding::Unsupported(_) | Encoding::MissingDefinition(_)) => {
                     self.undefined.insert(conn.topic.clone(), (conn.msg_type.clone(), other.clone()));
                     ("cdr", "")

@@ -3,6 +3,7 @@
 pub mod column;
 pub mod cursor;
 pub mod definition;
+pub mod idl;
 pub mod msg_path;
 pub mod plan;
 pub mod views;

@@ -61,6 +61,11 @@ impl MessageColumns {
         match &conn.encoding {
             Encoding::Ros1 => Self::compile(&Registry::parse(&conn.msg_type, &conn.definition)?),
             Encoding::Ros2Cdr => Self::compile_cdr(&Registry::parse_ros2(&conn.msg_type, &conn.definition)?),
+            Encoding::Ros2Idl => {
+                let text = super::idl::idl_to_msg(&conn.msg_type, &conn.definition)
+                    .map_err(|reason| DefinitionError::BadLine { msg_type: conn.msg_type.clone(), block: "its IDL".into(), reason })?;
+                Self::compile_cdr(&Registry::parse_ros2(&conn.msg_type, &text)?)
+            }
             Encoding::Unsupported(what) => Err(DefinitionError::UnsupportedEncoding { msg_type: conn.msg_type.clone(), what: what.clone() }),
             Encoding::MissingDefinition(reason) => Err(DefinitionError::MissingDefinition { reason: reason.clone() }),
         }

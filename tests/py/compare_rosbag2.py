@@ -118,6 +118,7 @@ def with_any_reader(recording: Path, ts):
     """topic -> [(time, normalized message or None)], read by rosbags' AnyReader."""
     expected = {}
     with AnyReader([recording], default_typestore=ts) as reader:
+        cwr.STORE = reader.typestore  # the types of the recording's own definitions too
         for c in reader.connections:
             expected.setdefault(c.topic, [])
         for c, t, raw in reader.messages():
@@ -138,6 +139,7 @@ def main():
     ts = typestore(msg_dirs)
     cwr.STORE = ts  # the normalizer looks fields up there
     expected, used = with_any_reader(recording, ts), "AnyReader"
+    cwr.STORE = ts
     direct = without_reader(recording, ts)
     if sum(map(len, expected.values())) < sum(map(len, direct.values())):
         expected, used = direct, "storage files"

@@ -6,6 +6,7 @@
   OUT/sqlite_zstd_file/  .db3 compressed whole (compression_mode FILE, zstd)
   OUT/sqlite_zstd_msg/   .db3 with each message compressed (compression_mode MESSAGE, zstd)
   OUT/mcap_split/        two MCAP splits listed by one metadata.yaml
+  OUT/mcap_idl/          MCAP whose schemas are ROS 2 IDL (`ros2idl`), written as rosidl does
   OUT/lone.db3           a .db3 file without its folder
 
 Every recording holds the topics of `write_messages`: a custom type with nested messages,
@@ -95,6 +96,163 @@ def drop_definitions(db3: Path):
         conn.execute("UPDATE schema SET schema_version = 3")
 
 
+# The fixture types as rosidl writes them into `ros2idl` schemas: annotations, a typedef per
+# fixed array, constants in a `<Type>_Constants` module, the placeholder member of a type
+# without fields, every nested type's block after the root's. (Without rosidl's leading `//`
+# comments and `#include` lines, which rosbags' IDL parser, the reference here, does not
+# accept; our parser's handling of them is tested in src/decode/idl.rs.)
+IDL_BLOCKS = {
+    "fixture_msgs/msg/Point2": """
+module fixture_msgs {
+  module msg {
+    struct Point2 {
+      float x;
+
+      float y;
+    };
+  };
+};
+""",
+    "fixture_msgs/msg/Nothing": """
+module fixture_msgs {
+  module msg {
+    module Nothing_Constants {
+      const uint8 ONLY_A_CONSTANT = 7;
+    };
+    struct Nothing {
+      uint8 structure_needs_at_least_one_member;
+    };
+  };
+};
+""",
+    "fixture_msgs/msg/Sample": """
+
+module fixture_msgs {
+  module msg {
+    typedef fixture_msgs::msg::Point2 fixture_msgs__msg__Point2__2[2];
+    typedef int16 int16__3[3];
+    typedef fixture_msgs::msg::Nothing fixture_msgs__msg__Nothing__2[2];
+    @verbatim (language="comment", text=
+      "A sample (with \\"quotes\\" and parentheses).")
+    struct Sample {
+      std_msgs::msg::Header header;
+
+      sequence<fixture_msgs::msg::Point2> points;
+
+      fixture_msgs__msg__Point2__2 corners;
+
+      sequence<double> values;
+
+      int16__3 rgb;
+
+      sequence<uint8> blob;
+
+      @verbatim (language="comment", text=
+        "free text")
+      string label;
+
+      sequence<string> names;
+
+      boolean flag;
+
+      uint64 big;
+
+      int8 small;
+
+      builtin_interfaces::msg::Duration age;
+
+      fixture_msgs::msg::Nothing single;
+
+      fixture_msgs__msg__Nothing__2 fixed;
+
+      sequence<fixture_msgs::msg::Nothing> variable;
+    };
+  };
+};
+""",
+    "std_msgs/msg/Header": """
+
+module std_msgs {
+  module msg {
+    struct Header {
+      builtin_interfaces::msg::Time stamp;
+
+      string frame_id;
+    };
+  };
+};
+""",
+    "builtin_interfaces/msg/Time": """
+module builtin_interfaces {
+  module msg {
+    struct Time {
+      int32 sec;
+
+      uint32 nanosec;
+    };
+  };
+};
+""",
+    "builtin_interfaces/msg/Duration": """
+module builtin_interfaces {
+  module msg {
+    struct Duration {
+      int32 sec;
+
+      uint32 nanosec;
+    };
+  };
+};
+""",
+    "std_msgs/msg/String": """
+module std_msgs {
+  module msg {
+    struct String {
+      string data;
+    };
+  };
+};
+""",
+}
+IDL_DEPENDENCIES = {
+    "fixture_msgs/msg/Sample": ["std_msgs/msg/Header", "builtin_interfaces/msg/Time", "fixture_msgs/msg/Point2", "builtin_interfaces/msg/Duration", "fixture_msgs/msg/Nothing"],
+    "std_msgs/msg/String": [],
+}
+
+
+def idl_schema(name):
+    blocks = [name] + IDL_DEPENDENCIES[name]
+    sep = "=" * 80
+    return "".join(f"{sep}\nIDL: {b}\n{IDL_BLOCKS[b].strip()}\n" for b in blocks)
+
+
+def with_idl_schemas(recording: Path):
+    """Rewrites the recording's MCAP file with every schema as ROS 2 IDL (same messages)."""
+    from mcap.reader import make_reader
+    from mcap.writer import Writer as McapWriter
+
+    (path,) = [p for p in recording.iterdir() if p.suffix == ".mcap"]
+    with open(path, "rb") as f:
+        reader = make_reader(f)
+        summary = reader.get_summary()
+        channels = dict(summary.channels)
+        schemas = dict(summary.schemas)
+        messages = [(m.channel_id, m.log_time, m.publish_time, m.data) for _, _, m in reader.iter_messages(log_time_order=True)]
+    out = path.with_suffix(".tmp")
+    with open(out, "wb") as f:
+        writer = McapWriter(f)
+        writer.start(profile="ros2", library="make_rosbag2_fixtures")
+        schema_ids, channel_ids = {}, {}
+        for sid, schema in schemas.items():
+            schema_ids[sid] = writer.register_schema(name=schema.name, encoding="ros2idl", data=idl_schema(schema.name).encode())
+        for cid, channel in channels.items():
+            channel_ids[cid] = writer.register_channel(topic=channel.topic, message_encoding=channel.message_encoding, schema_id=schema_ids[channel.schema_id], metadata=dict(channel.metadata))
+        for seq, (cid, log_time, publish_time, data) in enumerate(messages):
+            writer.add_message(channel_id=channel_ids[cid], log_time=log_time, data=data, publish_time=publish_time, sequence=seq)
+        writer.finish()
+    out.replace(path)
+
+
 def join_splits(out: Path, parts: list[Path], ext: str):
     """One recording whose storage files are `parts`' (each a one-file recording), in order."""
     out.mkdir()
@@ -136,6 +294,8 @@ def main():
     write_messages(out / "mcap_a", ts, storage=StoragePlugin.MCAP, first=0)
     write_messages(out / "mcap_b", ts, storage=StoragePlugin.MCAP, first=MESSAGES)
     join_splits(out / "mcap_split", [out / "mcap_a", out / "mcap_b"], ".mcap")
+    write_messages(out / "mcap_idl", ts, storage=StoragePlugin.MCAP)
+    with_idl_schemas(out / "mcap_idl")
     shutil.copy(out / "sqlite_nodefs" / "sqlite_nodefs.db3", out / "lone.db3")
     for scratch in ("part_a", "part_b", "mcap_a", "mcap_b"):
         shutil.rmtree(out / scratch)

@@ -93,7 +93,7 @@ fn generated_recordings(dir: &Path) -> PathBuf {
 }
 
 #[test]
-fn generated_rosbag2_recordings_split_compressed_with_and_without_definitions_match_rosbags() {
+fn generated_rosbag2_recordings_split_compressed_with_and_without_definitions_and_with_idl_match_rosbags() {
     let dir = tempfile::tempdir().unwrap();
     let out = generated_recordings(dir.path());
     let msgs = out.join("msg");
@@ -105,6 +105,7 @@ fn generated_rosbag2_recordings_split_compressed_with_and_without_definitions_ma
         ("sqlite_zstd_file", 60),
         ("sqlite_zstd_msg", 60),
         ("mcap_split", 120),
+        ("mcap_idl", 60),
         ("lone.db3", 60),
     ];
     for (name, messages) in cases {
