@@ -24,6 +24,9 @@ pub(super) struct Variant {
     pub(super) template: MessageColumns,
     /// The definition could not be parsed: messages are kept as raw bytes only.
     pub(super) raw_only: bool,
+    /// For raw-only variants, their message type and why they are not decoded: stored with
+    /// every row (see [`MESSAGE_TYPE_COLUMN`], [`DECODE_STATUS_COLUMN`]).
+    pub(super) raw_reason: Option<(String, String)>,
     pub(super) has_header_stamp: bool,
     pub(super) table: usize,
     md5: String,
@@ -112,13 +115,14 @@ pub(super) async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String], schem
             continue;
         }
         let compiled = MessageColumns::for_connection(conn);
-        let (template, raw_only) = match compiled {
-            Ok(t) => (t, false),
+        let (template, raw_reason) = match compiled {
+            Ok(t) => (t, None),
             Err(e) => {
                 plan.definition_errors.insert(conn.topic.clone(), e.to_string());
-                (MessageColumns::empty(), true)
+                (MessageColumns::empty(), Some((conn.msg_type.clone(), e.to_string())))
             }
         };
+        let raw_only = raw_reason.is_some();
         let fields = template.fields();
         let key = (conn.topic.clone(), format!("{raw_only}{fields:?}"));
         let variant = *by_key.entry(key).or_insert_with(|| {
@@ -127,6 +131,7 @@ pub(super) async fn plan_tables(bag: &Bag, lake: &Lake, topics: &[String], schem
                 has_header_stamp: header_stamp_type(&fields).is_some(),
                 template,
                 raw_only,
+                raw_reason,
                 table: usize::MAX,
                 md5: definition_md5(&conn.definition),
                 storage: StorageChoices::default(),
@@ -203,10 +208,19 @@ pub(super) fn variant_fields(v: &Variant) -> Fields {
     }
     fields.extend(v.template.fields().iter().map(|f| f.as_ref().clone()));
     if v.raw_only {
+        fields.push(Field::new(MESSAGE_TYPE_COLUMN, DataType::Utf8, true));
+        fields.push(Field::new(DECODE_STATUS_COLUMN, DataType::Utf8, true));
         fields.push(Field::new(RAW_MESSAGE_COLUMN, DataType::Binary, true));
     }
     storage_fields(&fields.into())
 }
+
+/// Column of a raw-only topic's rows: the message type they were recorded as.
+pub(super) const MESSAGE_TYPE_COLUMN: &str = "_message_type";
+
+/// Column of a raw-only topic's rows: why they are not decoded (which definition is missing
+/// or not understood, and how to provide it).
+pub(super) const DECODE_STATUS_COLUMN: &str = "_decode_status";
 
 pub(super) fn union_fields(all: impl Iterator<Item = Fields>) -> Fields {
     let mut out: Vec<Arc<Field>> = Vec::new();

@@ -11,7 +11,7 @@ use arrow::datatypes::{DataType, Field, Fields, Schema};
 use indicatif::ProgressBar;
 use rustc_hash::FxHashMap;
 
-use super::plan::{log_time_type, ConnCounters, Plan, Variant};
+use super::plan::{log_time_type, ConnCounters, Plan, Variant, DECODE_STATUS_COLUMN, MESSAGE_TYPE_COLUMN};
 use super::IngestOptions;
 use crate::bag::{Bag, ChunkItem, ChunkRef};
 use crate::decode::column::UTC;
@@ -342,6 +342,12 @@ pub(super) fn finish_batch(variant: &Variant, batch: &mut VariantBatch) -> Resul
     for (name, array) in names.iter().zip(arrays) {
         fields.push(Field::new(name, array.data_type().clone(), true));
         columns.push(array);
+    }
+    if let Some((msg_type, status)) = &variant.raw_reason {
+        for (name, value) in [(MESSAGE_TYPE_COLUMN, msg_type), (DECODE_STATUS_COLUMN, status)] {
+            fields.push(Field::new(name, DataType::Utf8, true));
+            columns.push(Arc::new(arrow::array::StringArray::from(vec![value.as_str(); rows])));
+        }
     }
     if !batch.raw.is_empty() {
         let mut values: Vec<Option<Vec<u8>>> = vec![None; rows];

@@ -20,7 +20,7 @@ from rosbags.typesys import get_types_from_msg
 
 from compare_with_rosbags import STORE, norm as norm_rosbags, our_rows, same
 
-SKIP_COLUMNS = {"log_time", "header_stamp", "_raw_message", "bag_file"}
+SKIP_COLUMNS = {"log_time", "header_stamp", "_raw_message", "_message_type", "_decode_status", "bag_file"}
 
 
 def norm(v):

@@ -20,7 +20,7 @@ from deltalake import DeltaTable
 from rosbags.rosbag1 import Reader
 from rosbags.typesys import Stores, get_typestore, get_types_from_msg
 
-SKIP_COLUMNS = {"log_time", "header_stamp", "_raw_message", "bag_file"}
+SKIP_COLUMNS = {"log_time", "header_stamp", "_raw_message", "_message_type", "_decode_status", "bag_file"}
 
 
 def intify(t):

@@ -139,6 +139,12 @@ fn a_type_without_a_definition_is_kept_raw_named_and_the_other_topics_decoded() 
     assert_eq!(sample["messages_ingested"], 40);
     let error = sample["first_error"].as_str().unwrap();
     assert!(error.contains("std_msgs/msg/Header") && error.contains("--msg-path"), "names the missing type and what to do: {error}");
+    // Every raw row says its type and why it is raw.
+    let lake = dir.path().join("lake2");
+    ingest_json(&out.join("sqlite_nodefs"), &lake, &["--msg-path", out.join("msg").to_str().unwrap(), "--msg-path", partial.to_str().unwrap()]);
+    let sql = "SELECT _message_type, count(*) AS n, min(_decode_status) AS status FROM sample GROUP BY _message_type";
+    let answer = run_ok(&["query", "--lake", lake.to_str().unwrap(), "--format", "csv", sql]);
+    assert!(answer.contains("fixture_msgs/msg/Sample,40,") && answer.contains("std_msgs/msg/Header"), "{answer}");
 }
 
 #[test]
