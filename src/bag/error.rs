@@ -29,11 +29,8 @@ pub enum BagError {
     #[error("{source_name}: cannot read bytes at offset {offset}: {reason}")]
     RangeRead { source_name: String, offset: u64, reason: String },
 
-    #[error("{path}: {reason}; a bag without a usable index is recovered by scanning every byte, which needs a local copy: download it and run `scenes ingest` on the copy")]
+    #[error("{path}: {reason}; a bag without a usable index is recovered by scanning every byte, which needs a local copy (`scenes ingest` of an s3:// bag makes one)")]
     NeedsLocalCopy { path: PathBuf, reason: String },
-
-    #[error("{path}: MCAP files are not read from S3 yet; download it and run `scenes ingest` on the copy")]
-    McapByRanges { path: PathBuf },
 
     /// A rosbag2 recording (its metadata or one of its storage files) that cannot be read.
     #[error("{path}: {reason}")]

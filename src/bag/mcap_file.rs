@@ -293,6 +293,11 @@ fn keep_cut_chunk(pos: usize, data: &[u8], scan: &mut Scan) {
     }
 }
 
+/// [`chunk_ref`] of a complete Chunk record (for chunks fetched on their own).
+pub(super) fn chunk_ref_in(pos: usize, data: &[u8], body: &[u8]) -> Result<ChunkRef, String> {
+    chunk_ref(pos, data, body, false)
+}
+
 /// Locates the compressed records of a Chunk record whose body starts at `pos + 9`.
 fn chunk_ref(pos: usize, data: &[u8], body: &[u8], truncated: bool) -> Result<ChunkRef, String> {
     let u64_at = |at: usize| -> Result<u64, String> {

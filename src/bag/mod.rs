@@ -17,6 +17,7 @@ mod error;
 mod index;
 mod lz4_frame;
 pub mod mcap_file;
+mod mcap_summary;
 mod memory;
 pub mod plain;
 pub mod ranged;

@@ -124,7 +124,11 @@ impl Bag {
                 let reader = reader.as_ref();
                 Box::new(reader.fetch(spans).zip(chunks).map(move |(fetched, placeholder)| {
                     let bytes = fetched.map_err(|problem| read_error(reader, placeholder.pos, &problem))?;
-                    let (info, stored) = resolve_chunk(&self.path, placeholder, bytes)?;
+                    let (info, stored) = match self.format {
+                        super::BagFormat::Ros1 => resolve_chunk(&self.path, placeholder, bytes)?,
+                        super::BagFormat::Mcap | super::BagFormat::Rosbag2 => super::mcap_summary::resolve_chunk(placeholder, &bytes)
+                            .map_err(|reason| super::BagError::Corrupt { path: self.path.clone(), offset: placeholder.pos, reason })?,
+                    };
                     Ok(PlainChunk::fetched(self, info, stored))
                 }))
             }

@@ -3,8 +3,9 @@
 //! fetched when a worker reaches it, several at a time, and dropped once decoded, so neither the
 //! disk nor memory ever holds the whole bag.
 //!
-//! Only indexed bags are read this way. Recovering an unindexed or torn bag means scanning every
-//! byte in order; that is done on a local copy (the error says so).
+//! Only indexed ROS1 bags and closed MCAP files with a summary are read this way. Recovering an
+//! unindexed or torn bag means scanning every byte in order; that is done on a local copy (the
+//! error says so, and ingest from S3 makes the copy).
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -46,7 +47,7 @@ impl Bag {
         let len = reader.len();
         let head = fetch_one(reader.as_ref(), 0..len.min(HEAD_BYTES))?;
         if head.starts_with(super::mcap_file::MAGIC) {
-            return Err(BagError::McapByRanges { path });
+            return Self::open_ranged_mcap(reader, path, len);
         }
         check_magic(&path, &head)?;
         let header = match read_record(&head, MAGIC_V2.len()) {
@@ -91,6 +92,37 @@ impl Bag {
             chunks,
             index: IndexState::Indexed,
             stats,
+            damage: ScanDamage::default(),
+            source_version,
+        })
+    }
+}
+
+impl Bag {
+    /// Opens a closed MCAP file served by `reader` from its footer and summary section: every
+    /// schema, channel and chunk location is there, so no chunk is read until a worker needs it.
+    fn open_ranged_mcap(reader: Arc<dyn RangeReader>, path: PathBuf, len: u64) -> Result<Bag> {
+        use super::mcap_summary::{read_summary, summary_start, FOOTER_AND_MAGIC};
+        if len < FOOTER_AND_MAGIC + super::mcap_file::MAGIC.len() as u64 {
+            return Err(needs_local_copy(&path, "the MCAP file is too short to have a footer"));
+        }
+        let tail = fetch_one(reader.as_ref(), len - FOOTER_AND_MAGIC..len)?;
+        let start = summary_start(&tail).map_err(|reason| needs_local_copy(&path, &reason))?;
+        if start >= len - FOOTER_AND_MAGIC {
+            return Err(needs_local_copy(&path, &format!("the footer puts the summary at byte {start}, past its own position")));
+        }
+        let section = fetch_one(reader.as_ref(), start..len - FOOTER_AND_MAGIC)?;
+        let summary = read_summary(&section).map_err(|reason| needs_local_copy(&path, &reason))?;
+        let connections = summary.catalog.connections();
+        let source_version = reader.version();
+        Ok(Bag {
+            path,
+            format: BagFormat::Mcap,
+            bytes: Bytes::Ranged(reader),
+            connections,
+            chunks: summary.chunks,
+            index: IndexState::Indexed,
+            stats: summary.stats,
             damage: ScanDamage::default(),
             source_version,
         })

@@ -211,8 +211,9 @@ fn is_unchanged(record: Option<&BagRecord>, version: Option<&str>, lake: &Lake) 
 }
 
 /// Opens a bag on S3; `None` when its `record` says it is unchanged (see [`is_unchanged`]).
-/// An indexed ROS1 bag is read by ranged GETs, never downloaded. Other bags (MCAP files, `.db3`
-/// files, ROS1 bags without a usable index) are downloaded, streamed, into a temporary file,
+/// An indexed ROS1 bag and a closed MCAP file with a summary are read by ranged GETs, never
+/// downloaded. Other bags (`.db3` files, ROS1 bags without a usable index, MCAP files without
+/// footer or summary) are downloaded, streamed, into a temporary file,
 /// and a rosbag2 recording (named by its `metadata.yaml`) into a temporary folder; both are
 /// deleted once the bag is open (a memory-mapped file stays readable after it is deleted).
 #[cfg(feature = "aws")]
@@ -238,7 +239,7 @@ fn open_s3(uri: &str, record: Option<&BagRecord>, lake: &Lake, opts: &IngestOpti
         object.download_recording(&folder)?;
         open_local(&folder, opts)?
     } else {
-        if uri.ends_with(".bag") {
+        if uri.ends_with(".bag") || uri.ends_with(".mcap") {
             match Bag::open_ranged(object.clone().into_reader()) {
                 Ok(bag) => return Ok(Some(bag)),
                 Err(crate::bag::BagError::NeedsLocalCopy { reason, .. }) => tracing::info!("{uri}: {reason}; reading a local copy"),

@@ -309,6 +309,58 @@ fn a_bag_on_s3_is_read_by_ranges_not_downloaded() {
 }
 
 #[test]
+fn an_mcap_file_on_s3_is_read_by_ranges_guided_by_its_summary() {
+    let Some(ep) = endpoints() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A ROS 2 MCAP file (written by mcap-ros2-support, 64 KiB zstd chunks) of a drive with
+    // 100 KB camera frames: many chunks.
+    let bag = dir.path().join("camera_drive.bag");
+    run_ok(&["generate", bag.to_str().unwrap(), "--duration-s", "20", "--image-bytes", "100000", "--compression", "none"]);
+    let made = Command::new(python()).current_dir(manifest_dir().join("tests/py")).arg("make_mcap_fixtures.py").arg(&bag).arg(dir.path().join("mcap")).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let mcap = dir.path().join("mcap/ros2/camera_drive.mcap");
+    let size = std::fs::metadata(&mcap).unwrap().len();
+    let id = unique_id();
+    let bucket = format!("mcaprng-{id}");
+    s3_tool(&["mb", &bucket]);
+    let uri = format!("s3://{bucket}/drives/camera_drive.mcap");
+    s3_tool(&["put", mcap.to_str().unwrap(), &uri]);
+    let stats = dir.path().join("s3-proxy.json");
+    let (mut proxy, proxy_url) = start_proxy(&ep.s3, &stats, true);
+    let settings = dynamo_settings(&format!("s3mrng{id}"), &ep.dynamodb);
+    let config = write_aws_config(dir.path(), &settings, &ep.dynamodb, Some(&proxy_url));
+    let cfg = config.to_str().unwrap();
+    run_ok(&["--config", cfg, "init-store"]);
+    let lake_dir = dir.path().join("lake");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let args = ["--config", cfg, "--json", "ingest", "--lake", lake_dir.to_str().unwrap(), &uri];
+    let out = scenes_command(&args).env("TMPDIR", &tmp).output().unwrap();
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let s3: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let info: serde_json::Value = serde_json::from_str(&run_ok(&["--json", "info", mcap.to_str().unwrap()])).unwrap();
+    let chunks = info[0]["chunks"].as_u64().unwrap();
+    eprintln!("MCAP {size} bytes, {chunks} chunks; S3 proxy: {s3}");
+    assert!(chunks >= 20, "{info}");
+    assert_eq!(s3["ranged_gets"].as_u64().unwrap(), s3["gets"].as_u64().unwrap(), "every GET asked for a range: {s3}");
+    assert!(s3["gets"].as_u64().unwrap() > chunks, "one GET per chunk plus the head, footer and summary: {s3}");
+    assert!(s3["max_get_bytes"].as_u64().unwrap() < size / 10, "no GET fetched a large part of the file: {s3}");
+    assert!(s3["get_bytes"].as_u64().unwrap() <= size + size / 20, "the file was read about once: {s3}");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "no local copy was made");
+    // Same rows as ingesting the local file.
+    let local_lake = dir.path().join("local-lake");
+    ingest_json(&mcap, &local_lake, &[]);
+    let digest = |lake: &Path| -> serde_json::Value {
+        let mut d = lake_digest(lake.to_str().unwrap());
+        d.as_object_mut().unwrap().retain(|table, _| table.starts_with("topics/"));
+        d
+    };
+    assert_eq!(digest(&lake_dir), digest(&local_lake));
+}
+
+#[test]
 fn large_lake_files_are_uploaded_in_parts() {
     let Some(ep) = endpoints() else { return };
     let bucket = format!("mp-{}", unique_id());
