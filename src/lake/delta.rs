@@ -1,109 +1,26 @@
-//! Delta Lake tables: the Delta schema of our Arrow types, creating a table, and replacing one
-//! bag's partition with new part files in a single atomic commit (removes + adds).
-//!
-//! Delta has no unsigned, duration or fixed-size-list types and stores timestamps in µs, so the
-//! log declares the nearest wider type (uint8 → short, uint16 → integer, uint32 → long, uint64 → decimal(20,0),
-//! duration → long, fixed-size list → array, timestamp(ns) → long ns) while the Parquet files
-//! keep the exact Arrow types. Readers of the Parquet files see the exact types; Delta readers
-//! see the widened ones.
+//! Delta Lake tables: creating a table, replacing bags' partitions in single atomic commits
+//! (removes + adds; directly in the log when nothing else changes, [`super::delta_commit`],
+//! else through `deltalake`), compaction commits, and what readers need of a table's current
+//! snapshot (read by [`super::delta_log`], or by `deltalake` for logs beyond it). What the
+//! commits are made of (types, schemas, actions) is in [`super::delta_schema`].
 
 use std::collections::HashMap;
 
-use arrow::datatypes::{DataType as ArrowType, Fields, TimeUnit};
+use arrow::datatypes::Fields;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{
-    new_metadata, Action, Add, ArrayType, DataType, MetadataExt, PrimitiveType, Protocol, StructField, StructType,
+    new_metadata, Action, MetadataExt, Protocol, StructType,
 };
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::DeltaTable;
 use url::Url;
 
 pub use super::delta_log::ActiveFile;
+pub use super::delta_schema::{add_action, decode_arrow_fields, delta_struct, delta_type, encode_arrow_fields, merge_schemas, table_schema, union_arrow_fields, PartitionWrite, TableSchema, ARROW_SCHEMA_PROPERTY};
 use super::location::TableLocation;
 use super::parquet::PartFile;
 use super::PARTITION_COLUMN;
 use crate::lake::error::{LakeError, Result};
-
-/// The Delta type that holds values of an Arrow type.
-pub fn delta_type(arrow: &ArrowType) -> Result<DataType> {
-    Ok(match arrow {
-        ArrowType::Boolean => DataType::BOOLEAN,
-        ArrowType::Int8 => DataType::BYTE,
-        ArrowType::Int16 | ArrowType::UInt8 => DataType::SHORT,
-        ArrowType::Int32 | ArrowType::UInt16 => DataType::INTEGER,
-        ArrowType::Int64 | ArrowType::UInt32 | ArrowType::Duration(_) => DataType::LONG,
-        // The full uint64 range needs 20 decimal digits.
-        ArrowType::UInt64 => DataType::decimal(20, 0).map_err(|e| LakeError::Delta { reason: e.to_string() })?,
-        ArrowType::Float32 => DataType::FLOAT,
-        ArrowType::Float64 => DataType::DOUBLE,
-        ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => DataType::STRING,
-        ArrowType::Binary | ArrowType::LargeBinary | ArrowType::BinaryView | ArrowType::FixedSizeBinary(_) => DataType::BINARY,
-        // Delta's `timestamp` is µs and its nanosecond type needs a reader feature most engines
-        // lack, so nanosecond timestamps are declared as `long` (ns since the epoch).
-        ArrowType::Timestamp(TimeUnit::Nanosecond, _) => DataType::LONG,
-        ArrowType::Timestamp(_, Some(_)) => DataType::Primitive(PrimitiveType::Timestamp),
-        ArrowType::Timestamp(_, None) => DataType::Primitive(PrimitiveType::TimestampNtz),
-        ArrowType::List(f) | ArrowType::LargeList(f) | ArrowType::FixedSizeList(f, _) => {
-            DataType::Array(Box::new(ArrayType::new(delta_type(f.data_type())?, true)))
-        }
-        ArrowType::Struct(fields) => DataType::Struct(Box::new(delta_struct(fields)?)),
-        other => return Err(LakeError::NoDeltaType { arrow_type: other.to_string() }),
-    })
-}
-
-/// Delta struct type of Arrow fields (all nullable).
-pub fn delta_struct(fields: &Fields) -> Result<StructType> {
-    let fields = fields
-        .iter()
-        .map(|f| Ok(StructField::new(f.name().clone(), delta_type(f.data_type())?, true)))
-        .collect::<Result<Vec<_>>>()?;
-    StructType::try_new(fields).map_err(|e| LakeError::Delta { reason: e.to_string() })
-}
-
-/// Table property holding the table's Arrow schema: every column its files hold, with their
-/// exact Arrow types (which Delta types do not carry: nanosecond times, unsigned integers), so
-/// that readers need no file footers. Tables created before it was introduced lack it, and keep
-/// being read from their footers.
-pub const ARROW_SCHEMA_PROPERTY: &str = "scenes.arrowSchema";
-
-/// The schema a commit declares: the Delta schema, and the Arrow columns it comes from.
-#[derive(Debug, Clone)]
-pub struct TableSchema {
-    pub delta: StructType,
-    pub arrow: Fields,
-}
-
-impl TableSchema {
-    /// The schema of a table whose files hold `data_fields` (plus the partition column).
-    pub fn of(data_fields: &Fields) -> Result<TableSchema> {
-        Ok(TableSchema { delta: table_schema(data_fields)?, arrow: data_fields.clone() })
-    }
-}
-
-/// `fields` as the value of [`ARROW_SCHEMA_PROPERTY`].
-fn encode_arrow_fields(fields: &Fields) -> String {
-    parquet::arrow::encode_arrow_schema(&arrow::datatypes::Schema::new(fields.clone()))
-}
-
-/// The Arrow columns recorded in [`ARROW_SCHEMA_PROPERTY`]; `None` when absent or unreadable.
-fn decode_arrow_fields(text: &str) -> Option<Fields> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
-    let schema = arrow_ipc::convert::try_schema_from_ipc_buffer(&bytes).ok()?;
-    Some(schema.fields().clone())
-}
-
-/// Columns of `current` then those of `incoming` it lacks, by name, all nullable (files without
-/// a column read it as null).
-pub fn union_arrow_fields(current: &Fields, incoming: &Fields) -> Fields {
-    let mut fields: Vec<arrow::datatypes::FieldRef> = current.iter().cloned().collect();
-    for f in incoming.iter() {
-        if !fields.iter().any(|x| x.name() == f.name()) {
-            fields.push(std::sync::Arc::new(f.as_ref().clone().with_nullable(true)));
-        }
-    }
-    fields.into()
-}
 
 /// The Arrow columns of the table at `location`, from its metadata; `None` for a table without
 /// them (or no table).
@@ -111,27 +28,7 @@ pub async fn arrow_fields(location: &TableLocation) -> Result<Option<Fields>> {
     Ok(table_files(location).await?.arrow_fields)
 }
 
-/// Delta schema of a table: its data columns plus the `bag_file` partition column.
-pub fn table_schema(data_fields: &Fields) -> Result<StructType> {
-    let mut fields: Vec<StructField> = delta_struct(data_fields)?.fields().cloned().collect();
-    fields.push(StructField::new(PARTITION_COLUMN, DataType::STRING, true));
-    StructType::try_new(fields).map_err(|e| LakeError::Delta { reason: e.to_string() })
-}
-
-/// Top-level union of two schemas. `None` when a column exists in both with different types.
-pub fn merge_schemas(current: &StructType, incoming: &StructType) -> Option<StructType> {
-    let mut fields: Vec<StructField> = current.fields().cloned().collect();
-    for f in incoming.fields() {
-        match current.field(f.name()) {
-            Some(existing) if existing.data_type() != f.data_type() => return None,
-            Some(_) => {}
-            None => fields.push(f.clone()),
-        }
-    }
-    StructType::try_new(fields).ok()
-}
-
-fn table_url(location: &TableLocation) -> Result<Url> {
+pub(super) fn table_url(location: &TableLocation) -> Result<Url> {
     location.ensure_exists()?;
     Ok(location.url().clone())
 }
@@ -166,28 +63,6 @@ pub async fn current_schema(location: &TableLocation) -> Result<Option<StructTyp
     })
 }
 
-/// One bag's part of a commit: the files of its partition, and the partitions they replace.
-#[derive(Debug, Clone)]
-pub struct PartitionWrite {
-    /// The partition written (`bag_file = bag`).
-    pub bag: String,
-    pub parts: Vec<PartFile>,
-    /// Other partitions removed by the same commit: the bag's partition under the key an earlier
-    /// version gave it (its file name), so that re-ingesting an old lake does not keep both.
-    pub replaces: Vec<String>,
-}
-
-impl PartitionWrite {
-    pub fn new(bag: &str, parts: Vec<PartFile>) -> PartitionWrite {
-        PartitionWrite { bag: bag.to_string(), parts, replaces: Vec::new() }
-    }
-
-    /// Every partition this write removes the current files of.
-    fn removed_partitions(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.bag.as_str()).chain(self.replaces.iter().map(String::as_str))
-    }
-}
-
 /// Replaces the partition `bag_file = bag` of the table at `dir` with `parts`, in one commit.
 /// The table is created when missing and its schema widened with new columns when needed.
 /// With `delete_replaced`, the data files the commit removed are deleted from disk afterwards.
@@ -200,7 +75,16 @@ pub async fn replace_partition(dir: &TableLocation, name: &str, schema: &TableSc
 /// flat as a table grows, since every commit reads the table's state and every tenth one writes
 /// a checkpoint of all its files. See [`replace_partition`] for the rest.
 pub async fn replace_partitions(dir: &TableLocation, name: &str, schema: &TableSchema, writes: &[PartitionWrite], delete_replaced: bool) -> Result<i64> {
-    // A writer committing after the load is caught by the commit's conflict check.
+    // The common case, written to the log directly from the lean snapshot.
+    let mut replaced = Vec::new();
+    if let super::delta_commit::Outcome::Committed(version) = super::delta_commit::replace_partitions(dir, name, schema, writes, &mut replaced).await? {
+        if delete_replaced {
+            delete_files(dir, replaced).await;
+        }
+        return Ok(version);
+    }
+    // A new table, new columns, or a log beyond the lean reader: through `deltalake`. A writer
+    // committing after the load is caught by the commit's conflict check.
     let table = if dir.loaded_table().is_some() || dir.has_delta_log().await? {
         load(dir).await?
     } else {
@@ -249,15 +133,19 @@ pub async fn replace_partitions(dir: &TableLocation, name: &str, schema: &TableS
         .await?;
     log_concurrent_commits(name, read_version, commit.version(), commit.metrics.num_retries);
     if delete_replaced {
-        // The replaced files are no longer part of the table; free their space now rather than
-        // at a later vacuum (readers of older table versions lose access to them).
-        for path in replaced {
-            if let Err(e) = dir.delete(&path).await {
-                tracing::warn!("could not delete replaced file: {e}");
-            }
-        }
+        delete_files(dir, replaced).await;
     }
     Ok(commit.version() as i64)
+}
+
+/// Deletes files a commit replaced: they are no longer part of the table, so their space is
+/// freed now rather than at a later vacuum (readers of older table versions lose access).
+async fn delete_files(dir: &TableLocation, replaced: Vec<String>) {
+    for path in replaced {
+        if let Err(e) = dir.delete(&path).await {
+            tracing::warn!("could not delete replaced file: {e}");
+        }
+    }
 }
 
 /// Attempts of a commit that keeps losing the race for the next version to other writers (each
@@ -416,28 +304,6 @@ pub async fn commit_compaction(dir: &TableLocation, compacted: &[(PartFile, Stri
     Ok(commit.version() as i64)
 }
 
-fn add_action(part: &PartFile, bag: &str, now: i64) -> Add {
-    let mut stats = serde_json::json!({ "numRecords": part.rows });
-    if let Some((min, max)) = part.log_time_range {
-        // log_time is declared `long` (ns) in the Delta schema.
-        stats["minValues"] = serde_json::json!({ "log_time": min });
-        stats["maxValues"] = serde_json::json!({ "log_time": max });
-        stats["nullCount"] = serde_json::json!({ "log_time": 0 });
-    }
-    Add {
-        path: part.relative_path.clone(),
-        partition_values: HashMap::from([(PARTITION_COLUMN.to_string(), Some(bag.to_string()))]),
-        size: part.size as i64,
-        modification_time: now,
-        data_change: true,
-        stats: Some(stats.to_string()),
-        tags: None,
-        deletion_vector: None,
-        base_row_id: None,
-        default_row_commit_version: None,
-        clustering_provider: None,
-    }
-}
 
 
 /// The active Parquet files of the table at `location`.
@@ -588,7 +454,7 @@ pub async fn partition_files(location: &TableLocation, bag_file: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::datatypes::Field;
+    use arrow::datatypes::{DataType as ArrowType, Field, TimeUnit};
 
     fn schema() -> TableSchema {
         let fields: Fields = vec![Field::new("log_time", ArrowType::Int64, true)].into();

@@ -50,6 +50,43 @@ pub struct Snapshot {
     pub files: HashMap<String, ActiveFile>,
     /// The table metadata's `configuration`.
     pub configuration: HashMap<String, String>,
+    /// The table metadata's `schemaString` (the Delta schema as JSON).
+    pub schema_string: Option<String>,
+    /// Paths as the log holds them (URL-encoded), for the files whose path differs from their
+    /// `relative_path`: a remove action must name a file exactly as its add did.
+    pub logged_paths: HashMap<String, String>,
+}
+
+impl Snapshot {
+    /// The path of the active file `relative_path` as the log holds it.
+    pub fn logged_path<'a>(&'a self, relative_path: &'a str) -> &'a str {
+        self.logged_paths.get(relative_path).map_or(relative_path, String::as_str)
+    }
+}
+
+/// What the commits after a snapshot changed: the partitions whose files they added or removed,
+/// and whether they changed the table's metadata or protocol.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub partitions: std::collections::HashSet<String>,
+    pub metadata: bool,
+    pub protocol: bool,
+}
+
+/// The table at `location` now, and what the commits after `base` changed; `None` when
+/// `base`'s own last commit is gone (the table was made anew or its log cleaned up).
+pub async fn changes_since(location: &TableLocation, base: &Snapshot) -> std::result::Result<Option<(Arc<Snapshot>, Changes)>, ReadError> {
+    let Some(commits) = commits_since(location, base).await? else {
+        return Ok(None);
+    };
+    let mut next = base.clone();
+    let mut changes = Changes::default();
+    apply_commits_noting(location, &mut next, &commits, Some(&mut changes)).await?;
+    let next = Arc::new(next);
+    if let Ok(mut all) = snapshots().lock() {
+        all.insert(location.url().to_string(), next.clone());
+    }
+    Ok(Some((next, changes)))
 }
 
 /// Outcome of reading a snapshot: `Ok(None)` when there is no table.
@@ -185,16 +222,38 @@ fn commits_after(location: &TableLocation, log: &[String], version: i64) -> std:
 
 /// Applies the add, remove and metadata actions of `commits` to `snapshot`, in order.
 async fn apply_commits(location: &TableLocation, snapshot: &mut Snapshot, commits: &[(i64, String)]) -> std::result::Result<(), ReadError> {
+    apply_commits_noting(location, snapshot, commits, None).await
+}
+
+/// [`apply_commits`], noting in `changes` what the commits touched.
+async fn apply_commits_noting(location: &TableLocation, snapshot: &mut Snapshot, commits: &[(i64, String)], mut changes: Option<&mut Changes>) -> std::result::Result<(), ReadError> {
     for (version, name) in commits {
         let bytes = location.read_bytes(&format!("_delta_log/{name}")).await?;
         let text = std::str::from_utf8(&bytes).map_err(|e| corrupt(location, name, e))?;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let action: CommitAction = serde_json::from_str(line).map_err(|e| corrupt(location, name, e))?;
+            if let Some(changes) = changes.as_deref_mut() {
+                note(snapshot, &action, changes);
+            }
             apply(location, snapshot, action)?;
         }
         snapshot.version = *version;
     }
     Ok(())
+}
+
+/// Notes in `changes` what `action` touches (before it is applied to `snapshot`).
+fn note(snapshot: &Snapshot, action: &CommitAction, changes: &mut Changes) {
+    changes.metadata |= action.metadata.is_some();
+    changes.protocol |= action.protocol.is_some();
+    if let Some(add) = &action.add {
+        changes.partitions.extend(add.partition_values.get(PARTITION_COLUMN).cloned().flatten());
+    }
+    if let Some(remove) = &action.remove {
+        let known = snapshot.files.get(&file_path(&remove.path)).and_then(|f| f.bag_file.clone());
+        let stated = remove.partition_values.as_ref().and_then(|v| v.get(PARTITION_COLUMN).cloned().flatten());
+        changes.partitions.extend(stated.or(known));
+    }
 }
 
 /// One line of a commit; the actions a reader of our tables needs (others are ignored).
@@ -219,14 +278,18 @@ struct AddAction {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RemoveAction {
     path: String,
+    partition_values: Option<HashMap<String, Option<String>>>,
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct MetadataAction {
     #[serde(default)]
     configuration: HashMap<String, String>,
+    schema_string: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -241,18 +304,29 @@ fn apply(location: &TableLocation, snapshot: &mut Snapshot, action: CommitAction
     }
     if let Some(metadata) = action.metadata {
         snapshot.configuration = metadata.configuration;
+        snapshot.schema_string = metadata.schema_string;
     }
     if let Some(remove) = action.remove {
-        snapshot.files.remove(&file_path(&remove.path));
+        let relative = file_path(&remove.path);
+        snapshot.files.remove(&relative);
+        snapshot.logged_paths.remove(&relative);
     }
     if let Some(add) = action.add {
         if add.deletion_vector.as_ref().is_some_and(|dv| !dv.is_null()) {
             return Err(unsupported(location, "a file has a deletion vector"));
         }
         let file = active_file(&add.path, add.size, add.partition_values.get(PARTITION_COLUMN).cloned().flatten(), add.stats.as_deref());
-        snapshot.files.insert(file.relative_path.clone(), file);
+        insert_file(snapshot, file, &add.path);
     }
     Ok(())
+}
+
+/// Adds an active file, remembering its logged path when it differs from the relative one.
+fn insert_file(snapshot: &mut Snapshot, file: ActiveFile, logged_path: &str) {
+    if file.relative_path != logged_path {
+        snapshot.logged_paths.insert(file.relative_path.clone(), logged_path.to_string());
+    }
+    snapshot.files.insert(file.relative_path.clone(), file);
 }
 
 /// Reader version 1 is plain Parquet files with partition values; later ones add features
@@ -300,6 +374,7 @@ const CHECKPOINT_LEAVES: &[&[&str]] = &[
     &["add", "stats"],
     &["add", "deletionVector", "storageType"],
     &["metaData", "configuration"],
+    &["metaData", "schemaString"],
     &["protocol", "minReaderVersion"],
 ];
 
@@ -344,6 +419,13 @@ fn read_checkpoint_batch(location: &TableLocation, name: &str, batch: &RecordBat
                 snapshot.configuration = string_map(location, name, configuration, row)?.into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
             }
         }
+        if let Some(schema) = child(metadata, "schemaString") {
+            let schema = arrow::compute::cast(schema, &DataType::Utf8).map_err(|e| corrupt(location, name, e))?;
+            let schema = schema.as_string::<i32>();
+            for row in (0..metadata.len()).filter(|&row| metadata.is_valid(row) && schema.is_valid(row)) {
+                snapshot.schema_string = Some(schema.value(row).to_string());
+            }
+        }
     }
     let Some(add) = struct_column(batch, "add") else { return Ok(()) };
     let text = |column: &str| -> std::result::Result<Option<arrow::array::ArrayRef>, ReadError> {
@@ -367,7 +449,7 @@ fn read_checkpoint_batch(location: &TableLocation, name: &str, batch: &RecordBat
         };
         let row_stats = stats.filter(|s| s.is_valid(row)).map(|s| s.value(row));
         let file = active_file(paths.value(row), sizes.value(row), bag_file, row_stats);
-        snapshot.files.insert(file.relative_path.clone(), file);
+        insert_file(snapshot, file, paths.value(row));
     }
     Ok(())
 }

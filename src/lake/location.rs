@@ -344,6 +344,36 @@ impl TableLocation {
         }
     }
 
+    /// Stores `bytes` as the file `relative` unless it exists: `false` when another writer
+    /// created it first. Readers see the whole file or none of it (local: written aside, then
+    /// linked into place; S3: a conditional PUT).
+    pub async fn put_if_absent(&self, relative: &str, bytes: Vec<u8>) -> Result<bool> {
+        match &self.place {
+            Place::Local(dir) => {
+                let path = dir.join(relative);
+                let parent = path.parent().unwrap_or(dir);
+                let aside = parent.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+                std::fs::write(&aside, bytes).map_err(|e| LakeError::io(&aside, e))?;
+                let linked = std::fs::hard_link(&aside, &path);
+                let _ = std::fs::remove_file(&aside);
+                match linked {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                    Err(e) => Err(LakeError::io(&path, e)),
+                }
+            }
+            Place::Remote { remote, .. } => {
+                let path = self.object_path(relative);
+                let options = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
+                match remote.store.put_opts(&path, PutPayload::from(bytes), options).await {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
+                    Err(e) => Err(self.remote_error(relative, e)),
+                }
+            }
+        }
+    }
+
     /// Stores `bytes` as the file `relative`, from a thread outside the async runtime (ingest
     /// workers).
     pub fn put_blocking(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {

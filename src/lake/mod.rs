@@ -11,6 +11,10 @@ pub mod delta;
 #[cfg(feature = "lake")]
 pub mod delta_log;
 #[cfg(feature = "lake")]
+pub mod delta_schema;
+#[cfg(feature = "lake")]
+mod delta_commit;
+#[cfg(feature = "lake")]
 pub mod location;
 #[cfg(feature = "lake")]
 pub mod parquet;
