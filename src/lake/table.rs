@@ -143,6 +143,15 @@ impl TableProvider for LakeTable {
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         // Every pushed-down partition filter must admit the file's bag.
         let wanted: Vec<Vec<String>> = filters.iter().filter_map(partition_values).collect();
+        let admitted = |bag: &Option<String>| wanted.iter().all(|values| bag.as_ref().is_some_and(|b| values.contains(b)));
+        // No column wanted (`count(*)`): the rows the Delta log records are the answer; no file
+        // needs to be planned or opened.
+        if projection.is_some_and(|p| p.is_empty()) {
+            let recorded: Option<u64> = self.files.iter().filter(|(_, _, bag, _)| admitted(bag)).try_fold(0u64, |sum, (_, _, _, rows)| rows.map(|r| sum + r));
+            if let Some(rows) = recorded.and_then(|n| usize::try_from(n).ok()) {
+                return row_count_plan(limit.map_or(rows, |l| rows.min(l)));
+            }
+        }
         let partition_field = Arc::new(Field::new(PARTITION_COLUMN, DataType::Utf8, true));
         let table_schema = datafusion::datasource::table_schema::TableSchema::builder(self.file_schema.clone())
             .with_table_partition_cols(vec![partition_field])
@@ -157,7 +166,7 @@ impl TableProvider for LakeTable {
         // opening a file.
         let mut rows = Some(0u64);
         for (path, size, bag, file_rows) in &self.files {
-            if !wanted.iter().all(|values| bag.as_ref().is_some_and(|b| values.contains(b))) {
+            if !admitted(bag) {
                 continue;
             }
             rows = rows.zip(*file_rows).map(|(a, b)| a + b);
@@ -173,6 +182,16 @@ impl TableProvider for LakeTable {
         let builder = builder.with_projection_indices(projection.cloned())?.with_limit(limit);
         Ok(DataSourceExec::from_data_source(builder.build()))
     }
+}
+
+/// A plan of `rows` rows without columns (what a scan for `count(*)` returns), with exact
+/// statistics, so that the count is answered from them.
+fn row_count_plan(rows: usize) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+    let schema = Arc::new(Schema::empty());
+    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+    let batch = arrow::array::RecordBatch::try_new_with_options(schema.clone(), vec![], &options)?;
+    let plan: Arc<dyn ExecutionPlan> = datafusion::datasource::memory::MemorySourceConfig::try_new_exec(&[vec![batch]], schema, None)?;
+    Ok(plan)
 }
 
 /// The `bag_file` values a filter admits, when it is `bag_file = 'x'` or `bag_file IN ('x', ...)`.
