@@ -442,11 +442,9 @@ fn read_checkpoint_batch(location: &TableLocation, name: &str, batch: &RecordBat
     }
     let (paths, sizes) = (paths.as_string::<i32>(), sizes.as_primitive::<Int64Type>());
     let stats = stats.as_ref().map(|s| s.as_string::<i32>());
+    let partitions = partitions.map(|column| StringMap::of(location, name, column)).transpose()?;
     for row in (0..add.len()).filter(|&row| add.is_valid(row) && paths.is_valid(row)) {
-        let bag_file = match partitions {
-            Some(values) => string_map(location, name, values, row)?.into_iter().find(|(k, _)| k == PARTITION_COLUMN).and_then(|(_, v)| v),
-            None => None,
-        };
+        let bag_file = partitions.as_ref().and_then(|map| map.entries(row).find(|(k, _)| *k == PARTITION_COLUMN).and_then(|(_, v)| v.map(str::to_string)));
         let row_stats = stats.filter(|s| s.is_valid(row)).map(|s| s.value(row));
         let file = active_file(paths.value(row), sizes.value(row), bag_file, row_stats);
         insert_file(snapshot, file, paths.value(row));
@@ -464,17 +462,34 @@ fn child<'a>(parent: &'a StructArray, name: &str) -> Option<&'a arrow::array::Ar
 
 /// The entries of row `row` of a `map<string, string>` column.
 fn string_map(location: &TableLocation, name: &str, column: &arrow::array::ArrayRef, row: usize) -> std::result::Result<Vec<(String, Option<String>)>, ReadError> {
-    let Some(map) = column.as_map_opt() else {
-        return Err(corrupt(location, name, format!("expected a map column, found {}", column.data_type())));
-    };
-    if map.is_null(row) {
-        return Ok(Vec::new());
+    let map = StringMap::of(location, name, column)?;
+    Ok(map.entries(row).map(|(k, v)| (k.to_string(), v.map(str::to_string))).collect())
+}
+
+/// A `map<string, string>` column with its keys and values as text, cast once for all rows.
+struct StringMap<'a> {
+    map: &'a arrow::array::MapArray,
+    keys: arrow::array::ArrayRef,
+    values: arrow::array::ArrayRef,
+}
+
+impl<'a> StringMap<'a> {
+    fn of(location: &TableLocation, name: &str, column: &'a arrow::array::ArrayRef) -> std::result::Result<Self, ReadError> {
+        let Some(map) = column.as_map_opt() else {
+            return Err(corrupt(location, name, format!("expected a map column, found {}", column.data_type())));
+        };
+        let keys = arrow::compute::cast(map.keys(), &DataType::Utf8).map_err(|e| corrupt(location, name, e))?;
+        let values = arrow::compute::cast(map.values(), &DataType::Utf8).map_err(|e| corrupt(location, name, e))?;
+        Ok(StringMap { map, keys, values })
     }
-    let entries = map.value(row);
-    let keys = arrow::compute::cast(entries.column(0), &DataType::Utf8).map_err(|e| corrupt(location, name, e))?;
-    let values = arrow::compute::cast(entries.column(1), &DataType::Utf8).map_err(|e| corrupt(location, name, e))?;
-    let (keys, values) = (keys.as_string::<i32>(), values.as_string::<i32>());
-    Ok((0..keys.len()).map(|i| (keys.value(i).to_string(), values.is_valid(i).then(|| values.value(i).to_string()))).collect())
+
+    /// The (key, value) entries of row `row` (none when the row is null).
+    fn entries(&self, row: usize) -> impl Iterator<Item = (&str, Option<&str>)> + '_ {
+        let (keys, values) = (self.keys.as_string::<i32>(), self.values.as_string::<i32>());
+        let offsets = self.map.value_offsets();
+        let range = if self.map.is_null(row) { 0..0 } else { offsets[row] as usize..offsets[row + 1] as usize };
+        range.map(move |i| (keys.value(i), values.is_valid(i).then(|| values.value(i))))
+    }
 }
 
 #[cfg(test)]
