@@ -11,7 +11,7 @@
 //! commits made since are read; if one touched a partition this commit writes or replaces, or
 //! changed the schema or protocol, this commit gives way ([`Outcome::Retry`] or an error), else
 //! it is tried again at the next version. Every `delta.checkpointInterval`-th version gets a
-//! checkpoint, written by `deltalake`.
+//! checkpoint, written from the snapshot ([`super::delta_checkpoint`]).
 
 use std::collections::HashSet;
 
@@ -133,23 +133,21 @@ fn commit_body(snapshot: &Snapshot, writes: &[PartitionWrite], ours: &HashSet<&s
     Ok((lines.join("\n"), removed))
 }
 
-fn table_url(dir: &TableLocation) -> Result<url::Url> {
-    dir.ensure_exists()?;
-    Ok(dir.url().clone())
-}
-
-/// Writes a checkpoint of `version` when the table's interval says so (through `deltalake`,
-/// which reads the whole table for it: once every interval, not every commit). A failure only
-/// means the next readers replay a few more commits.
-async fn checkpoint_if_due(dir: &TableLocation, name: &str, snapshot: &Snapshot, version: i64) {
-    let interval: i64 = snapshot.configuration.get("delta.checkpointInterval").and_then(|v| v.parse().ok()).unwrap_or(100).max(1);
+/// Writes a checkpoint after `version` when the table's interval says so, from the snapshot
+/// (just brought up to date: our commit and any made since). A failure only means the next
+/// readers replay a few more commits.
+async fn checkpoint_if_due(dir: &TableLocation, name: &str, before: &Snapshot, version: i64) {
+    let interval: i64 = before.configuration.get("delta.checkpointInterval").and_then(|v| v.parse().ok()).unwrap_or(100).max(1);
     if (version + 1) % interval != 0 {
         return;
     }
     let written = async {
-        let table = deltalake::DeltaTableBuilder::from_url(table_url(dir)?)?.with_storage_options(dir.storage_options()).with_version(u64::try_from(version).unwrap_or(0)).load().await?;
-        deltalake::checkpoints::create_checkpoint(&table, None).await?;
-        Ok::<_, LakeError>(())
+        match delta_log::read_snapshot(dir).await {
+            Ok(Some(now)) => super::delta_checkpoint::write_checkpoint(dir, &now).await,
+            Ok(None) => Ok(()),
+            Err(ReadError::Lake(e)) => Err(e),
+            Err(ReadError::Unsupported(why)) => Err(LakeError::Delta { reason: why.0 }),
+        }
     };
     if let Err(e) = written.await {
         tracing::warn!(table = name, version, "could not write a checkpoint: {e}");

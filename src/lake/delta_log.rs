@@ -55,6 +55,18 @@ pub struct Snapshot {
     /// Paths as the log holds them (URL-encoded), for the files whose path differs from their
     /// `relative_path`: a remove action must name a file exactly as its add did.
     pub logged_paths: HashMap<String, String>,
+    /// What a checkpoint needs of each active file beyond [`ActiveFile`], by relative path.
+    pub details: HashMap<String, FileDetails>,
+    /// The table's metaData and protocol actions as JSON (for a checkpoint).
+    pub metadata_json: Option<serde_json::Value>,
+    pub protocol_json: Option<serde_json::Value>,
+}
+
+/// An active file's modification time and statistics as its add action has them.
+#[derive(Debug, Clone, Default)]
+pub struct FileDetails {
+    pub modification_time: i64,
+    pub stats: Option<String>,
 }
 
 impl Snapshot {
@@ -231,7 +243,14 @@ async fn apply_commits_noting(location: &TableLocation, snapshot: &mut Snapshot,
         let bytes = location.read_bytes(&format!("_delta_log/{name}")).await?;
         let text = std::str::from_utf8(&bytes).map_err(|e| corrupt(location, name, e))?;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let action: CommitAction = serde_json::from_str(line).map_err(|e| corrupt(location, name, e))?;
+            let value: serde_json::Value = serde_json::from_str(line).map_err(|e| corrupt(location, name, e))?;
+            if let Some(metadata) = value.get("metaData") {
+                snapshot.metadata_json = Some(metadata.clone());
+            }
+            if let Some(protocol) = value.get("protocol") {
+                snapshot.protocol_json = Some(protocol.clone());
+            }
+            let action: CommitAction = serde_json::from_value(value).map_err(|e| corrupt(location, name, e))?;
             if let Some(changes) = changes.as_deref_mut() {
                 note(snapshot, &action, changes);
             }
@@ -273,6 +292,8 @@ struct AddAction {
     #[serde(default)]
     partition_values: HashMap<String, Option<String>>,
     size: i64,
+    #[serde(default)]
+    modification_time: i64,
     stats: Option<String>,
     deletion_vector: Option<serde_json::Value>,
 }
@@ -310,12 +331,14 @@ fn apply(location: &TableLocation, snapshot: &mut Snapshot, action: CommitAction
         let relative = file_path(&remove.path);
         snapshot.files.remove(&relative);
         snapshot.logged_paths.remove(&relative);
+        snapshot.details.remove(&relative);
     }
     if let Some(add) = action.add {
         if add.deletion_vector.as_ref().is_some_and(|dv| !dv.is_null()) {
             return Err(unsupported(location, "a file has a deletion vector"));
         }
         let file = active_file(&add.path, add.size, add.partition_values.get(PARTITION_COLUMN).cloned().flatten(), add.stats.as_deref());
+        snapshot.details.insert(file.relative_path.clone(), FileDetails { modification_time: add.modification_time, stats: add.stats });
         insert_file(snapshot, file, &add.path);
     }
     Ok(())
@@ -372,10 +395,10 @@ const CHECKPOINT_LEAVES: &[&[&str]] = &[
     &["add", "partitionValues"],
     &["add", "size"],
     &["add", "stats"],
+    &["add", "modificationTime"],
     &["add", "deletionVector", "storageType"],
-    &["metaData", "configuration"],
-    &["metaData", "schemaString"],
-    &["protocol", "minReaderVersion"],
+    &["metaData"],
+    &["protocol"],
 ];
 
 /// Reads the active files and the metadata of the checkpoint `name` into `snapshot`.
@@ -405,6 +428,11 @@ async fn read_checkpoint(location: &TableLocation, name: &str, snapshot: &mut Sn
 }
 
 fn read_checkpoint_batch(location: &TableLocation, name: &str, batch: &RecordBatch, snapshot: &mut Snapshot) -> std::result::Result<(), ReadError> {
+    for (column, target) in [("metaData", &mut snapshot.metadata_json), ("protocol", &mut snapshot.protocol_json)] {
+        if let Some(found) = action_json(batch, column).map_err(|e| corrupt(location, name, e))? {
+            *target = Some(found);
+        }
+    }
     if let Some(protocol) = struct_column(batch, "protocol") {
         if let Some(versions) = child(protocol, "minReaderVersion") {
             let versions = arrow::compute::cast(versions, &DataType::Int64).map_err(|e| corrupt(location, name, e))?;
@@ -443,13 +471,32 @@ fn read_checkpoint_batch(location: &TableLocation, name: &str, batch: &RecordBat
     let (paths, sizes) = (paths.as_string::<i32>(), sizes.as_primitive::<Int64Type>());
     let stats = stats.as_ref().map(|s| s.as_string::<i32>());
     let partitions = partitions.map(|column| StringMap::of(location, name, column)).transpose()?;
+    let modified = child(add, "modificationTime").map(|c| arrow::compute::cast(c, &DataType::Int64)).transpose().map_err(|e| corrupt(location, name, e))?;
+    let modified = modified.as_ref().map(|m| m.as_primitive::<Int64Type>());
     for row in (0..add.len()).filter(|&row| add.is_valid(row) && paths.is_valid(row)) {
         let bag_file = partitions.as_ref().and_then(|map| map.entries(row).find(|(k, _)| *k == PARTITION_COLUMN).and_then(|(_, v)| v.map(str::to_string)));
         let row_stats = stats.filter(|s| s.is_valid(row)).map(|s| s.value(row));
         let file = active_file(paths.value(row), sizes.value(row), bag_file, row_stats);
+        let modification_time = modified.filter(|m| m.is_valid(row)).map_or(0, |m| m.value(row));
+        snapshot.details.insert(file.relative_path.clone(), FileDetails { modification_time, stats: row_stats.map(str::to_string) });
         insert_file(snapshot, file, paths.value(row));
     }
     Ok(())
+}
+
+/// The action of column `column` (`metaData`, `protocol`) in the one row of `batch` that has
+/// it, as JSON.
+fn action_json(batch: &RecordBatch, column: &str) -> Result<Option<serde_json::Value>, String> {
+    let Some(actions) = struct_column(batch, column) else { return Ok(None) };
+    let Some(row) = (0..actions.len()).find(|&row| actions.is_valid(row)) else { return Ok(None) };
+    let one = actions.slice(row, 1);
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(column, one.data_type().clone(), true)]));
+    let single = RecordBatch::try_new(schema, vec![std::sync::Arc::new(one)]).map_err(|e| e.to_string())?;
+    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    writer.write(&single).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&writer.into_inner()).map_err(|e| e.to_string())?;
+    Ok(rows.into_iter().next().and_then(|mut row| row.get_mut(column).map(serde_json::Value::take)))
 }
 
 fn struct_column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a StructArray> {
@@ -532,22 +579,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let location = TableLocation::local(dir.path()).unwrap();
         assert!(read_snapshot(&location).await.unwrap().is_none(), "no table yet");
-        // 14 commits: a checkpoint at version 9 (every tenth version), replaced partitions,
-        // and a bag name that the log URL-encodes.
-        for i in 0..14u64 {
+        // 24 commits: checkpoints at versions 9 and 19 (every tenth version; the second written
+        // from a snapshot read from the first), replaced partitions, and a bag name that the
+        // log URL-encodes.
+        for i in 0..24u64 {
             let bag = ["a", "b", "c d%e"][(i % 3) as usize];
             delta::replace_partition(&location, "t", &schema(), bag, &[part(bag, &format!("p{i}"), i)], false).await.unwrap();
-            if i == 4 || i == 12 {
+            if i == 12 {
+                snapshots().lock().unwrap().clear();
+            }
+            if i == 4 || i == 12 || i == 21 {
                 let snapshot = read_snapshot(&location).await.unwrap().unwrap();
                 assert_eq!(snapshot.version, i as i64);
                 assert_eq!(listed(snapshot.files.values().cloned()), deltalake_files(&location).await, "after commit {i}");
             }
         }
-        assert!(dir.path().join("_delta_log/00000000000000000009.checkpoint.parquet").exists());
-        // Read from scratch: the checkpoint and the commits after it.
+        for version in [9, 19] {
+            assert!(dir.path().join(format!("_delta_log/{version:020}.checkpoint.parquet")).exists(), "checkpoint {version}");
+        }
+        // Read from scratch: the last checkpoint and the commits after it.
         snapshots().lock().unwrap().clear();
         let snapshot = read_snapshot(&location).await.unwrap().unwrap();
-        assert_eq!(snapshot.version, 13);
+        assert_eq!(snapshot.version, 23);
         let files = listed(snapshot.files.values().cloned());
         assert_eq!(files.len(), 3, "one file per bag after the replacements: {files:?}");
         assert_eq!(files, deltalake_files(&location).await);

@@ -15,6 +15,8 @@ pub mod delta_schema;
 #[cfg(feature = "lake")]
 mod delta_commit;
 #[cfg(feature = "lake")]
+mod delta_checkpoint;
+#[cfg(feature = "lake")]
 pub mod location;
 #[cfg(feature = "lake")]
 pub mod parquet;
