@@ -20,7 +20,7 @@ use crate::lake::error::{LakeError, Result};
 
 /// Writes the checkpoint of `snapshot` (its version) to the log of the table at `dir`.
 pub async fn write_checkpoint(dir: &TableLocation, snapshot: &Snapshot) -> Result<()> {
-    let (Some(protocol), Some(metadata)) = (&snapshot.protocol_json, &snapshot.metadata_json) else {
+    let (true, Some(protocol), Some(metadata)) = (snapshot.for_checkpoint, &snapshot.protocol_json, &snapshot.metadata_json) else {
         return Err(LakeError::Delta { reason: format!("{}: the snapshot lacks its protocol or metadata", dir.display()) });
     };
     let mut lines = vec![serde_json::json!({ "protocol": protocol }).to_string(), serde_json::json!({ "metaData": metadata }).to_string()];

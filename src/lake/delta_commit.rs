@@ -142,7 +142,7 @@ async fn checkpoint_if_due(dir: &TableLocation, name: &str, before: &Snapshot, v
         return;
     }
     let written = async {
-        match delta_log::read_snapshot(dir).await {
+        match delta_log::read_snapshot_for_checkpoint(dir).await {
             Ok(Some(now)) => super::delta_checkpoint::write_checkpoint(dir, &now).await,
             Ok(None) => Ok(()),
             Err(ReadError::Lake(e)) => Err(e),

@@ -55,9 +55,12 @@ pub struct Snapshot {
     /// Paths as the log holds them (URL-encoded), for the files whose path differs from their
     /// `relative_path`: a remove action must name a file exactly as its add did.
     pub logged_paths: HashMap<String, String>,
+    /// Whether the snapshot was read with what a checkpoint needs ([`read_snapshot_for_checkpoint`]):
+    /// the fields below are filled only then (readers need none of it).
+    pub for_checkpoint: bool,
     /// What a checkpoint needs of each active file beyond [`ActiveFile`], by relative path.
     pub details: HashMap<String, FileDetails>,
-    /// The table's metaData and protocol actions as JSON (for a checkpoint).
+    /// The table's metaData and protocol actions as JSON.
     pub metadata_json: Option<serde_json::Value>,
     pub protocol_json: Option<serde_json::Value>,
 }
@@ -134,9 +137,19 @@ fn snapshots() -> &'static Mutex<HashMap<String, Arc<Snapshot>>> {
 /// The current snapshot of the table at `location`: the one this process read before, with
 /// the commits made since applied, or its last checkpoint and the commits after it.
 pub async fn read_snapshot(location: &TableLocation) -> Read {
+    read(location, false).await
+}
+
+/// [`read_snapshot`] with everything a checkpoint of it needs (every file's add action, the
+/// table's metadata and protocol as JSON).
+pub async fn read_snapshot_for_checkpoint(location: &TableLocation) -> Read {
+    read(location, true).await
+}
+
+async fn read(location: &TableLocation, for_checkpoint: bool) -> Read {
     let started = std::time::Instant::now();
     let key = location.url().to_string();
-    let known = snapshots().lock().ok().and_then(|s| s.get(&key).cloned());
+    let known = snapshots().lock().ok().and_then(|s| s.get(&key).cloned()).filter(|known| known.for_checkpoint || !for_checkpoint);
     let snapshot = match known {
         Some(known) => match commits_since(location, &known).await? {
             Some(commits) if commits.is_empty() => return Ok(Some(known)),
@@ -146,12 +159,12 @@ pub async fn read_snapshot(location: &TableLocation) -> Read {
                 next
             }
             // The commit we read last is gone: the table was made anew or its log cleaned up.
-            None => match read_from_log(location).await? {
+            None => match read_from_log(location, for_checkpoint).await? {
                 Some(snapshot) => snapshot,
                 None => return Ok(None),
             },
         },
-        None => match read_from_log(location).await? {
+        None => match read_from_log(location, for_checkpoint).await? {
             Some(snapshot) => snapshot,
             None => return Ok(None),
         },
@@ -176,9 +189,9 @@ async fn commits_since(location: &TableLocation, known: &Snapshot) -> std::resul
 }
 
 /// The snapshot from the whole log: its last checkpoint, then every commit after it.
-async fn read_from_log(location: &TableLocation) -> std::result::Result<Option<Snapshot>, ReadError> {
+async fn read_from_log(location: &TableLocation, for_checkpoint: bool) -> std::result::Result<Option<Snapshot>, ReadError> {
     let log = location.list_delta_log(None).await?;
-    let mut snapshot = Snapshot { version: -1, ..Snapshot::default() };
+    let mut snapshot = Snapshot { version: -1, for_checkpoint, ..Snapshot::default() };
     if let Some((version, name)) = last_checkpoint(location, &log)? {
         read_checkpoint(location, &name, &mut snapshot).await?;
         snapshot.version = version;
@@ -243,14 +256,16 @@ async fn apply_commits_noting(location: &TableLocation, snapshot: &mut Snapshot,
         let bytes = location.read_bytes(&format!("_delta_log/{name}")).await?;
         let text = std::str::from_utf8(&bytes).map_err(|e| corrupt(location, name, e))?;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let value: serde_json::Value = serde_json::from_str(line).map_err(|e| corrupt(location, name, e))?;
-            if let Some(metadata) = value.get("metaData") {
-                snapshot.metadata_json = Some(metadata.clone());
+            let action: CommitAction = serde_json::from_str(line).map_err(|e| corrupt(location, name, e))?;
+            if snapshot.for_checkpoint && (action.metadata.is_some() || action.protocol.is_some()) {
+                let value: serde_json::Value = serde_json::from_str(line).map_err(|e| corrupt(location, name, e))?;
+                if let Some(metadata) = value.get("metaData") {
+                    snapshot.metadata_json = Some(metadata.clone());
+                }
+                if let Some(protocol) = value.get("protocol") {
+                    snapshot.protocol_json = Some(protocol.clone());
+                }
             }
-            if let Some(protocol) = value.get("protocol") {
-                snapshot.protocol_json = Some(protocol.clone());
-            }
-            let action: CommitAction = serde_json::from_value(value).map_err(|e| corrupt(location, name, e))?;
             if let Some(changes) = changes.as_deref_mut() {
                 note(snapshot, &action, changes);
             }
@@ -338,7 +353,9 @@ fn apply(location: &TableLocation, snapshot: &mut Snapshot, action: CommitAction
             return Err(unsupported(location, "a file has a deletion vector"));
         }
         let file = active_file(&add.path, add.size, add.partition_values.get(PARTITION_COLUMN).cloned().flatten(), add.stats.as_deref());
-        snapshot.details.insert(file.relative_path.clone(), FileDetails { modification_time: add.modification_time, stats: add.stats });
+        if snapshot.for_checkpoint {
+            snapshot.details.insert(file.relative_path.clone(), FileDetails { modification_time: add.modification_time, stats: add.stats });
+        }
         insert_file(snapshot, file, &add.path);
     }
     Ok(())
@@ -395,6 +412,19 @@ const CHECKPOINT_LEAVES: &[&[&str]] = &[
     &["add", "partitionValues"],
     &["add", "size"],
     &["add", "stats"],
+    &["add", "deletionVector", "storageType"],
+    &["metaData", "configuration"],
+    &["metaData", "schemaString"],
+    &["protocol", "minReaderVersion"],
+];
+
+/// The checkpoint columns a checkpoint writer reads: those of a reader, the files' modification
+/// times, and the whole metadata and protocol.
+const CHECKPOINT_WRITER_LEAVES: &[&[&str]] = &[
+    &["add", "path"],
+    &["add", "partitionValues"],
+    &["add", "size"],
+    &["add", "stats"],
     &["add", "modificationTime"],
     &["add", "deletionVector", "storageType"],
     &["metaData"],
@@ -414,7 +444,8 @@ async fn read_checkpoint(location: &TableLocation, name: &str, snapshot: &mut Sn
         .enumerate()
         .filter(|(_, column)| {
             let parts = column.path().parts();
-            CHECKPOINT_LEAVES.iter().any(|wanted| parts.len() >= wanted.len() && parts.iter().zip(*wanted).all(|(a, b)| a == b))
+            let leaves = if snapshot.for_checkpoint { CHECKPOINT_WRITER_LEAVES } else { CHECKPOINT_LEAVES };
+            leaves.iter().any(|wanted| parts.len() >= wanted.len() && parts.iter().zip(*wanted).all(|(a, b)| a == b))
         })
         .map(|(i, _)| i)
         .collect();
@@ -428,9 +459,11 @@ async fn read_checkpoint(location: &TableLocation, name: &str, snapshot: &mut Sn
 }
 
 fn read_checkpoint_batch(location: &TableLocation, name: &str, batch: &RecordBatch, snapshot: &mut Snapshot) -> std::result::Result<(), ReadError> {
-    for (column, target) in [("metaData", &mut snapshot.metadata_json), ("protocol", &mut snapshot.protocol_json)] {
-        if let Some(found) = action_json(batch, column).map_err(|e| corrupt(location, name, e))? {
-            *target = Some(found);
+    if snapshot.for_checkpoint {
+        for (column, target) in [("metaData", &mut snapshot.metadata_json), ("protocol", &mut snapshot.protocol_json)] {
+            if let Some(found) = action_json(batch, column).map_err(|e| corrupt(location, name, e))? {
+                *target = Some(found);
+            }
         }
     }
     if let Some(protocol) = struct_column(batch, "protocol") {
@@ -477,8 +510,10 @@ fn read_checkpoint_batch(location: &TableLocation, name: &str, batch: &RecordBat
         let bag_file = partitions.as_ref().and_then(|map| map.entries(row).find(|(k, _)| *k == PARTITION_COLUMN).and_then(|(_, v)| v.map(str::to_string)));
         let row_stats = stats.filter(|s| s.is_valid(row)).map(|s| s.value(row));
         let file = active_file(paths.value(row), sizes.value(row), bag_file, row_stats);
-        let modification_time = modified.filter(|m| m.is_valid(row)).map_or(0, |m| m.value(row));
-        snapshot.details.insert(file.relative_path.clone(), FileDetails { modification_time, stats: row_stats.map(str::to_string) });
+        if snapshot.for_checkpoint {
+            let modification_time = modified.filter(|m| m.is_valid(row)).map_or(0, |m| m.value(row));
+            snapshot.details.insert(file.relative_path.clone(), FileDetails { modification_time, stats: row_stats.map(str::to_string) });
+        }
         insert_file(snapshot, file, paths.value(row));
     }
     Ok(())
