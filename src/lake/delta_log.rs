@@ -402,8 +402,19 @@ fn active_file(logged_path: &str, size: i64, bag_file: Option<String>, stats: Op
         relative_path: file_path(logged_path),
         size: u64::try_from(size).unwrap_or(0),
         bag_file,
-        rows: stats.and_then(|s| serde_json::from_str::<Stats>(s).ok()).and_then(|s| s.num_records),
+        rows: stats.and_then(|s| num_records(s).or_else(|| serde_json::from_str::<Stats>(s).ok().and_then(|s| s.num_records))),
     }
+}
+
+/// `numRecords` of a file's statistics as writers put it (`"numRecords":123`), found without
+/// parsing the rest (the column statistics); `None` sends the caller to the JSON parser.
+fn num_records(stats: &str) -> Option<u64> {
+    const KEY: &str = "\"numRecords\":";
+    let at = stats.find(KEY)? + KEY.len();
+    let digits = stats[at..].trim_start();
+    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    let rest = digits[end..].trim_start();
+    (end > 0 && (rest.starts_with(',') || rest.starts_with('}'))).then(|| digits[..end].parse().ok()).flatten()
 }
 
 /// The checkpoint columns this reader uses (each with every leaf below it).
@@ -640,6 +651,17 @@ mod tests {
         assert_eq!(files.len(), 3, "one file per bag after the replacements: {files:?}");
         assert_eq!(files, deltalake_files(&location).await);
         assert!(snapshot.configuration.contains_key(delta::ARROW_SCHEMA_PROPERTY));
+    }
+
+    #[test]
+    fn the_row_count_is_found_in_statistics_as_writers_put_it() {
+        assert_eq!(num_records(r#"{"numRecords":1583,"minValues":{"a":1}}"#), Some(1583));
+        assert_eq!(num_records(r#"{"maxValues":{"a":2},"numRecords": 7}"#), Some(7));
+        // Anything else is left to the JSON parser.
+        assert_eq!(num_records(r#"{"numRecords":1.5e3}"#), None);
+        assert_eq!(num_records(r#"{"numRecords":null}"#), None);
+        let file = active_file("bag_file=a/p.parquet", 1, None, Some(r#"{ "numRecords" : 12 }"#));
+        assert_eq!(file.rows, Some(12));
     }
 
     #[tokio::test]
