@@ -57,6 +57,12 @@ async fn load(location: &TableLocation) -> Result<DeltaTable> {
 
 /// Current schema of the table at `location`, if it exists.
 pub async fn current_schema(location: &TableLocation) -> Result<Option<StructType>> {
+    // From the lean snapshot when it reads the log and the schema parses; else `deltalake`.
+    if let Ok(Some(snapshot)) = super::delta_log::read_snapshot(location).await {
+        if let Some(schema) = snapshot.schema_string.as_deref().and_then(|text| serde_json::from_str::<StructType>(text).ok()) {
+            return Ok(Some(schema));
+        }
+    }
     Ok(match open(location).await? {
         Some(t) => Some(t.snapshot()?.schema().as_ref().clone()),
         None => None,
