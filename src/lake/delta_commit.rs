@@ -54,7 +54,7 @@ pub async fn replace_partitions(dir: &TableLocation, name: &str, schema: &TableS
         let version = snapshot.version + 1;
         if dir.put_if_absent(&format!("_delta_log/{version:020}.json"), body.into_bytes()).await? {
             if attempt > 0 || version > read_version + 1 {
-                tracing::info!(table = name, read_version, committed = version, retries = attempt, "concurrent commits: {} by other writers since our read, checked for conflicts", version - read_version - 1);
+                tracing::info!(table = name, read_version, committed = version, retries = attempt, "concurrent commits: {} by other writers since our read, checked for conflicts; {attempt} retries", version - read_version - 1);
             }
             *replaced = removed;
             checkpoint_if_due(dir, name, &snapshot, version).await;
