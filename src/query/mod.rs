@@ -19,6 +19,8 @@ use crate::lake::table::LakeTable;
 use crate::lake::Lake;
 use crate::meta::MetaStore;
 
+pub mod trino;
+
 /// A DataFusion context over the lake: every topic table by name, the derived tables, and the
 /// metadata store's `bags` and `batches`. A table is opened when a statement first names it
 /// (see [`LakeSchema`]), so a query over one table does not load every table's state, nor read
@@ -26,6 +28,7 @@ use crate::meta::MetaStore;
 pub async fn lake_context(lake: &Lake, store: Arc<dyn MetaStore>) -> Result<SessionContext> {
     let config = datafusion::prelude::SessionConfig::new().with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
+    trino::register(&ctx).map_err(|e| Error::sql("registering the Trino functions: ", e))?;
     let locations = lake.tables().await?.into_iter().map(|t| (t.name, t.location)).collect();
     let schema = LakeSchema { locations, store, opened: Mutex::new(HashMap::new()) };
     let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Start { what: "the SQL catalog", reason: "no default catalog".into() })?;
