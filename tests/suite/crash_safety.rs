@@ -214,23 +214,6 @@ fn table_logs_without_commits_are_created_by_the_rerun() {
     assert_same_lake(&lake, &clean, &clean_digest, "tables whose logs held no commit");
 }
 
-/// Parquet files below `lake` (data files, not the Delta logs).
-fn data_files(lake: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![lake.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") && !path.to_string_lossy().contains("_delta_log") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 #[test]
 fn vacuum_removes_the_part_files_of_a_killed_ingest_and_nothing_else() {

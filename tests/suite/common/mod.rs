@@ -230,3 +230,21 @@ pub fn lake_digest(lake: &Path) -> serde_json::Value {
     assert!(out.status.success(), "lake_digest.py {}: {}", lake.display(), String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// Parquet files below `lake` (data files, not the Delta logs).
+pub fn data_files(lake: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![lake.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") && !path.to_string_lossy().contains("_delta_log") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
