@@ -174,9 +174,38 @@ impl TableLocation {
 
     /// Whether a Delta table exists here: its `_delta_log` holds at least one commit or
     /// checkpoint. A log without either is what a process killed while creating the table leaves
-    /// behind; it counts as no table, so the next commit creates it.
+    /// behind; it counts as no table, so the next commit creates it. Stops at the first one
+    /// (every query asks this of every table; a log can hold thousands of versions).
     pub async fn has_delta_log(&self) -> Result<bool> {
-        Ok(!self.list_delta_log(None).await?.is_empty())
+        match &self.place {
+            Place::Local(dir) => {
+                let log = dir.join("_delta_log");
+                let entries = match std::fs::read_dir(&log) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                    Err(e) => return Err(LakeError::io(&log, e)),
+                };
+                for entry in entries {
+                    let entry = entry.map_err(|e| LakeError::io(&log, e))?;
+                    if is_log_version_file(&entry.file_name().to_string_lossy()) {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            Place::Remote { remote, prefix } => {
+                let log = prefix.clone().join("_delta_log");
+                // Listed in key order: the oldest commit or checkpoint comes first.
+                let mut listing = remote.store.list(Some(&log));
+                while let Some(item) = listing.next().await {
+                    let meta = item.map_err(|e| self.remote_error("_delta_log/", e))?;
+                    if meta.location.filename().is_some_and(is_log_version_file) {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+        }
     }
 
     /// Names of the commits and checkpoints in this table's `_delta_log` that sort after
