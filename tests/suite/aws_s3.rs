@@ -241,6 +241,46 @@ fn s3_and_dynamodb_faults_do_not_change_the_results() {
     assert!(after_ingest["ranged_gets"].as_u64().unwrap() >= 2 * sample_bags().len() as u64, "{after_ingest}");
 }
 
+/// What [`ingest_through_fault_proxy`] did: where the bag went, and what the proxy counted.
+struct Proxied {
+    uri: String,
+    bucket: String,
+    settings: DynamoSettings,
+    /// The local lake it was ingested into (every GET through the proxy is a read of the bag).
+    lake: std::path::PathBuf,
+    /// The process's `TMPDIR`.
+    tmp: std::path::PathBuf,
+    report: serde_json::Value,
+    /// The proxy's counts (GETs, ranged GETs, bytes, injected faults).
+    s3: serde_json::Value,
+}
+
+/// Uploads `bag` to a new bucket named after `name`, ingests it from S3 into a local lake
+/// through the fault-injecting proxy, and returns the proxy's counts.
+fn ingest_through_fault_proxy(ep: &Endpoints, dir: &Path, bag: &Path, name: &str) -> Proxied {
+    let id = unique_id();
+    let bucket = format!("{name}-{id}");
+    s3_tool(&["mb", &bucket]);
+    let uri = format!("s3://{bucket}/drives/{}", bag.file_name().unwrap().to_string_lossy());
+    s3_tool(&["put", bag.to_str().unwrap(), &uri]);
+    let stats = dir.join("s3-proxy.json");
+    let (mut proxy, proxy_url) = start_proxy(&ep.s3, &stats, true);
+    let settings = dynamo_settings(&format!("s3{}{id}", name.replace('-', "")), &ep.dynamodb);
+    let config = write_aws_config(dir, &settings, &ep.dynamodb, Some(&proxy_url));
+    let cfg = config.to_str().unwrap();
+    run_ok(&["--config", cfg, "init-store"]);
+    let lake = dir.join("lake");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let args = ["--config", cfg, "--json", "ingest", "--lake", lake.to_str().unwrap(), &uri];
+    let out = scenes_command(&args).env("TMPDIR", &tmp).output().unwrap();
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let s3 = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    Proxied { uri, bucket, settings, lake, tmp, report: serde_json::from_slice(&out.stdout).unwrap(), s3 }
+}
+
 #[test]
 fn a_bag_on_s3_is_read_by_ranges_not_downloaded() {
     let Some(ep) = endpoints() else { return };
@@ -253,23 +293,9 @@ fn a_bag_on_s3_is_read_by_ranges_not_downloaded() {
     let chunks = info[0]["chunks"].as_u64().unwrap();
     assert!(chunks >= 20, "{info}");
 
-    let id = unique_id();
-    let bucket = format!("rng-{id}");
-    s3_tool(&["mb", &bucket]);
-    let uri = format!("s3://{bucket}/drives/camera_drive.bag");
-    s3_tool(&["put", bag.to_str().unwrap(), &uri]);
-    let stats = dir.path().join("s3-proxy.json");
-    let (mut proxy, proxy_url) = start_proxy(&ep.s3, &stats, true);
-    let settings = dynamo_settings(&format!("s3rng{id}"), &ep.dynamodb);
-    let config = write_aws_config(dir.path(), &settings, &ep.dynamodb, Some(&proxy_url));
-    let cfg = config.to_str().unwrap();
-    run_ok(&["--config", cfg, "init-store"]);
-    // The lake is local here, so every GET through the proxy is a read of the bag.
-    let lake_dir = dir.path().join("lake");
-    let remote = run_ok(&["--config", cfg, "--json", "ingest", "--lake", lake_dir.to_str().unwrap(), &uri]);
-    let _ = proxy.kill();
-    let _ = proxy.wait();
-    let s3: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let proxied = ingest_through_fault_proxy(&ep, dir.path(), &bag, "rng");
+    let (uri, bucket, settings, lake_dir, s3) = (proxied.uri, proxied.bucket, proxied.settings, proxied.lake, proxied.s3);
+    let remote = proxied.report;
     eprintln!("bag {size} bytes, {chunks} chunks; S3 proxy: {s3}");
     let gets = s3["gets"].as_u64().unwrap();
     assert!(gets > chunks, "one GET per chunk plus header and index: {s3}");
@@ -281,7 +307,6 @@ fn a_bag_on_s3_is_read_by_ranges_not_downloaded() {
     // Same rows as ingesting the local file.
     let local_lake = dir.path().join("local-lake");
     let local = ingest_json(&bag, &local_lake, &[]);
-    let remote: serde_json::Value = serde_json::from_str(&remote).unwrap();
     let counts = |report: &serde_json::Value| -> Vec<(String, u64)> {
         report["ingested"][0]["topics"]
             .as_array()
@@ -320,26 +345,8 @@ fn an_mcap_file_on_s3_is_read_by_ranges_guided_by_its_summary() {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let mcap = dir.path().join("mcap/ros2/camera_drive.mcap");
     let size = std::fs::metadata(&mcap).unwrap().len();
-    let id = unique_id();
-    let bucket = format!("mcaprng-{id}");
-    s3_tool(&["mb", &bucket]);
-    let uri = format!("s3://{bucket}/drives/camera_drive.mcap");
-    s3_tool(&["put", mcap.to_str().unwrap(), &uri]);
-    let stats = dir.path().join("s3-proxy.json");
-    let (mut proxy, proxy_url) = start_proxy(&ep.s3, &stats, true);
-    let settings = dynamo_settings(&format!("s3mrng{id}"), &ep.dynamodb);
-    let config = write_aws_config(dir.path(), &settings, &ep.dynamodb, Some(&proxy_url));
-    let cfg = config.to_str().unwrap();
-    run_ok(&["--config", cfg, "init-store"]);
-    let lake_dir = dir.path().join("lake");
-    let tmp = dir.path().join("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
-    let args = ["--config", cfg, "--json", "ingest", "--lake", lake_dir.to_str().unwrap(), &uri];
-    let out = scenes_command(&args).env("TMPDIR", &tmp).output().unwrap();
-    assert!(out.status.success(), "{}", describe(&args, &out));
-    let _ = proxy.kill();
-    let _ = proxy.wait();
-    let s3: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let proxied = ingest_through_fault_proxy(&ep, dir.path(), &mcap, "mcaprng");
+    let (lake_dir, tmp, s3) = (proxied.lake, proxied.tmp, proxied.s3);
     let info: serde_json::Value = serde_json::from_str(&run_ok(&["--json", "info", mcap.to_str().unwrap()])).unwrap();
     let chunks = info[0]["chunks"].as_u64().unwrap();
     eprintln!("MCAP {size} bytes, {chunks} chunks; S3 proxy: {s3}");
