@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::datatypes::{Float64Type, TimestampNanosecondType};
+use arrow::datatypes::{Float64Type, Int64Type};
 
 use super::assign::TickCounts;
 use super::config::DetectConfig;
@@ -54,7 +54,7 @@ pub async fn detect_frame(lake: &Lake, bag_file: &str, cfg: &DetectConfig) -> Re
         "SELECT tick, objects_in_lane, \
                 count_in_lane(objects_in_lane, 'ego_footprint') AS ego, \
                 count_in_lane(objects_in_lane, 'reference') AS reference{speed_outer} \
-         FROM (SELECT tick, lane_assign({det}, {lanes}) AS objects_in_lane{speed_inner} \
+         FROM (SELECT tick_ns AS tick, lane_assign({det}, {lanes}) AS objects_in_lane{speed_inner} \
                FROM synced WHERE bag_file = '{bag}') \
          ORDER BY tick",
         det = quote_ident(&cfg.detections_table),
@@ -69,7 +69,8 @@ pub async fn detect_frame(lake: &Lake, bag_file: &str, cfg: &DetectConfig) -> Re
     if batch.num_rows() == 0 {
         return Ok(None);
     }
-    let ticks = batch.column(0).as_primitive::<TimestampNanosecondType>().values().to_vec();
+    // `tick_ns`: the exact nanoseconds of each tick (`tick` itself is stored in µs).
+    let ticks = batch.column(0).as_primitive::<Int64Type>().values().to_vec();
     let counts_of = |i: usize| -> Vec<u32> {
         let c = batch.column(i).as_primitive::<arrow::datatypes::UInt32Type>();
         (0..c.len()).map(|r| if c.is_null(r) { 0 } else { c.value(r) }).collect()

@@ -488,16 +488,20 @@ mod tests {
         let location = TableLocation::local(dir.path()).unwrap();
         assert_eq!(arrow_fields(&location).await.unwrap(), None, "no table yet");
         let time = ArrowType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+        let micros = ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
         let first: Fields = vec![Field::new("log_time", time.clone(), true)].into();
         replace_partition(&location, "t", &TableSchema::of(&first).unwrap(), "a", &[part("p0", 3)], false).await.unwrap();
-        assert_eq!(arrow_fields(&location).await.unwrap(), Some(first.clone()), "exact Arrow types, not Delta's long");
+        let names_and_types = |fields: Fields| fields.iter().map(|f| (f.name().clone(), f.data_type().clone())).collect::<Vec<_>>();
+        let stored_time = vec![("log_time".to_string(), micros.clone()), ("log_time_ns".to_string(), ArrowType::Int64)];
+        assert_eq!(names_and_types(arrow_fields(&location).await.unwrap().unwrap()), stored_time, "the stored Arrow types");
         let wider: Fields = vec![Field::new("log_time", time, true), Field::new("count", ArrowType::UInt64, true)].into();
         replace_partition(&location, "t", &TableSchema::of(&wider).unwrap(), "b", &[part("q0", 4)], false).await.unwrap();
-        let fields = arrow_fields(&location).await.unwrap().unwrap();
-        assert_eq!(fields.iter().map(|f| (f.name().as_str(), f.data_type().clone())).collect::<Vec<_>>(), vec![
-            ("log_time", first[0].data_type().clone()),
-            ("count", ArrowType::UInt64)
-        ]);
+        let mut expected = stored_time;
+        expected.push(("count".to_string(), ArrowType::Decimal128(20, 0)));
+        assert_eq!(names_and_types(arrow_fields(&location).await.unwrap().unwrap()), expected);
+        let delta = current_schema(&location).await.unwrap().unwrap();
+        let delta_types: Vec<String> = delta.fields().map(|f| format!("{}:{}", f.name(), f.data_type())).collect();
+        assert_eq!(delta_types, ["log_time:timestamp", "log_time_ns:long", "bag_file:string", "count:decimal(20,0)"], "Delta types agree with the file types");
     }
 
     #[tokio::test]

@@ -3,11 +3,11 @@
 //! our Arrow types and the table schema, the Arrow columns a table records in its metadata,
 //! the partitions a commit replaces, and the add action of a part file.
 //!
-//! Delta has no unsigned, duration or fixed-size-list types and stores timestamps in µs, so the
-//! log declares the nearest wider type (uint8 → short, uint16 → integer, uint32 → long, uint64 → decimal(20,0),
-//! duration → long, fixed-size list → array, timestamp(ns) → long ns) while the Parquet files
-//! keep the exact Arrow types. Readers of the Parquet files see the exact types; Delta readers
-//! see the widened ones.
+//! Tables hold the stored column types of [`super::parquet::storage_fields`] (microsecond
+//! timestamps with exact nanoseconds beside them, `uint64` as `decimal(20,0)`). Delta has no
+//! unsigned, duration or fixed-size-list types, so for those the log declares the nearest wider
+//! type (uint8 → short, uint16 → integer, uint32 → long, duration → long, fixed-size list →
+//! array), which Spark and Trino also give the Parquet columns.
 
 use std::collections::HashMap;
 
@@ -28,12 +28,15 @@ pub fn delta_type(arrow: &ArrowType) -> Result<DataType> {
         ArrowType::Int64 | ArrowType::UInt32 | ArrowType::Duration(_) => DataType::LONG,
         // The full uint64 range needs 20 decimal digits.
         ArrowType::UInt64 => DataType::decimal(20, 0).map_err(|e| LakeError::Delta { reason: e.to_string() })?,
+        ArrowType::Decimal128(precision, scale) => {
+            DataType::decimal(*precision, *scale as u8).map_err(|e| LakeError::Delta { reason: e.to_string() })?
+        }
         ArrowType::Float32 => DataType::FLOAT,
         ArrowType::Float64 => DataType::DOUBLE,
         ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => DataType::STRING,
         ArrowType::Binary | ArrowType::LargeBinary | ArrowType::BinaryView | ArrowType::FixedSizeBinary(_) => DataType::BINARY,
-        // Delta's `timestamp` is µs and its nanosecond type needs a reader feature most engines
-        // lack, so nanosecond timestamps are declared as `long` (ns since the epoch).
+        // Stored tables have no nanosecond timestamps (see `storage_fields`); tables written
+        // before that declared them as `long` (ns since the epoch).
         ArrowType::Timestamp(TimeUnit::Nanosecond, _) => DataType::LONG,
         ArrowType::Timestamp(_, Some(_)) => DataType::Primitive(PrimitiveType::Timestamp),
         ArrowType::Timestamp(_, None) => DataType::Primitive(PrimitiveType::TimestampNtz),
@@ -68,9 +71,11 @@ pub struct TableSchema {
 }
 
 impl TableSchema {
-    /// The schema of a table whose files hold `data_fields` (plus the partition column).
+    /// The schema of a table whose files hold batches of `data_fields` (plus the partition
+    /// column), in their stored form.
     pub fn of(data_fields: &Fields) -> Result<TableSchema> {
-        Ok(TableSchema { delta: table_schema(data_fields)?, arrow: data_fields.clone() })
+        let stored = super::parquet::storage_fields(data_fields);
+        Ok(TableSchema { delta: table_schema(&stored)?, arrow: stored })
     }
 }
 
@@ -141,14 +146,15 @@ impl PartitionWrite {
     }
 }
 
-/// The add action of a part file of partition `bag`, with its row count and `log_time` range.
+/// The add action of a part file of partition `bag`, with its row count and `log_time_ns` range.
 pub fn add_action(part: &PartFile, bag: &str, now: i64) -> Add {
     let mut stats = serde_json::json!({ "numRecords": part.rows });
     if let Some((min, max)) = part.log_time_range {
-        // log_time is declared `long` (ns) in the Delta schema.
-        stats["minValues"] = serde_json::json!({ "log_time": min });
-        stats["maxValues"] = serde_json::json!({ "log_time": max });
-        stats["nullCount"] = serde_json::json!({ "log_time": 0 });
+        // The exact times (`log_time_ns`, Delta `long`): statistics of the microsecond
+        // `log_time` would need Delta's millisecond-truncated timestamp text.
+        stats["minValues"] = serde_json::json!({ "log_time_ns": min });
+        stats["maxValues"] = serde_json::json!({ "log_time_ns": max });
+        stats["nullCount"] = serde_json::json!({ "log_time_ns": 0 });
     }
     Add {
         path: part.relative_path.clone(),

@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StructArray, TimestampNanosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimestampNanosecondType};
+use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StructArray, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, Field, Schema};
 
 use crate::error::{Error, Result};
 use crate::lake::parquet::{self, ParquetOptions};
@@ -139,11 +139,9 @@ async fn read_topic(lake: &Lake, table: &str, bag_file: &str, source: TimeSource
         times: Vec::new(),
     };
     for (part, batch) in batches.into_iter().enumerate() {
-        let times = batch
-            .column_by_name(time_column)
-            .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+        let times = crate::lake::parquet::exact_times(&batch, time_column)
             .ok_or_else(|| Error::MissingTimeColumn { table: table.to_string(), column: time_column.to_string() })?;
-        rows.times.extend_from_slice(times.values());
+        rows.times.extend_from_slice(&times);
         rows.locations.extend((0..batch.num_rows()).map(|row| (part, row)));
         rows.parts.push(Arc::new(StructArray::from(batch)));
     }

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import math
+from decimal import Decimal
 import sys
 from pathlib import Path
 from urllib.parse import unquote
@@ -99,6 +100,24 @@ def without_placeholders(v):
     return v
 
 
+def exact_values(v):
+    """Our stored value in the shape of our Arrow mapping: a time is stored as a microsecond
+    timestamp `t` next to its exact nanoseconds `t_ns`, which stand for it here; `uint64` is
+    stored as decimal(20,0), an int here."""
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            if k.endswith("_ns") and k[:-3] in v:
+                continue
+            out[k] = exact_values(v[k + "_ns"] if k + "_ns" in v else x)
+        return out
+    if isinstance(v, list):
+        return [exact_values(x) for x in v]
+    if isinstance(v, Decimal):
+        return int(v)
+    return v
+
+
 def our_rows(lake: Path, table: str, bag_file: str):
     """Rows of one bag's partition, read from the files the Delta log lists."""
     dt = DeltaTable(str(lake / "topics" / table))
@@ -110,7 +129,7 @@ def our_rows(lake: Path, table: str, bag_file: str):
         t = pq.read_table(path)
         cols = {name: t.column(name).cast(intify(t.schema.field(name).type)).to_pylist() for name in t.column_names}
         for i in range(t.num_rows):
-            rows.append({k: without_placeholders(cols[k][i]) for k in cols})
+            rows.append(exact_values({k: without_placeholders(cols[k][i]) for k in cols}))
     # The Delta reader must agree on the row count (an independent reader of the table).
     delta_count = dt.to_pyarrow_table(filters=[("bag_file", "=", bag_file)]).num_rows
     if delta_count != len(rows):

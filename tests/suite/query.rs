@@ -42,16 +42,25 @@ fn counts_per_bag_and_bag_records() {
 fn nested_fields_and_exact_types() {
     let dir = lake_with_samples();
     let lake = dir.path().join("lake");
-    // Timestamps keep nanoseconds; header_stamp equals header.stamp; lists unnest.
+    // Times are µs timestamps with their exact nanoseconds beside them (`_ns`), at every
+    // depth; header_stamp equals header.stamp; lists unnest.
     let (ok, out, err) = query(
         &lake,
-        &["--format", "json", &format!("SELECT arrow_typeof(min(log_time)) AS t, count(*) AS n, sum(CASE WHEN header_stamp = header['stamp'] THEN 1 ELSE 0 END) AS same FROM vehicle_gps_fix WHERE bag_file = '{}'", sample_key("drive_c"))],
+        &["--format", "json", &format!(
+            "SELECT arrow_typeof(min(log_time)) AS t, arrow_typeof(min(log_time_ns)) AS t_ns, count(*) AS n, \
+             sum(CASE WHEN header_stamp = header['stamp'] AND header_stamp_ns = header['stamp_ns'] THEN 1 ELSE 0 END) AS same, \
+             sum(CASE WHEN CAST(log_time AS BIGINT) = log_time_ns / 1000 THEN 1 ELSE 0 END) AS floored \
+             FROM vehicle_gps_fix WHERE bag_file = '{}'",
+            sample_key("drive_c")
+        )],
     );
     assert!(ok, "{err}");
     let row: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(row["t"], "Timestamp(ns, \"UTC\")");
+    assert_eq!(row["t"], "Timestamp(µs, \"UTC\")");
+    assert_eq!(row["t_ns"], "Int64");
     assert_eq!(row["n"], 200);
     assert_eq!(row["same"], 200);
+    assert_eq!(row["floored"], 200, "the µs timestamp is the exact time floored");
     let (ok, out, err) = query(
         &lake,
         &["--format", "csv", &format!("SELECT d['class_label'] AS class, count(*) AS n FROM (SELECT unnest(detections) AS d FROM perception_rgb_front_detections WHERE bag_file = '{}') GROUP BY 1 ORDER BY 1", sample_key("drive_c"))],

@@ -32,8 +32,8 @@ fn sync_puts_topics_on_the_100ms_timeline() {
     // Every synced sample is at or before its tick (inclusive), never after.
     let after = csv(&lake, "SELECT count(*) AS n FROM synced WHERE imu_data['log_time'] > tick OR vehicle_twist['log_time'] > tick");
     assert_eq!(after, "n\n0\n");
-    // Ticks are whole multiples of 100 ms.
-    let odd = csv(&lake, "SELECT count(*) AS n FROM synced WHERE CAST(tick AS BIGINT) % 100000000 <> 0");
+    // Ticks are whole multiples of 100 ms, in exact nanoseconds and in the µs timestamp.
+    let odd = csv(&lake, "SELECT count(*) AS n FROM synced WHERE tick_ns % 100000000 <> 0 OR CAST(tick AS BIGINT) * 1000 <> tick_ns");
     assert_eq!(odd, "n\n0\n");
     // The image topic of drive_b stays out of the synced table.
     let cols = csv(&lake, "SELECT count(*) AS n FROM information_schema.columns WHERE table_name = 'synced' AND column_name LIKE 'camera%'");

@@ -14,6 +14,7 @@
 
 mod arrow_writer;
 mod fast;
+mod file_types;
 mod numeric;
 mod options;
 mod storage;
@@ -22,13 +23,14 @@ use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use super::location::TableLocation;
 use crate::lake::error::{LakeError, Result};
 pub use options::{parse_compression, IntegerEncoding, ParquetOptions, WriterEngine, DEFAULT_COMPRESSION};
-pub use storage::{storage_fields, storage_schema, StorageChoices};
+pub use file_types::{exact_times, file_batch, storage_fields, storage_schema, EXACT_TIME_SUFFIX};
+pub use storage::StorageChoices;
 
 pub use crate::lake::error::ParquetSettingsError;
 
@@ -124,6 +126,7 @@ impl PartWriter {
         opts: &ParquetOptions,
         choices: &StorageChoices,
     ) -> Result<PartWriter> {
+        let first = &file_batch(first)?;
         let sink = match location.local_dir() {
             Some(dir) => {
                 let path = dir.join(relative_path);
@@ -177,7 +180,7 @@ impl PartWriter {
 
     /// Appends `batch` (of the file's schema, or one stored as it: see [`storage_schema`]).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.writer.write(batch)?;
+        self.writer.write(&file_batch(batch)?)?;
         self.rows += batch.num_rows() as u64;
         self.log_time_range = match (self.log_time_range, log_time_range(batch)) {
             (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
@@ -248,11 +251,10 @@ impl PartWriter {
 }
 
 fn log_time_range(batch: &RecordBatch) -> Option<(i64, i64)> {
-    let col = batch.column_by_name("log_time")?;
-    let values = col.as_primitive_opt::<arrow::datatypes::TimestampNanosecondType>()?;
-    let min = arrow::compute::min(values)?;
-    let max = arrow::compute::max(values)?;
-    Some((min, max))
+    let times = exact_times(batch, "log_time")?;
+    let min = times.iter().min()?;
+    let max = times.iter().max()?;
+    Some((*min, *max))
 }
 
 /// The writer behind a [`PartWriter`].
@@ -368,7 +370,7 @@ mod tests {
             let column = row_group.columns().iter().find(|c| c.column_path().string().starts_with(name)).unwrap();
             column.statistics().cloned()
         };
-        let log_time = stats_of("log_time").expect("log_time keeps its statistics");
+        let log_time = stats_of("log_time_ns").expect("log_time_ns keeps its statistics");
         assert_eq!(log_time.min_bytes_opt(), Some(&100i64.to_le_bytes()[..]));
         assert!(stats_of("covariance").is_none(), "list elements should carry no statistics");
     }

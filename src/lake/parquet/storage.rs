@@ -1,12 +1,11 @@
 //! How each column of a part file is stored: the writer properties (codec, dictionary,
 //! statistics per leaf column), the per-table choice of uncompressed or delta-packed numeric
-//! columns from a sample ([`StorageChoices`]), and the storage schema (byte-array views become
-//! plain binary).
+//! columns from a sample ([`StorageChoices`]).
 
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, FieldRef, Fields, Schema, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef};
 use parquet::basic::{Compression, Encoding, Type as PhysicalType};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::{ColumnDescPtr, ColumnPath, SchemaDescriptor};
@@ -204,28 +203,3 @@ impl ColumnSampler {
     }
 }
 
-/// The schema batches of `schema` are stored as in Parquet files and table schemas: byte-array
-/// views (an in-memory layout that lets large values point into the bag) become plain binary, so
-/// every reader sees `binary`. The Parquet writer accepts views for binary columns.
-pub fn storage_schema(schema: &Schema) -> SchemaRef {
-    Arc::new(Schema::new_with_metadata(storage_fields(schema.fields()), schema.metadata().clone()))
-}
-
-/// [`storage_schema`] for a list of fields.
-pub fn storage_fields(fields: &Fields) -> Fields {
-    fields.iter().map(storage_field).collect()
-}
-
-fn storage_field(field: &FieldRef) -> FieldRef {
-    Arc::new(field.as_ref().clone().with_data_type(storage_type(field.data_type())))
-}
-
-fn storage_type(data_type: &DataType) -> DataType {
-    match data_type {
-        DataType::BinaryView => DataType::Binary,
-        DataType::Struct(fields) => DataType::Struct(fields.iter().map(storage_field).collect()),
-        DataType::List(item) => DataType::List(storage_field(item)),
-        DataType::FixedSizeList(item, size) => DataType::FixedSizeList(storage_field(item), *size),
-        other => other.clone(),
-    }
-}
