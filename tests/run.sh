@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (a Python venv with rosbags, pyarrow and
-# deltalake, mcap readers: the independent implementations we compare against), starts DynamoDB
+# deltalake, mcap readers, Apache Spark and DuckDB: the independent implementations we compare against), starts DynamoDB
 # Local on 127.0.0.1 (stopped at exit), builds once and runs every test. Safe to run repeatedly; the venv and the build are reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import rosbags, pyarrow, deltalake, mcap_ros2, cfnlint, moto, boto3" 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import rosbags, pyarrow, deltalake, mcap_ros2, cfnlint, moto, boto3, pyspark, duckdb" 2>/dev/null; then
     echo "== installing Python test tools into $VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/py/requirements.txt

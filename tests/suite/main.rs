@@ -15,6 +15,7 @@ mod deploy;
 mod detect;
 mod exit_codes;
 mod differential;
+mod engines;
 mod fleet;
 mod fuzz_regressions;
 mod info;
