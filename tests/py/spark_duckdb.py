@@ -93,6 +93,16 @@ def duckdb_columns(files: list[str]):
     return {name: [r[i] for r in rows] for i, name in enumerate(rel.columns)}, len(rows)
 
 
+def spark_cause(text: str) -> str:
+    """The line of a Spark failure that says what went wrong (Py4J wraps it in a Java trace)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    causes = [line for line in lines if line.startswith("Caused by:")]
+    for line in causes[-1:] + lines:
+        if "Exception:" in line and not line.startswith("py4j"):
+            return line.split("Exception:", 1)[1].strip()[:160]
+    return lines[0][:160] if lines else "unknown"
+
+
 def compare_table(spark, lake: Path, name: str, table_dir: Path) -> dict:
     files = snapshot_files(table_dir)
     entry = {"lake": lake.name, "table": name, "files": len(files)}
@@ -105,7 +115,7 @@ def compare_table(spark, lake: Path, name: str, table_dir: Path) -> dict:
     try:
         ours, spark_rows = spark_columns(spark, table_dir, files)
     except Exception as e:  # Spark's own error text is the finding
-        entry["spark"] = "error: " + str(e).strip().splitlines()[0][:200]
+        entry["spark"] = "error: " + spark_cause(str(e))
         return entry
     entry["spark"] = "ok"
     problems = []
