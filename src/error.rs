@@ -45,6 +45,10 @@ pub enum Error {
     #[error("{context}SQL: {reason}")]
     Sql { context: &'static str, reason: String },
 
+    /// A Glue Data Catalog request that failed: which request, for which table or view.
+    #[error("Glue {request} {name}: {reason} (check the AWS credentials and region, and the Glue permissions glue:CreateDatabase, glue:GetTable, glue:CreateTable, glue:UpdateTable)")]
+    Catalog { request: String, name: String, reason: String },
+
     /// A field path of the `detect` config that does not lead to a usable column.
     #[error("config detect field path '{path}' {reason}")]
     FieldPath { path: String, reason: String },

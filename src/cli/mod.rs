@@ -138,11 +138,13 @@ pub enum Command {
     /// table (no data change: readers, and writers of other bags, carry on). The old files stay
     /// for readers of older versions until `scenes vacuum` removes them.
     Optimize(optimize::OptimizeArgs),
-    /// Print catalog DDL for the lake's tables.
+    /// Register the lake for Athena: every Delta table, the bag records and the views.
     ///
-    /// `scenes catalog athena --lake s3://my-lake/` prints CREATE DATABASE and one
-    /// CREATE EXTERNAL TABLE per Delta table (topic tables, synced, enriched, scenes) for Amazon
-    /// Athena / Glue; run it in the Athena console or with `aws athena start-query-execution`.
+    /// First writes the metadata store's bag records to the lake (`catalog/bags`, registered as
+    /// `bags`). `scenes catalog glue --lake s3://my-lake/` then creates or updates every table
+    /// (topic tables, synced, enriched, scenes, bags) and view (scene_bags, scene_timeline) in
+    /// the Glue Data Catalog; `scenes catalog athena` prints the same as DDL, to run in the
+    /// Athena console, for people without Glue rights.
     Catalog {
         #[command(subcommand)]
         target: catalog::CatalogTarget,

@@ -37,6 +37,8 @@ pub fn run(ctx: &Context, args: &VacuumArgs) -> Result<Outcome> {
     for derived in crate::lake::DERIVED_TABLES {
         tables.push((derived.to_string(), lake.table(derived)));
     }
+    // The bag records `scenes catalog` exports, rewritten whole at each run.
+    tables.push((crate::catalog::BAGS_TABLE_PATH.to_string(), lake.table(crate::catalog::BAGS_TABLE_PATH)));
     let mut reports: Vec<(String, VacuumReport)> = Vec::new();
     for (name, location) in tables {
         let report = runtime.block_on(vacuum_table(&location, retain, args.dry_run))?;

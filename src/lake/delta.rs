@@ -55,6 +55,26 @@ async fn load(location: &TableLocation) -> Result<DeltaTable> {
     Ok(table)
 }
 
+/// Replaces every row of the unpartitioned table at `location` with `batch` (creating the
+/// table, or replacing its schema), in one commit through `deltalake`. For small tables written
+/// whole (the exported bag records), not for bag partitions.
+pub async fn overwrite_table(location: &TableLocation, batch: arrow::array::RecordBatch) -> Result<u64> {
+    let batch = super::parquet::file_batch(&batch)?;
+    let url = table_url(location)?;
+    let table = if location.has_delta_log().await? {
+        DeltaTable::try_from_url_with_storage_options(url, location.storage_options()).await?
+    } else {
+        // Not loaded: there is nothing to load yet.
+        deltalake::DeltaTableBuilder::from_url(url)?.with_storage_options(location.storage_options()).build()?
+    };
+    let table = table
+        .write(vec![batch])
+        .with_save_mode(SaveMode::Overwrite)
+        .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+        .await?;
+    Ok(table.version().unwrap_or(0))
+}
+
 /// Current schema of the table at `location`, if it exists.
 pub async fn current_schema(location: &TableLocation) -> Result<Option<StructType>> {
     // From the lean snapshot when it reads the log and the schema parses; else `deltalake`.

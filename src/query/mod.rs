@@ -20,6 +20,7 @@ use crate::lake::Lake;
 use crate::meta::MetaStore;
 
 pub mod trino;
+pub mod views;
 
 /// A DataFusion context over the lake: every topic table by name, the derived tables, and the
 /// metadata store's `bags` and `batches`. A table is opened when a statement first names it
@@ -91,12 +92,33 @@ impl SchemaProvider for LakeSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.locations.contains_key(name) || STORE_TABLES.contains(&name)
+        self.locations.contains_key(name) || STORE_TABLES.contains(&name) || self.registered(name)
+    }
+
+    /// Views (`CREATE VIEW`, the ready-made ones of [`views`]) live for the session.
+    fn register_table(&self, name: String, table: Arc<dyn TableProvider>) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        let mut opened = self.opened.lock().map_err(|_| datafusion::error::DataFusionError::Internal("lake schema lock poisoned".into()))?;
+        Ok(opened.insert(name, Some(table)).flatten())
+    }
+}
+
+impl LakeSchema {
+    /// Whether `name` was registered in this session (a view).
+    fn registered(&self, name: &str) -> bool {
+        !self.locations.contains_key(name)
+            && !STORE_TABLES.contains(&name)
+            && self.opened.lock().is_ok_and(|opened| opened.get(name).is_some_and(Option::is_some))
     }
 }
 
 /// The bag records of the metadata store as a table.
 fn bags_table(store: &dyn MetaStore) -> Result<MemTable> {
+    let batch = bag_records_batch(store)?;
+    MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(|e| Error::sql("building a table of the store: ", e))
+}
+
+/// The bag records of the metadata store as rows (the `bags` table).
+pub fn bag_records_batch(store: &dyn MetaStore) -> Result<RecordBatch> {
     let bags = store.list_bags()?;
     let schema = Arc::new(Schema::new(vec![
         Field::new("bag_file", DataType::Utf8, false),
@@ -129,8 +151,7 @@ fn bags_table(store: &dyn MetaStore) -> Result<MemTable> {
         col_str(&|b| b.ingested_at.clone()),
         col_str(&|b| serde_json::to_string(&b.topics).unwrap_or_default()),
     ];
-    let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::sql("building a table of the store: ", e))
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// The batch records of the metadata store as a table.
@@ -164,6 +185,7 @@ fn batches_table(store: &dyn MetaStore) -> Result<MemTable> {
 
 /// Runs one SQL statement and collects its result.
 pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    views::register_named(ctx, sql).await?;
     let df = ctx.sql(sql).await.map_err(sql_error)?;
     df.collect().await.map_err(sql_error)
 }

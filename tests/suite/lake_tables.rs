@@ -6,21 +6,10 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray};
 use crate::common::*;
-use scenes::bag::writer::{BagWriter, ConnectionSpec};
+use scenes::bag::writer::BagWriter;
 use scenes::bag::Compression;
 use scenes::meta::{sqlite::SqliteStore, MetaStore};
 
-fn conn(topic: &str, ty: &str, def: &str) -> ConnectionSpec {
-    let md5 = scenes::decode::Registry::parse(ty, def).unwrap().md5sum(ty).unwrap();
-    ConnectionSpec {
-        topic: topic.into(),
-        msg_type: ty.into(),
-        md5sum: md5,
-        definition: def.into(),
-        callerid: None,
-        latching: false,
-    }
-}
 
 fn string_msg(bytes: &[u8]) -> Vec<u8> {
     let mut v = (bytes.len() as u32).to_le_bytes().to_vec();
@@ -86,17 +75,6 @@ fn topics_option_limits_tables() {
     assert_eq!(partition_rows(&lake.join("topics/vehicle_gps_fix"), "drive_a"), 600);
 }
 
-/// A bag of four `/status` messages of type `x/Status` with `definition`, each `payload`.
-fn status_bag(dir: &Path, name: &str, definition: &str, payload: &[u8]) -> std::path::PathBuf {
-    let path = dir.join(format!("{name}.bag"));
-    let mut w = BagWriter::create(&path, Compression::None).unwrap();
-    let c = w.add_connection(conn("/status", "x/Status", definition));
-    for i in 0..4u64 {
-        w.write(c, 1_000 + i, payload).unwrap();
-    }
-    w.finish().unwrap();
-    path
-}
 
 #[test]
 fn bags_of_one_commit_group_with_conflicting_definitions_go_to_their_own_tables() {

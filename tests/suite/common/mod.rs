@@ -7,6 +7,9 @@ pub mod aws;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use scenes::bag::writer::{BagWriter, ConnectionSpec};
+use scenes::bag::Compression;
 use std::sync::OnceLock;
 
 pub fn manifest_dir() -> PathBuf {
@@ -247,4 +250,29 @@ pub fn data_files(lake: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// A connection of `topic` with type `ty` and definition `def` (its md5 computed).
+pub fn conn(topic: &str, ty: &str, def: &str) -> ConnectionSpec {
+    let md5 = scenes::decode::Registry::parse(ty, def).unwrap().md5sum(ty).unwrap();
+    ConnectionSpec {
+        topic: topic.into(),
+        msg_type: ty.into(),
+        md5sum: md5,
+        definition: def.into(),
+        callerid: None,
+        latching: false,
+    }
+}
+
+/// A bag of four `/status` messages of type `x/Status` with `definition`, each `payload`.
+pub fn status_bag(dir: &Path, name: &str, definition: &str, payload: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.bag"));
+    let mut w = BagWriter::create(&path, Compression::None).unwrap();
+    let c = w.add_connection(conn("/status", "x/Status", definition));
+    for i in 0..4u64 {
+        w.write(c, 1_000 + i, payload).unwrap();
+    }
+    w.finish().unwrap();
+    path
 }
