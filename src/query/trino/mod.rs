@@ -13,10 +13,13 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Ar
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, TimeUnit, TimestampNanosecondType};
 use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
+
+mod aggregates;
+mod json;
+mod scalars;
 
 /// Registers the Trino functions in `ctx` (replacing DataFusion's of the same name).
 pub fn register(ctx: &SessionContext) -> Result<()> {
@@ -32,8 +35,13 @@ pub fn register(ctx: &SessionContext) -> Result<()> {
     ] {
         ctx.register_udf(ScalarUDF::new_from_impl(Trino::new(f)));
     }
-    ctx.register_udaf(AggregateUDF::new_from_impl(CountIf::default()));
-    ctx.register_udaf(AggregateUDF::new_from_impl(ApproxPercentile::default()));
+    for f in scalars::functions() {
+        ctx.register_udf(f);
+    }
+    ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::CountIf::default()));
+    ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::default()));
+    ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ValueBy::max_by()));
+    ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ValueBy::min_by()));
     for (existing, alias) in [("first_value", "arbitrary")] {
         if let Some(udaf) = ctx.state().aggregate_functions().get(existing) {
             ctx.register_udaf(udaf.as_ref().clone().with_aliases([alias]));
@@ -172,7 +180,7 @@ impl ScalarUDFImpl for Trino {
                 Arc::new(t.iter().map(|v| v.map(|ns| iso8601(ns, zoned))).collect::<StringArray>())
             }
             Function::FormatDatetime => format_datetime(&arrays)?,
-            Function::JsonExtractScalar => json_extract_scalar(&arrays)?,
+            Function::JsonExtractScalar => json::json_extract_scalar(&arrays)?,
             Function::ElementAt => element_at(&arrays)?,
             Function::Contains => contains(&arrays)?,
         };
@@ -372,74 +380,6 @@ fn joda_to_strftime(pattern: &str) -> Result<String> {
     Ok(out)
 }
 
-/// `json_extract_scalar(json, path)`: the scalar (string, number, boolean) at a JSONPath
-/// (`$`, `.key`, `["key"]`, `[index]`), as text; NULL for objects, arrays, null and missing.
-fn json_extract_scalar(arrays: &[ArrayRef]) -> Result<ArrayRef> {
-    let (docs, paths) = (text(&arrays[0])?, text(&arrays[1])?);
-    let mut out = Vec::with_capacity(docs.len());
-    for i in 0..docs.len() {
-        if docs.is_null(i) || paths.is_null(i) {
-            out.push(None);
-            continue;
-        }
-        let steps = json_path(paths.value(i))?;
-        let value: Option<serde_json::Value> = serde_json::from_str(docs.value(i)).ok();
-        let found = value.as_ref().and_then(|v| steps.iter().try_fold(v, |v, step| match step {
-            Step::Key(k) => v.get(k.as_str()),
-            Step::Index(n) => v.get(*n),
-        }));
-        out.push(match found {
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-            Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
-            _ => None,
-        });
-    }
-    Ok(Arc::new(StringArray::from(out)))
-}
-
-enum Step {
-    Key(String),
-    Index(usize),
-}
-
-fn json_path(path: &str) -> Result<Vec<Step>> {
-    let bad = || exec_error(format!("'{path}' is not a JSON path of the form $.key[0][\"other key\"]"));
-    let rest = path.trim().strip_prefix('$').ok_or_else(bad)?;
-    let chars: Vec<char> = rest.chars().collect();
-    let mut steps = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        match chars[i] {
-            '.' => {
-                let start = i + 1;
-                let mut j = start;
-                while j < chars.len() && chars[j] != '.' && chars[j] != '[' {
-                    j += 1;
-                }
-                if j == start {
-                    return Err(bad());
-                }
-                steps.push(Step::Key(chars[start..j].iter().collect()));
-                i = j;
-            }
-            '[' => {
-                let close = chars[i..].iter().position(|&c| c == ']').ok_or_else(bad)? + i;
-                let inside: String = chars[i + 1..close].iter().collect();
-                let inside = inside.trim();
-                if let Some(quoted) = inside.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-                    steps.push(Step::Key(quoted.to_string()));
-                } else {
-                    steps.push(Step::Index(inside.parse().map_err(|_| bad())?));
-                }
-                i = close + 1;
-            }
-            _ => return Err(bad()),
-        }
-    }
-    Ok(steps)
-}
-
 /// `element_at(array, index)`: 1-based, negative counts from the end, NULL past either end;
 /// `element_at(map, key)`: the key's value or NULL.
 fn element_at(arrays: &[ArrayRef]) -> Result<ArrayRef> {
@@ -521,152 +461,6 @@ fn contains(arrays: &[ArrayRef]) -> Result<ArrayRef> {
         out.push(Some(found));
     }
     Ok(Arc::new(BooleanArray::from(out)))
-}
-
-/// `count_if(condition)`: the rows where the condition is true.
-#[derive(Debug, Default, PartialEq, Eq, Hash)]
-struct CountIf {
-    signature: CountIfSignature,
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct CountIfSignature(Signature);
-
-impl Default for CountIfSignature {
-    fn default() -> Self {
-        CountIfSignature(Signature::exact(vec![DataType::Boolean], Volatility::Immutable))
-    }
-}
-
-impl AggregateUDFImpl for CountIf {
-    fn name(&self) -> &str {
-        "count_if"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature.0
-    }
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Int64)
-    }
-    fn state_fields(&self, _args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new("count_if", DataType::Int64, true))])
-    }
-    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(CountIfAccumulator(0)))
-    }
-    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
-        Ok(ScalarValue::Int64(Some(0)))
-    }
-}
-
-#[derive(Debug)]
-struct CountIfAccumulator(i64);
-
-impl Accumulator for CountIfAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let conditions = values[0].as_boolean();
-        self.0 += conditions.iter().filter(|v| *v == Some(true)).count() as i64;
-        Ok(())
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.0 += states[0].as_primitive::<Int64Type>().iter().flatten().sum::<i64>();
-        Ok(())
-    }
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::Int64(Some(self.0))])
-    }
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Int64(Some(self.0)))
-    }
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self)
-    }
-}
-
-/// `approx_percentile(x, p)`: the value at rank `p` of the group's values (nearest rank), of
-/// `x`'s type as Trino returns it. Exact, which is within any approximation's error.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct ApproxPercentile {
-    signature: Signature,
-}
-
-impl Default for ApproxPercentile {
-    fn default() -> Self {
-        ApproxPercentile { signature: Signature::any(2, Volatility::Immutable) }
-    }
-}
-
-impl AggregateUDFImpl for ApproxPercentile {
-    fn name(&self) -> &str {
-        "approx_percentile"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
-        match args.first() {
-            Some(t) if t.is_numeric() => Ok(t.clone()),
-            other => Err(plan_error(format!("approx_percentile: a number is needed, not {other:?}"))),
-        }
-    }
-    fn state_fields(&self, _args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![
-            Arc::new(Field::new("values", DataType::List(Arc::new(Field::new("item", DataType::Float64, true))), true)),
-            Arc::new(Field::new("percentile", DataType::Float64, true)),
-        ])
-    }
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(PercentileAccumulator { values: Vec::new(), percentile: None, return_type: args.return_field.data_type().clone() }))
-    }
-}
-
-#[derive(Debug)]
-struct PercentileAccumulator {
-    values: Vec<f64>,
-    percentile: Option<f64>,
-    return_type: DataType,
-}
-
-impl Accumulator for PercentileAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let x = arrow::compute::cast(&values[0], &DataType::Float64)?;
-        self.values.extend(x.as_primitive::<arrow::datatypes::Float64Type>().iter().flatten());
-        let p = arrow::compute::cast(&values[1], &DataType::Float64)?;
-        if let Some(p) = p.as_primitive::<arrow::datatypes::Float64Type>().iter().flatten().next() {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(exec_error(format!("approx_percentile: the percentage must be between 0 and 1, not {p}")));
-            }
-            self.percentile = Some(p);
-        }
-        Ok(())
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        for row in 0..states[0].len() {
-            if states[0].is_valid(row) {
-                let list = states[0].as_list::<i32>().value(row);
-                self.values.extend(list.as_primitive::<arrow::datatypes::Float64Type>().iter().flatten());
-            }
-        }
-        if let Some(p) = states[1].as_primitive::<arrow::datatypes::Float64Type>().iter().flatten().next() {
-            self.percentile = Some(p);
-        }
-        Ok(())
-    }
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let values: Vec<ScalarValue> = self.values.iter().map(|v| ScalarValue::Float64(Some(*v))).collect();
-        Ok(vec![ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Float64)), ScalarValue::Float64(self.percentile)])
-    }
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let (Some(p), false) = (self.percentile, self.values.is_empty()) else {
-            return ScalarValue::try_from(&self.return_type);
-        };
-        self.values.sort_by(|a, b| a.total_cmp(b));
-        let rank = (p * (self.values.len() - 1) as f64).round() as usize;
-        ScalarValue::Float64(Some(self.values[rank.min(self.values.len() - 1)])).cast_to(&self.return_type)
-    }
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.values.capacity() * std::mem::size_of::<f64>()
-    }
 }
 
 #[cfg(test)]
