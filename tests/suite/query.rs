@@ -169,6 +169,8 @@ fn trino_functions_answer_as_trino_does() {
         ("contains(ARRAY[1, 2, 3], 2)", "true"),
         ("contains(ARRAY['a', 'b'], 'c')", "false"),
         ("contains('scenes', 'cen')", "true"),
+        ("date_format(TIMESTAMP '2001-01-09 13:04:05.321', '%Y-%m-%d %H:%i:%s')", "2001-01-09 13:04:05"),
+        ("date_format(TIMESTAMP '2001-01-09 13:04:05.321', '%c/%e/%y %l:%i %p %f')", "1/9/01 1:04 PM 321000"),
         ("year(TIMESTAMP '2001-08-22 03:04:05.321')", "2001"),
         ("quarter(TIMESTAMP '2001-08-22 03:04:05.321')", "3"),
         ("month(TIMESTAMP '2001-08-22 03:04:05.321')", "8"),

@@ -1,10 +1,12 @@
 //! Trino (Athena) function names in `scenes query`, with Trino's semantics, so SQL written for
-//! Athena runs here: `date_diff`, `date_add`, `to_unixtime` (a double), `to_iso8601`,
-//! `format_datetime` (Joda patterns), `json_extract_scalar`, `element_at` (1-based on arrays,
-//! negative from the end, also on maps), `contains` (on arrays, and on strings as before),
-//! `count_if`, `arbitrary` and `approx_percentile` (of the input's type, as Trino's; computed
-//! exactly, by nearest rank). Each is tested against the examples of
-//! Trino's documentation (tests/suite/query.rs, `trino_functions_*`).
+//! Athena runs here. This module: `date_diff`, `date_add`, `to_unixtime` (a double),
+//! `to_iso8601`, `format_datetime` (Joda patterns), `date_format` (MySQL patterns),
+//! `element_at` (1-based on arrays, negative from the end, also on maps) and `contains` (on
+//! arrays, and on strings as before); [`scalars`] the date/time fields, `split`, `slice`,
+//! `regexp_extract` and the JSON functions of [`json`]; [`aggregates`] `count_if`,
+//! `approx_percentile`, `max_by` and `min_by`; `arbitrary` is DataFusion's `first_value`. Each
+//! is tested against the examples of Trino's documentation (tests/suite/query.rs,
+//! `trino_functions_*`).
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -29,6 +31,7 @@ pub fn register(ctx: &SessionContext) -> Result<()> {
         Function::ToUnixtime,
         Function::ToIso8601,
         Function::FormatDatetime,
+        Function::DateFormat,
         Function::JsonExtractScalar,
         Function::ElementAt,
         Function::Contains,
@@ -57,6 +60,7 @@ enum Function {
     ToUnixtime,
     ToIso8601,
     FormatDatetime,
+    DateFormat,
     JsonExtractScalar,
     ElementAt,
     Contains,
@@ -70,6 +74,7 @@ impl Function {
             Function::ToUnixtime => "to_unixtime",
             Function::ToIso8601 => "to_iso8601",
             Function::FormatDatetime => "format_datetime",
+            Function::DateFormat => "date_format",
             Function::JsonExtractScalar => "json_extract_scalar",
             Function::ElementAt => "element_at",
             Function::Contains => "contains",
@@ -143,6 +148,10 @@ impl ScalarUDFImpl for Trino {
                 arity(2, "format_datetime(timestamp, format)")?;
                 DataType::Utf8
             }
+            Function::DateFormat => {
+                arity(2, "date_format(timestamp, '%Y-%m-%d %H:%i:%s')")?;
+                DataType::Utf8
+            }
             Function::JsonExtractScalar => {
                 arity(2, "json_extract_scalar(json, json_path)")?;
                 DataType::Utf8
@@ -179,7 +188,8 @@ impl ScalarUDFImpl for Trino {
                 let t = nanos(&arrays[0])?;
                 Arc::new(t.iter().map(|v| v.map(|ns| iso8601(ns, zoned))).collect::<StringArray>())
             }
-            Function::FormatDatetime => format_datetime(&arrays)?,
+            Function::FormatDatetime => format_with(&arrays, joda_to_strftime)?,
+            Function::DateFormat => format_with(&arrays, mysql_to_strftime)?,
             Function::JsonExtractScalar => json::json_extract_scalar(&arrays)?,
             Function::ElementAt => element_at(&arrays)?,
             Function::Contains => contains(&arrays)?,
@@ -298,7 +308,9 @@ fn iso8601(ns: i64, zoned: bool) -> String {
 }
 
 /// `format_datetime(t, joda_pattern)`.
-fn format_datetime(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+/// `format_datetime` (Joda patterns) and `date_format` (MySQL patterns): each time formatted
+/// by its pattern, translated to chrono's by `to_strftime`.
+fn format_with(arrays: &[ArrayRef], to_strftime: fn(&str) -> Result<String>) -> Result<ArrayRef> {
     let (t, patterns) = (nanos(&arrays[0])?, text(&arrays[1])?);
     let mut out = Vec::with_capacity(t.len());
     for i in 0..t.len() {
@@ -306,10 +318,52 @@ fn format_datetime(arrays: &[ArrayRef]) -> Result<ArrayRef> {
             out.push(None);
             continue;
         }
-        let strftime = joda_to_strftime(patterns.value(i))?;
+        let strftime = to_strftime(patterns.value(i))?;
         out.push(Some(datetime(t.value(i)).format(&strftime).to_string()));
     }
     Ok(Arc::new(StringArray::from(out)))
+}
+
+/// A MySQL pattern (what Trino's `date_format` takes: `%Y-%m-%d %H:%i:%s`) as a chrono
+/// format string.
+fn mysql_to_strftime(pattern: &str) -> Result<String> {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let Some(spec) = chars.next() else {
+            return Err(exec_error(format!("date_format: '{pattern}' ends with a lone %")));
+        };
+        out.push_str(match spec {
+            'Y' => "%Y",
+            'y' => "%y",
+            'm' => "%m",
+            'c' => "%-m",
+            'd' => "%d",
+            'e' => "%-d",
+            'H' => "%H",
+            'k' => "%-H",
+            'h' | 'I' => "%I",
+            'l' => "%-I",
+            'i' => "%M",
+            's' | 'S' => "%S",
+            'f' => "%6f",
+            'p' => "%p",
+            'a' => "%a",
+            'W' => "%A",
+            'b' => "%b",
+            'M' => "%B",
+            'j' => "%j",
+            'T' => "%H:%M:%S",
+            'r' => "%I:%M:%S %p",
+            '%' => "%%",
+            other => return Err(exec_error(format!("date_format: %{other} in '{pattern}' is not supported"))),
+        });
+    }
+    Ok(out)
 }
 
 /// A Joda-Time pattern (what Trino's `format_datetime` takes) as a chrono format string.
