@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import rosbags, pyarrow, deltalake, mcap_ros2, cfnlint, moto, boto3, pyspark, duckdb" 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import rosbags, pyarrow, deltalake, mcap_ros2, cfnlint, moto, boto3, pyspark, duckdb, sqlglot" 2>/dev/null; then
     echo "== installing Python test tools into $VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/py/requirements.txt

@@ -57,7 +57,22 @@ fn athena_ddl_declares_every_delta_table() {
 
     let out = scenes(&["catalog", "athena", "--lake", l, "--location", "s3://my-lake/prod/", "--database", "drives"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let (databases, tables, views) = parse_ddl(&String::from_utf8_lossy(&out.stdout));
+    let ddl = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (databases, tables, views) = parse_ddl(&ddl);
+    // An independent parser of Athena's SQL (sqlglot: Hive DDL, Trino views) reads every statement.
+    let mut parser = std::process::Command::new(python())
+        .arg(py_script("parse_athena.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut parser.stdin.take().unwrap(), ddl.as_bytes()).unwrap();
+    let parsed = parser.wait_with_output().unwrap();
+    assert!(parsed.status.success(), "{}", String::from_utf8_lossy(&parsed.stderr));
+    let kinds = String::from_utf8_lossy(&parsed.stdout).into_owned();
+    assert_eq!(kinds.lines().count(), 1 + tables.len() + views.len(), "{kinds}");
+    assert_eq!(kinds.lines().filter(|l| l.starts_with("VIEW ")).count(), 2, "{kinds}");
     assert_eq!(views, ["\"drives\".\"scene_bags\"", "\"drives\".\"scene_timeline\""]);
     assert_eq!(databases, ["drives"]);
     let mut declared: Vec<String> = Vec::new();
