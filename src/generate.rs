@@ -190,6 +190,11 @@ pub struct DriveSpec {
     pub lidar_points: usize,
     /// Start of the drive (ns since the epoch); a multiple of 100 ms.
     pub start_ns: u64,
+    /// Fraction of the in-lane persons' detections the detector misses (flicker); the ground
+    /// truth keeps the real episodes.
+    pub missed_detections: f64,
+    /// Fraction of lane messages that lack the right line of the ego lane.
+    pub lane_dropouts: f64,
 }
 
 impl Default for DriveSpec {
@@ -201,6 +206,8 @@ impl Default for DriveSpec {
             image_bytes: 0,
             lidar_points: 0,
             start_ns: 1_700_000_000_000_000_000,
+            missed_detections: 0.0,
+            lane_dropouts: 0.0,
         }
     }
 }
@@ -396,9 +403,14 @@ pub fn generate_drive(path: &Path, spec: &DriveSpec) -> Result<GroundTruth> {
             let k = (ms / 100) as u32;
             let frame_t = t0 + k as u64 * 100_000_000 + 20_000_000;
             // Lanes
+            // A dropout loses the right line of the ego lane (index 2). The generator draws
+            // from its random sequence only when dropouts or misses are asked for, so drives
+            // without them stay as they were.
+            let dropout = spec.lane_dropouts > 0.0 && rng.unit() < spec.lane_dropouts;
+            let lines: Vec<usize> = (0..4).filter(|i| !(dropout && *i == 2)).collect();
             let mut s = Ser::default();
-            s.header(k, frame_t, "camera_front").u32(IMAGE_WIDTH as u32).u32(IMAGE_HEIGHT as u32).u32(4);
-            for i in 0..4 {
+            s.header(k, frame_t, "camera_front").u32(IMAGE_WIDTH as u32).u32(IMAGE_HEIGHT as u32).u32(lines.len() as u32);
+            for i in lines {
                 let role: i8 = match i { 1 => 1, 2 => 2, _ => 0 };
                 s.i8(role);
                 let ys: Vec<f32> = (0..=7).map(|j| IMAGE_HEIGHT - j as f32 * 40.0).filter(|y| *y >= LANE_TOP_Y).collect();
@@ -411,17 +423,24 @@ pub fn generate_drive(path: &Path, spec: &DriveSpec) -> Result<GroundTruth> {
             messages += 1;
             // Detections: persons + a car ahead in the ego lane (not a person).
             let persons = scenario.persons(k, &mut rng);
+            // Missed detections: the person is there (and in the ground truth), the message
+            // lacks it.
+            let detected: Vec<bool> =
+                persons.iter().map(|(_, in_lane)| !(*in_lane && spec.missed_detections > 0.0 && rng.unit() < spec.missed_detections)).collect();
+            for (_, in_lane) in &persons {
+                if *in_lane {
+                    in_lane_counts[k as usize] += 1;
+                }
+            }
             let mut s = Ser::default();
-            s.header(k, frame_t, "camera_front").u32(persons.len() as u32 + 1);
+            s.header(k, frame_t, "camera_front").u32(detected.iter().filter(|d| **d).count() as u32 + 1);
             let mut id = 0u32;
-            for (p, in_lane) in &persons {
+            for ((p, in_lane), _) in persons.iter().zip(&detected).filter(|(_, d)| **d) {
                 let width = p.height * 0.35;
                 s.u32(id).string("person").f32(rng.range(0.6, 0.99) as f32)
                     .f32(p.foot_x).f32(p.foot_y - p.height / 2.0).f32(width).f32(p.height);
                 id += 1;
-                if *in_lane {
-                    in_lane_counts[k as usize] += 1;
-                } else if p.foot_x > lane_x(3, p.foot_y) {
+                if !*in_lane && p.foot_x > lane_x(3, p.foot_y) {
                     sidewalk_frames += 1;
                 }
             }

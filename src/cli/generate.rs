@@ -36,6 +36,22 @@ pub struct GenerateArgs {
     /// Start of the drive in Unix seconds [default: 1700000000 + seed hours]
     #[arg(long)]
     pub start_unix_s: Option<u64>,
+
+    /// Fraction (0..1) of the in-lane persons' detections the detector misses, as real
+    /// detectors flicker; the ground truth keeps the real episodes
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    pub missed_detections: f64,
+
+    /// Fraction (0..1) of lane messages that lack the right line of the ego lane
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    pub lane_dropouts: f64,
+}
+
+fn fraction(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{text}' is not a fraction between 0 and 1")),
+    }
 }
 
 pub fn run(ctx: &Context, args: &GenerateArgs) -> Result<Outcome> {
@@ -46,6 +62,8 @@ pub fn run(ctx: &Context, args: &GenerateArgs) -> Result<Outcome> {
         image_bytes: args.image_bytes,
         lidar_points: args.lidar_points,
         start_ns: args.start_unix_s.unwrap_or(1_700_000_000 + args.seed * 3600) * 1_000_000_000,
+        missed_detections: args.missed_detections,
+        lane_dropouts: args.lane_dropouts,
     };
     let truth = crate::generate::generate_drive(&args.out, &spec)?;
     let gt_path = ground_truth_path(&args.out);

@@ -47,7 +47,8 @@ pub struct DetectConfig {
     pub min_corners_in_lane: u32,
     /// Scenes shorter than this are dropped (0 = keep all).
     pub min_scene_duration_ms: u64,
-    /// Scenes separated by a gap of at most this are merged (0 = never).
+    /// Scenes separated by a gap of at most this are merged (0 = never, the replaced pipeline's
+    /// semantics). Bridges detections missed for a frame or two and lane messages lacking a line.
     pub max_gap_ms: u64,
     /// Synced column and field path of the ego speed (m/s), for speed min/max per scene;
     /// empty table name = none.
@@ -81,7 +82,7 @@ impl Default for DetectConfig {
             max_point_distance_px: 1000.0,
             min_corners_in_lane: 1,
             min_scene_duration_ms: 0,
-            max_gap_ms: 0,
+            max_gap_ms: 500,
             speed_table: "vehicle_twist".into(),
             speed_field: "twist.linear.x".into(),
         }

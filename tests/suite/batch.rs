@@ -95,23 +95,41 @@ fn detect_report_scores_both_rules() {
     let bags = manifest_dir().join("sample-bags");
     assert!(scenes(&["ingest", "-q", "--lake", l, bags.to_str().unwrap()]).status.success());
     assert!(scenes(&["sync", "-q", "--lake", l]).status.success());
-    let out = scenes(&["detect", "--report", "--json", "--lake", l]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut reference_counts = Vec::new();
-    for r in reports.as_array().unwrap() {
-        let q = &r["quality"];
-        assert_eq!(q["ego_footprint"]["precision"], 1.0, "{r}");
-        assert_eq!(q["ego_footprint"]["recall"], 1.0);
-        assert_eq!(q["ego_footprint"]["exact"], q["ego_footprint"]["truth"]);
-        // The reference rule finds every true scene but adds false ones (the sidewalk walker).
-        assert_eq!(q["reference"]["recall"], 1.0);
-        assert!(q["reference"]["precision"].as_f64().unwrap() < 1.0, "{r}");
-        reference_counts.push((scenes::lake::name_of_key(r["bag_file"].as_str().unwrap()).to_string(), q["reference"]["found"].as_u64().unwrap()));
+    // The default configuration, and the replaced pipeline's scene semantics (no gap bridging),
+    // one setting away.
+    let reference_semantics = dir.path().join("reference.json");
+    std::fs::write(&reference_semantics, r#"{"detect": {"max_gap_ms": 0}}"#).unwrap();
+    let mut reference_totals = Vec::new();
+    for config in [None, Some(reference_semantics.to_str().unwrap())] {
+        let mut args = vec!["detect", "--report", "--json", "--lake", l];
+        if let Some(c) = config {
+            args.splice(0..0, ["--config", c]);
+        }
+        let out = scenes(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut reference_counts = Vec::new();
+        for r in reports.as_array().unwrap() {
+            let q = &r["quality"];
+            assert_eq!(q["ego_footprint"]["precision"], 1.0, "{r}");
+            assert_eq!(q["ego_footprint"]["recall"], 1.0);
+            assert_eq!(q["ego_footprint"]["exact"], q["ego_footprint"]["truth"]);
+            reference_counts.push((scenes::lake::name_of_key(r["bag_file"].as_str().unwrap()).to_string(), q["reference"]["found"].as_u64().unwrap()));
+            if config.is_some() {
+                // The reference rule adds false scenes (the sidewalk walker).
+                assert!(q["reference"]["precision"].as_f64().unwrap() < 1.0, "{r}");
+            }
+        }
+        reference_counts.sort();
+        reference_totals.push(reference_counts.iter().map(|(_, n)| n).sum::<u64>());
+        if config.is_some() {
+            let expected: Vec<(String, u64)> = [("drive_a", 10), ("drive_b", 6), ("drive_c", 4), ("drive_d", 8)].iter().map(|(b, n)| (b.to_string(), *n)).collect();
+            assert_eq!(reference_counts, expected);
+        }
     }
-    reference_counts.sort();
-    let expected: Vec<(String, u64)> = [("drive_a", 10), ("drive_b", 6), ("drive_c", 4), ("drive_d", 8)].iter().map(|(b, n)| (b.to_string(), *n)).collect();
-    assert_eq!(reference_counts, expected);
+    // Bridged, the reference rule's scenes (the sidewalk walker is seen in lane on and off)
+    // run together into fewer.
+    assert!(reference_totals[0] < reference_totals[1], "{reference_totals:?}");
 }
 
 #[test]

@@ -47,3 +47,45 @@ fn sample_drives_give_their_ground_truth_scenes() {
     }
     assert_ne!(reference_total, truth_total, "the reference rule must differ on the sample drives");
 }
+
+/// The `ego_footprint` quality of `detect --report --json` per bag, under `config` (a file).
+fn report_quality(lake: &std::path::Path, config: Option<&std::path::Path>) -> Vec<serde_json::Value> {
+    let l = lake.to_str().unwrap();
+    let mut args = vec!["detect", "--report", "--json", "--lake", l];
+    let c;
+    if let Some(path) = config {
+        c = path.to_str().unwrap().to_string();
+        args.splice(0..0, ["--config", c.as_str()]);
+    }
+    let reports: serde_json::Value = serde_json::from_str(&run_ok(&args)).unwrap();
+    reports.as_array().unwrap().iter().map(|r| r["quality"]["ego_footprint"].clone()).collect()
+}
+
+#[test]
+fn scenes_survive_missed_detections_and_lane_dropouts_under_the_default_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("flicker.bag");
+    // Ten minutes; the detector misses 10 % of the in-lane person's detections and 5 % of the
+    // lane messages lack the right line of the ego lane. The ground truth is the real episodes.
+    run_ok(&["generate", bag.to_str().unwrap(), "--duration-s", "600", "--seed", "3", "--missed-detections", "0.1", "--lane-dropouts", "0.05"]);
+    let lake = dir.path().join("lake");
+    let l = lake.to_str().unwrap();
+    run_ok(&["ingest", "-q", "--lake", l, bag.to_str().unwrap()]);
+    run_ok(&["sync", "-q", "--lake", l]);
+
+    let robust = report_quality(&lake, None);
+    let q = &robust[0];
+    println!("default: {q}");
+    assert!(q["truth"].as_u64().unwrap() >= 30, "{q}");
+    assert!(q["precision"].as_f64().unwrap() >= 0.95, "{q}");
+    assert!(q["recall"].as_f64().unwrap() >= 0.95, "{q}");
+
+    // The replaced pipeline's semantics, one setting away, split episodes at every miss.
+    let reference = dir.path().join("reference.json");
+    std::fs::write(&reference, r#"{"detect": {"max_gap_ms": 0}}"#).unwrap();
+    let split = report_quality(&lake, Some(&reference));
+    let q = &split[0];
+    println!("max_gap_ms 0: {q}");
+    assert!(q["precision"].as_f64().unwrap() < 0.5, "{q}");
+    assert!(q["found"].as_u64().unwrap() > 2 * q["truth"].as_u64().unwrap(), "{q}");
+}
