@@ -42,6 +42,8 @@ pub struct BatchOptions {
 /// together: each stage's tables get one commit for all their bags, which keeps a bag's cost
 /// flat as the tables grow. Each batch is finished (done or failed) on its own.
 pub async fn run_batches(lake: &Lake, store: &dyn MetaStore, opts: &BatchOptions) -> Result<Vec<BatchRecord>> {
+    // A scenario rule that does not plan against the synced table stops before any claim.
+    crate::detect::check_scenarios(lake, &opts.detect).await?;
     let mut done = Vec::new();
     loop {
         let mut claimed: Vec<BatchRecord> = Vec::new();

@@ -359,6 +359,7 @@ mod tests {
     #[test]
     fn shipped_config_is_valid() {
         let text = include_str!("../config.json");
-        Config::parse(text).unwrap();
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.detect.scenarios, crate::detect::default_scenarios(), "config.json shows the default scenarios");
     }
 }

@@ -195,6 +195,8 @@ pub struct DriveSpec {
     pub missed_detections: f64,
     /// Fraction of lane messages that lack the right line of the ego lane.
     pub lane_dropouts: f64,
+    /// Stops (hard braking, standing, pulling away) and turns every 45–90 s.
+    pub maneuvers: bool,
 }
 
 impl Default for DriveSpec {
@@ -208,6 +210,7 @@ impl Default for DriveSpec {
             start_ns: 1_700_000_000_000_000_000,
             missed_detections: 0.0,
             lane_dropouts: 0.0,
+            maneuvers: true,
         }
     }
 }
@@ -239,6 +242,15 @@ pub struct GroundTruthScene {
     pub max_people_in_scene: u32,
 }
 
+/// One event of a vehicle scenario (hard braking, stopped, turning) on the 100 ms timeline.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GroundTruthEvent {
+    /// First tick at or after the event's start.
+    pub start_time_ns: u64,
+    /// First tick at or after its end (exclusive).
+    pub end_time_ns: u64,
+}
+
 /// The ground-truth file written beside each generated bag.
 #[derive(Debug, Clone, Serialize)]
 pub struct GroundTruth {
@@ -250,6 +262,9 @@ pub struct GroundTruth {
     pub detections_topic: &'static str,
     pub lanes_topic: &'static str,
     pub scenes: Vec<GroundTruthScene>,
+    /// The vehicle's events by scenario (`HardBraking`, `Stopped`, `HighYawRate`, as the
+    /// shipped `detect.scenarios` name them).
+    pub events: std::collections::BTreeMap<String, Vec<GroundTruthEvent>>,
     /// Frames with a person on the sidewalk beside the right adjacent lane line.
     pub sidewalk_person_frames: u32,
     pub messages: u64,
@@ -335,6 +350,118 @@ impl Scenario {
     }
 }
 
+/// Hard braking at this deceleration (m/s²) to a stop.
+const BRAKE_MPS2: f64 = 4.0;
+/// Pulling away again (m/s²), gently, to this speed (m/s).
+const PULL_AWAY_MPS2: f64 = 1.5;
+const CRUISE_MPS: f64 = 8.0;
+/// Yaw rate of a turn (rad/s).
+const TURN_RAD_S: f64 = 0.5;
+
+/// What the vehicle is doing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Motion {
+    Cruising,
+    Braking { since_ms: u64 },
+    Standing { since_ms: u64, until_ms: u64 },
+    PullingAway,
+}
+
+/// The vehicle's maneuvers: stops (hard braking, standing, pulling away) and turns, alternating
+/// every 45–90 s, drawn from their own random sequence so the rest of a drive is the same with
+/// or without them. Records each event's span (ms) by scenario.
+struct Maneuvers {
+    /// (start ms, kind: true = stop, false = turn, length ms of a stand or turn).
+    plan: Vec<(u64, bool, u64)>,
+    next: usize,
+    motion: Motion,
+    turn_until_ms: u64,
+    events: std::collections::BTreeMap<&'static str, Vec<(u64, u64)>>,
+}
+
+impl Maneuvers {
+    fn new(seed: u64, total_ms: u64, enabled: bool) -> Maneuvers {
+        let mut rng = Rng::new(seed ^ 0x6d61_6e65_7576_6572);
+        let mut plan = Vec::new();
+        let mut at = 10_000 + rng.range(0.0, 20_000.0) as u64;
+        let mut stop = true;
+        while enabled && at + 20_000 < total_ms {
+            let length = if stop { 3_000 + rng.range(0.0, 3_000.0) as u64 } else { 2_000 + rng.range(0.0, 2_000.0) as u64 };
+            plan.push((at, stop, length));
+            stop = !stop;
+            at += 45_000 + rng.range(0.0, 45_000.0) as u64;
+        }
+        Maneuvers { plan, next: 0, motion: Motion::Cruising, turn_until_ms: 0, events: Default::default() }
+    }
+
+    /// The speed at `ms` (every 20 ms), from the last speed and a cruising step `noise`.
+    fn speed(&mut self, ms: u64, speed: f64, noise: f64) -> f64 {
+        let dt = 0.02;
+        if let Some(&(start, true, _)) = self.plan.get(self.next) {
+            if self.motion == Motion::Cruising && ms >= start {
+                self.next += 1;
+                self.motion = Motion::Braking { since_ms: ms };
+            }
+        }
+        match self.motion {
+            Motion::Cruising => (speed + noise).clamp(4.0, 15.0),
+            Motion::Braking { since_ms } => {
+                let v = speed - BRAKE_MPS2 * dt;
+                if v > 0.0 {
+                    return v;
+                }
+                self.events.entry("HardBraking").or_default().push((since_ms, ms));
+                let stand = self.plan.get(self.next - 1).map_or(3_000, |p| p.2);
+                self.motion = Motion::Standing { since_ms: ms, until_ms: ms + stand };
+                0.0
+            }
+            Motion::Standing { since_ms, until_ms } => {
+                if ms >= until_ms {
+                    self.events.entry("Stopped").or_default().push((since_ms, ms));
+                    self.motion = Motion::PullingAway;
+                }
+                0.0
+            }
+            Motion::PullingAway => {
+                let v = speed + PULL_AWAY_MPS2 * dt;
+                if v >= CRUISE_MPS {
+                    self.motion = Motion::Cruising;
+                }
+                v
+            }
+        }
+    }
+
+    /// The yaw rate at `ms` (every 10 ms), on top of the sensor's `noise`.
+    fn yaw_rate(&mut self, ms: u64, noise: f64) -> f64 {
+        if let Some(&(start, false, length)) = self.plan.get(self.next) {
+            if ms >= start {
+                self.next += 1;
+                self.turn_until_ms = ms + length;
+                self.events.entry("HighYawRate").or_default().push((ms, ms + length));
+            }
+        }
+        if ms < self.turn_until_ms {
+            TURN_RAD_S + noise
+        } else {
+            noise
+        }
+    }
+
+    /// The events on the tick timeline of a drive starting at `t0`.
+    fn ground_truth(&self, t0: u64) -> std::collections::BTreeMap<String, Vec<GroundTruthEvent>> {
+        let tick_at_or_after = |ms: u64| t0 + ms.div_ceil(100) * 100_000_000;
+        ["HardBraking", "Stopped", "HighYawRate"]
+            .into_iter()
+            .map(|name| {
+                let spans = self.events.get(name).map(Vec::as_slice).unwrap_or_default();
+                let events = spans.iter().map(|&(a, b)| GroundTruthEvent { start_time_ns: tick_at_or_after(a), end_time_ns: tick_at_or_after(b) }).collect();
+                (name.to_string(), events)
+            })
+            .collect()
+    }
+}
+
 /// Writes a synthetic drive to `path` and returns its ground truth.
 pub fn generate_drive(path: &Path, spec: &DriveSpec) -> Result<GroundTruth> {
     let mut rng = Rng::new(spec.seed);
@@ -362,6 +489,7 @@ pub fn generate_drive(path: &Path, spec: &DriveSpec) -> Result<GroundTruth> {
     let mut sidewalk_frames = 0u32;
     // 1 ms steps; each sensor publishes on its own period with a small phase offset.
     let total_ms = spec.duration_s as u64 * 1000;
+    let mut maneuvers = Maneuvers::new(spec.seed, total_ms, spec.maneuvers);
     let mut speed = 8.0f64;
     let (mut lat, mut lon) = (37.7749f64, -122.4194f64);
     for ms in 0..total_ms {
@@ -373,7 +501,8 @@ pub fn generate_drive(path: &Path, spec: &DriveSpec) -> Result<GroundTruth> {
             s.header(seq, t, "imu_link")
                 .f64(0.0).f64(0.0).f64((yaw / 2.0).sin()).f64((yaw / 2.0).cos());
             for i in 0..9 { s.f64(if i % 4 == 0 { 1e-4 } else { 0.0 }); }
-            s.f64(rng.range(-0.01, 0.01)).f64(rng.range(-0.01, 0.01)).f64(rng.range(-0.05, 0.05));
+            let (wx, wy, wz) = (rng.range(-0.01, 0.01), rng.range(-0.01, 0.01), rng.range(-0.05, 0.05));
+            s.f64(wx).f64(wy).f64(maneuvers.yaw_rate(ms, wz));
             for i in 0..9 { s.f64(if i % 4 == 0 { 2e-4 } else { 0.0 }); }
             s.f64(rng.range(-0.3, 0.3)).f64(rng.range(-0.2, 0.2)).f64(9.81 + rng.range(-0.05, 0.05));
             for i in 0..9 { s.f64(if i % 4 == 0 { 3e-3 } else { 0.0 }); }
@@ -381,7 +510,7 @@ pub fn generate_drive(path: &Path, spec: &DriveSpec) -> Result<GroundTruth> {
             messages += 1;
         }
         if ms % 20 == 7 {
-            speed = (speed + rng.range(-0.05, 0.05)).clamp(4.0, 15.0);
+            speed = maneuvers.speed(ms, speed, rng.range(-0.05, 0.05));
             let mut s = Ser::default();
             s.header((ms / 20) as u32, t, "base_link")
                 .f64(speed).f64(0.0).f64(0.0)
@@ -473,6 +602,7 @@ pub fn generate_drive(path: &Path, spec: &DriveSpec) -> Result<GroundTruth> {
         detections_topic: DETECTIONS_TOPIC,
         lanes_topic: LANES_TOPIC,
         scenes: scenes_from_frames(t0, &in_lane_counts),
+        events: maneuvers.ground_truth(t0),
         sidewalk_person_frames: sidewalk_frames,
         messages,
     })

@@ -9,8 +9,7 @@ use clap::Args;
 use super::output::print_scenes;
 use super::{select_bags, Context, Outcome};
 use crate::config::Config;
-use crate::detect::{quality, Rule, Scene};
-use crate::lake::Lake;
+use crate::detect::{quality, DetectOutput, Rule, Scene, PERSON_IN_LANE};
 use crate::meta::BagRecord;
 
 #[derive(Debug, Args)]
@@ -32,24 +31,26 @@ pub struct DetectArgs {
 pub fn run(ctx: &Context, args: &DetectArgs) -> Result<Outcome> {
     let (lake, store, runtime) = ctx.open_lake_and_store()?;
     let bags = select_bags(store.list_bags()?, args.bag.as_deref(), &lake)?;
+    // Every scenario rule plans before any table changes.
+    runtime.block_on(crate::detect::check_scenarios(&lake, &ctx.config.detect))?;
     let parquet = ctx.config.parquet();
     let mut reports = Vec::new();
     for bag in &bags {
         let detected = runtime.block_on(crate::detect::run_detect(&lake, store.as_ref(), bag, &ctx.config.detect, &parquet))?;
-        let Some(report) = detected else {
+        let Some(output) = detected else {
             eprintln!("{}: not synced yet; run `scenes sync` first", bag.bag_file);
             continue;
         };
-        let mut value = serde_json::to_value(&report)?;
+        let mut value = serde_json::to_value(&output.report)?;
         if args.report {
-            let quality = quality_report(bag, args.ground_truth.as_deref(), &runtime, &lake, &ctx.config)?;
+            let quality = quality_report(bag, args.ground_truth.as_deref(), &output, &ctx.config)?;
             value["quality"] = quality.clone();
             if !ctx.json {
                 println!("{}: {}", bag.bag_file, quality);
             }
         }
         if ctx.prints_text() {
-            print_scenes(&report.bag_file, &report.scenes, Some(report.scenes_other_rule));
+            print_scenes(&output.report.bag_file, &output.report.scenes, Some(output.report.scenes_other_rule));
         }
         reports.push(value);
     }
@@ -59,27 +60,36 @@ pub fn run(ctx: &Context, args: &DetectArgs) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-/// Precision/recall of both rules against the bag's ground truth file.
-fn quality_report(bag: &BagRecord, dir: Option<&Path>, runtime: &tokio::runtime::Runtime, lake: &Lake, config: &Config) -> Result<serde_json::Value> {
+/// Precision/recall against the bag's ground truth file: the person-in-lane scenes under both
+/// lane rules (`scenes`), and every other scenario against its entry of `events` (a scenario
+/// the file does not list is not scored).
+fn quality_report(bag: &BagRecord, dir: Option<&Path>, output: &DetectOutput, config: &Config) -> Result<serde_json::Value> {
     let beside = Path::new(&bag.bag_file_prefix).parent().map(Path::to_path_buf).unwrap_or_default();
     let path = dir.map(Path::to_path_buf).unwrap_or(beside).join(format!("{}.ground_truth.json", bag.name()));
     let text = std::fs::read_to_string(&path).with_context(|| format!("{}: no ground truth for --report", path.display()))?;
     let truth: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
-    let truth: Vec<(i64, i64)> = truth["scenes"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|s| Some((s["start_time_ns"].as_i64()?, s["end_time_ns"].as_i64()?))).collect())
-        .unwrap_or_default();
-    let (chosen, other) = runtime
-        .block_on(crate::detect::detect_bag(lake, &bag.bag_file, &config.detect))?
-        .ok_or_else(|| anyhow::anyhow!("{}: not synced", bag.bag_file))?;
-    let spans = |v: &[Scene]| -> Vec<(i64, i64)> { v.iter().map(|s| (s.start_time_ns, s.end_time_ns.unwrap_or(i64::MAX))).collect() };
-    let (ego, reference) = match config.detect.rule {
-        Rule::EgoFootprint => (chosen, other),
-        Rule::Reference => (other, chosen),
+    let spans_of = |scenes: &serde_json::Value| -> Vec<(i64, i64)> {
+        scenes
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| Some((s["start_time_ns"].as_i64()?, s["end_time_ns"].as_i64()?))).collect())
+            .unwrap_or_default()
     };
-    Ok(serde_json::json!({
-        "ground_truth": path.display().to_string(),
-        "ego_footprint": quality(&spans(&ego), &truth),
-        "reference": quality(&spans(&reference), &truth),
-    }))
+    let spans = |v: &[Scene]| -> Vec<(i64, i64)> { v.iter().map(|s| (s.start_time_ns, s.end_time_ns.unwrap_or(i64::MAX))).collect() };
+    let person_truth = spans_of(&truth["scenes"]);
+    let mut report = serde_json::json!({ "ground_truth": path.display().to_string() });
+    let mut scenarios = serde_json::Map::new();
+    for (name, scenes) in &output.by_scenario {
+        if name == PERSON_IN_LANE {
+            let (ego, reference) = match config.detect.rule {
+                Rule::EgoFootprint => (scenes, &output.other_rule),
+                Rule::Reference => (&output.other_rule, scenes),
+            };
+            report["ego_footprint"] = serde_json::to_value(quality(&spans(ego), &person_truth))?;
+            report["reference"] = serde_json::to_value(quality(&spans(reference), &person_truth))?;
+        } else if let Some(events) = truth["events"].get(name) {
+            scenarios.insert(name.clone(), serde_json::to_value(quality(&spans(scenes), &spans_of(events)))?);
+        }
+    }
+    report["scenarios"] = serde_json::Value::Object(scenarios);
+    Ok(report)
 }

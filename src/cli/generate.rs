@@ -45,6 +45,11 @@ pub struct GenerateArgs {
     /// Fraction (0..1) of lane messages that lack the right line of the ego lane
     #[arg(long, default_value_t = 0.0, value_parser = fraction)]
     pub lane_dropouts: f64,
+
+    /// No stops (hard braking, standing, pulling away) or turns; by default the drive has one
+    /// every 45-90 s, listed by scenario under `events` in the ground truth
+    #[arg(long)]
+    pub no_maneuvers: bool,
 }
 
 fn fraction(text: &str) -> std::result::Result<f64, String> {
@@ -64,6 +69,7 @@ pub fn run(ctx: &Context, args: &GenerateArgs) -> Result<Outcome> {
         start_ns: args.start_unix_s.unwrap_or(1_700_000_000 + args.seed * 3600) * 1_000_000_000,
         missed_detections: args.missed_detections,
         lane_dropouts: args.lane_dropouts,
+        maneuvers: !args.no_maneuvers,
     };
     let truth = crate::generate::generate_drive(&args.out, &spec)?;
     let gt_path = ground_truth_path(&args.out);
@@ -71,7 +77,15 @@ pub fn run(ctx: &Context, args: &GenerateArgs) -> Result<Outcome> {
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&truth)?);
     } else {
-        println!("{}: {} messages, {} person-in-lane scenes; ground truth in {}", args.out.display(), truth.messages, truth.scenes.len(), gt_path.display());
+        let events: Vec<String> = truth.events.iter().map(|(name, e)| format!("{} {name}", e.len())).collect();
+        println!(
+            "{}: {} messages, {} person-in-lane scenes, {}; ground truth in {}",
+            args.out.display(),
+            truth.messages,
+            truth.scenes.len(),
+            events.join(", "),
+            gt_path.display()
+        );
     }
     Ok(Outcome::Done)
 }

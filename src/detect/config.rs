@@ -11,6 +11,47 @@ pub enum Rule {
     Reference,
 }
 
+/// A named scenario: a SQL boolean expression over the per-tick timeline (every `synced`
+/// column, and the `enriched` columns `objects_in_lane` and `num_people_in_lane*`; window
+/// functions over `ORDER BY tick_ns` allowed). Its scenes are the runs of ticks where it holds.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Letters and digits; part of each scene id (`<bag>_<name>_<start s>`).
+    pub name: String,
+    /// The condition, e.g. `abs(imu_data['angular_velocity']['z']) > 0.3`.
+    pub when: String,
+    /// Scenes shorter than this are dropped [default: `detect.min_scene_duration_ms`].
+    #[serde(default)]
+    pub min_duration_ms: Option<u64>,
+    /// Scenes closer than this merge [default: `detect.max_gap_ms`].
+    #[serde(default)]
+    pub max_gap_ms: Option<u64>,
+}
+
+/// The scenario whose scenes are the person-in-lane scenes (first in the defaults).
+pub const PERSON_IN_LANE: &str = "PersonInLane";
+
+fn scenario(name: &str, when: &str, min_duration_ms: Option<u64>, max_gap_ms: Option<u64>) -> Scenario {
+    Scenario { name: name.into(), when: when.into(), min_duration_ms, max_gap_ms }
+}
+
+/// The shipped scenarios: person in the ego lane, hard braking (more than 3 m/s² over half a
+/// second), ego vehicle stopped (a second or more), high yaw rate (more than 0.3 rad/s).
+pub fn default_scenarios() -> Vec<Scenario> {
+    vec![
+        scenario(PERSON_IN_LANE, "num_people_in_lane > 0", None, None),
+        scenario(
+            "HardBraking",
+            "(lag(vehicle_twist['twist']['linear']['x'], 5) OVER (ORDER BY tick_ns) - vehicle_twist['twist']['linear']['x']) / 0.5 > 3.0",
+            None,
+            None,
+        ),
+        scenario("Stopped", "abs(vehicle_twist['twist']['linear']['x']) < 0.2", Some(1000), None),
+        scenario("HighYawRate", "abs(imu_data['angular_velocity']['z']) > 0.3", None, None),
+    ]
+}
+
 /// Where detections and lanes are, and the thresholds.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -54,6 +95,23 @@ pub struct DetectConfig {
     /// empty table name = none.
     pub speed_table: String,
     pub speed_field: String,
+    /// The scenarios whose scenes go to the `scenes` table (column `scenario`).
+    pub scenarios: Vec<Scenario>,
+}
+
+impl DetectConfig {
+    /// The shortest scene and the longest gap bridged for `scenario`: its own, or the defaults.
+    pub fn limits(&self, scenario: &Scenario) -> (u64, u64) {
+        (scenario.min_duration_ms.unwrap_or(self.min_scene_duration_ms), scenario.max_gap_ms.unwrap_or(self.max_gap_ms))
+    }
+
+    /// [`DetectConfig::limits`] of the person-in-lane scenario (the defaults without one).
+    pub fn person_limits(&self) -> (u64, u64) {
+        match self.scenarios.iter().find(|s| s.name == PERSON_IN_LANE) {
+            Some(s) => self.limits(s),
+            None => (self.min_scene_duration_ms, self.max_gap_ms),
+        }
+    }
 }
 
 impl Default for DetectConfig {
@@ -85,6 +143,7 @@ impl Default for DetectConfig {
             max_gap_ms: 500,
             speed_table: "vehicle_twist".into(),
             speed_field: "twist.linear.x".into(),
+            scenarios: default_scenarios(),
         }
     }
 }

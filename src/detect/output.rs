@@ -113,6 +113,7 @@ pub fn scenes_batch(records: &[SceneRecord]) -> Result<RecordBatch> {
     };
     let columns: Vec<(&str, ArrayRef)> = vec![
         ("scene_id", strings(&|r| Some(r.scene_id.clone()))),
+        ("scenario", strings(&|r| Some(r.scenario.clone()))),
         ("bag_file_prefix", strings(&|r| Some(r.bag_file_prefix.clone()))),
         ("bag_file_bucket", strings(&|r| r.bag_file_bucket.clone())),
         ("start_time", floats(&|r| Some(r.start_time))),

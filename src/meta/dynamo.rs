@@ -303,6 +303,7 @@ fn scene_item(scene: &SceneRecord) -> Result<Item> {
     item.insert("max_people_in_scene".into(), n(scene.max_people_in_scene));
     item.insert("topics_analyzed".into(), s(&scene.topics_analyzed));
     item.insert("rule".into(), s(&scene.rule));
+    item.insert("scenario".into(), s(&scene.scenario));
     item.insert("record".into(), s(&serde_json::to_string(scene)?));
     Ok(item)
 }

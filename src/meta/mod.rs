@@ -87,12 +87,16 @@ impl BagRecord {
     }
 }
 
-/// One person-in-lane scene (the reference's `Rosbag-Scene-Metadata` item plus our additions).
+/// One scene (the reference's `Rosbag-Scene-Metadata` item plus our additions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SceneRecord {
     pub bag_file: String,
-    /// `<bag_file>_PersonInLane_<start_time in seconds>`.
+    /// `<bag_file>_<scenario>_<start_time in seconds>` (`..._PersonInLane_...` as the reference).
     pub scene_id: String,
+    /// The `detect.scenarios` rule that found it (records written before scenarios existed are
+    /// person-in-lane scenes).
+    #[serde(default = "person_in_lane")]
+    pub scenario: String,
     pub bag_file_prefix: String,
     pub bag_file_bucket: Option<String>,
     /// Epoch seconds of the first tick of the scene.
@@ -109,6 +113,10 @@ pub struct SceneRecord {
     pub open_at_end: bool,
     pub ego_speed_min: Option<f64>,
     pub ego_speed_max: Option<f64>,
+}
+
+fn person_in_lane() -> String {
+    "PersonInLane".to_string()
 }
 
 /// One batch of bags run through sync and detect.

@@ -61,6 +61,7 @@ fn scene(bag: &str, start: f64) -> SceneRecord {
     SceneRecord {
         bag_file: bag.into(),
         scene_id: format!("{bag}_PersonInLane_{start}"),
+        scenario: "PersonInLane".into(),
         bag_file_prefix: format!("drives/{bag}.bag"),
         bag_file_bucket: None,
         start_time: start,
@@ -260,4 +261,5 @@ fn items_keep_the_reference_attributes() {
     assert_eq!(scene_item["num_people_in_scene_start"], A::N("1".into()));
     assert_eq!(scene_item["topics_analyzed"], A::S("detections,lanes".into()));
     assert!(scene_item.contains_key("end_time"));
+    assert_eq!(scene_item["scenario"], A::S("PersonInLane".into()));
 }

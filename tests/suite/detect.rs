@@ -89,3 +89,61 @@ fn scenes_survive_missed_detections_and_lane_dropouts_under_the_default_configur
     assert!(q["precision"].as_f64().unwrap() < 0.5, "{q}");
     assert!(q["found"].as_u64().unwrap() > 2 * q["truth"].as_u64().unwrap(), "{q}");
 }
+
+#[test]
+fn every_scenario_rule_finds_the_generated_events_of_a_30_minute_drive() {
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("drive30.bag");
+    let out = run_ok(&["generate", bag.to_str().unwrap(), "--duration-s", "1800", "--seed", "5"]);
+    println!("{out}");
+    let lake = dir.path().join("lake");
+    let l = lake.to_str().unwrap();
+    run_ok(&["ingest", "-q", "--lake", l, bag.to_str().unwrap()]);
+    run_ok(&["sync", "-q", "--lake", l]);
+    let reports: serde_json::Value = serde_json::from_str(&run_ok(&["detect", "--report", "--json", "--lake", l])).unwrap();
+    let quality = &reports[0]["quality"];
+    println!("{quality}");
+    assert!(quality["ego_footprint"]["precision"].as_f64().unwrap() >= 0.95, "{quality}");
+    assert!(quality["ego_footprint"]["recall"].as_f64().unwrap() >= 0.95, "{quality}");
+    for name in ["HardBraking", "Stopped", "HighYawRate"] {
+        let q = &quality["scenarios"][name];
+        assert!(q["truth"].as_u64().unwrap() >= 10, "{name}: {q}");
+        assert!(q["precision"].as_f64().unwrap() >= 0.95, "{name}: {q}");
+        assert!(q["recall"].as_f64().unwrap() >= 0.95, "{name}: {q}");
+    }
+    // Every rule's scenes are in the scenes table under their scenario, with ids naming it.
+    let per_scenario = run_ok(&["query", "--lake", l, "--format", "csv", "SELECT scenario, count(*) AS n, sum(CASE WHEN scene_id LIKE '%\\_' || scenario || '\\_%' ESCAPE '\\' THEN 1 ELSE 0 END) AS named FROM scenes GROUP BY scenario ORDER BY scenario"]);
+    let rows: Vec<&str> = per_scenario.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "{per_scenario}");
+    for row in rows {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields[1], fields[2], "{row}");
+        let name = fields[0];
+        let expected = if name == "PersonInLane" { &quality["ego_footprint"]["found"] } else { &quality["scenarios"][name]["found"] };
+        assert_eq!(fields[1], expected.to_string(), "{row}");
+    }
+    // And in the metadata store.
+    let store = scenes::meta::sqlite::SqliteStore::open(&lake.join("_scenes/metadata.sqlite")).unwrap();
+    let stored = scenes::meta::MetaStore::list_scenes(&store).unwrap();
+    assert!(stored.iter().any(|s| s.scenario == "HardBraking" && s.scene_id.contains("_HardBraking_")));
+}
+
+#[test]
+fn a_rule_that_does_not_plan_stops_detect_before_any_table_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let l = lake.to_str().unwrap();
+    run_ok(&["ingest", "-q", "--lake", l, manifest_dir().join("sample-bags/drive_c.bag").to_str().unwrap()]);
+    run_ok(&["batch", "-q", "--all", "--lake", l]);
+    let log = lake.join("scenes/_delta_log");
+    let versions = || std::fs::read_dir(&log).unwrap().count();
+    let before = versions();
+    for (rule, says) in [("nosuch_topic['x'] > 1", "nosuch_topic"), ("speed >>> 3 (", "ParserError")] {
+        let config = dir.path().join("bad.json");
+        std::fs::write(&config, serde_json::json!({"detect": {"scenarios": [{"name": "PersonInLane", "when": "num_people_in_lane > 0"}, {"name": "Broken", "when": rule}]}}).to_string()).unwrap();
+        let err = run_exit(&["--config", config.to_str().unwrap(), "detect", "--lake", l], 1);
+        assert!(err.contains("detect.scenarios 'Broken'") && err.contains(says), "{err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    assert_eq!(versions(), before, "no commit to the scenes table");
+}
