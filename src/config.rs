@@ -46,6 +46,7 @@ pub struct Config {
     pub sync: SyncConfig,
     pub detect: DetectConfig,
     pub batch: BatchConfig,
+    pub clip: crate::clip::ClipConfig,
 }
 
 /// Settings of `scenes batch`.
@@ -83,6 +84,7 @@ impl Default for Config {
             sync: SyncConfig::default(),
             detect: DetectConfig::default(),
             batch: BatchConfig::default(),
+            clip: crate::clip::ClipConfig::default(),
         }
     }
 }

@@ -16,8 +16,8 @@
 //! 7. [`config`] (settings, handing each part its own options) and [`cli`] (one file per
 //!    command) on top.
 //!
-//! Beside the pipeline: [`info`], [`split`] and [`generate`] (bag tools: summaries, splitting,
-//! synthetic drives with ground truth), [`failpoint`] (test pauses) and [`fuzz_entry`] (what the
+//! Beside the pipeline: [`info`], [`split`], [`clip`] and [`generate`] (bag tools: summaries,
+//! splitting, scene clips, synthetic drives with ground truth), [`failpoint`] (test pauses) and [`fuzz_entry`] (what the
 //! fuzz targets in `fuzz/` call).
 //!
 //! Everything but `source`, `bag`, `decode`, `lake::layout`, `info`, `split`, `generate` and
@@ -30,6 +30,8 @@ pub mod batch;
 pub mod catalog;
 #[cfg(feature = "lake")]
 pub mod cli;
+#[cfg(feature = "lake")]
+pub mod clip;
 #[cfg(feature = "lake")]
 pub mod config;
 pub mod decode;

@@ -86,19 +86,7 @@ pub fn split_bag(input: &Path, opts: &SplitOptions) -> Result<Vec<SplitPart>> {
     let specs: std::collections::HashMap<u32, ConnectionSpec> = bag
         .connections
         .iter()
-        .map(|c| {
-            (
-                c.id,
-                ConnectionSpec {
-                    topic: c.topic.clone(),
-                    msg_type: c.msg_type.clone(),
-                    md5sum: c.md5sum.clone(),
-                    definition: c.definition.clone(),
-                    callerid: c.callerid.clone(),
-                    latching: c.latching,
-                },
-            )
-        })
+        .map(|c| (c.id, ConnectionSpec::from(c)))
         .collect();
     let mut parts = Vec::new();
     let mut current: Option<Output> = None;

@@ -25,6 +25,19 @@ pub struct ConnectionSpec {
     pub latching: bool,
 }
 
+impl From<&super::Connection> for ConnectionSpec {
+    fn from(c: &super::Connection) -> Self {
+        ConnectionSpec {
+            topic: c.topic.clone(),
+            msg_type: c.msg_type.clone(),
+            md5sum: c.md5sum.clone(),
+            definition: c.definition.clone(),
+            callerid: c.callerid.clone(),
+            latching: c.latching,
+        }
+    }
+}
+
 struct OpenChunk {
     records: Vec<u8>,
     start_time: u64,

@@ -5,6 +5,7 @@
 
 mod batch;
 mod catalog;
+mod clip;
 mod detect;
 mod generate;
 mod info;
@@ -118,6 +119,16 @@ pub enum Command {
     /// Outputs are `<name>_0000.bag`, `<name>_0001.bag`, ... (beside the input or in --out-dir),
     /// each with its own connections, chunks and index; messages keep their order and bytes.
     Split(split::SplitArgs),
+    /// Cut scenes out of their bags as bag or MCAP clips a viewer opens complete.
+    ///
+    /// `scenes clip <scene_id>...` writes `<scene_id>.bag` (or `.mcap`) per scene into --out: every
+    /// message of the source bag from the scene's start minus --pad-s to its end plus --pad-s,
+    /// bytes unchanged, plus the last earlier message of each latched or static topic
+    /// (clip.latched_topics: /tf_static, camera_info, maps). Sources on S3 are read by ranges,
+    /// only the chunks the window needs. `--bag B --from T --to T` clips any window. With
+    /// --out s3://bucket/prefix/ and --presign each clip gets a time-limited HTTPS URL, and
+    /// detect.replay_url turns it into a viewer link.
+    Clip(clip::ClipArgs),
     /// Write a synthetic drive (GPS, IMU, speed, detections, lanes, optional images) and its
     /// person-in-lane ground truth (`<bag>.ground_truth.json` beside it).
     Generate(generate::GenerateArgs),
@@ -247,6 +258,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Batch(args) => batch::run(&ctx, &args),
         Command::Query(args) => query::run(&ctx, &args),
         Command::Split(args) => split::run(&ctx, &args),
+        Command::Clip(args) => clip::run(&ctx, &args),
         Command::Generate(args) => generate::run(&ctx, &args),
         Command::InitStore => init_store::run(&ctx),
         Command::Vacuum(args) => vacuum::run(&ctx, &args),
@@ -335,7 +347,7 @@ mod tests {
     #[test]
     fn help_lists_every_command() {
         let help = <Cli as clap::CommandFactory>::command().render_long_help().to_string();
-        for command in ["info", "ingest", "sync", "detect", "batch", "query", "split", "generate", "init-store", "vacuum", "optimize", "catalog"] {
+        for command in ["info", "ingest", "sync", "detect", "batch", "query", "split", "clip", "generate", "init-store", "vacuum", "optimize", "catalog"] {
             assert!(help.contains(command), "{command} missing from --help");
         }
     }

@@ -97,6 +97,9 @@ pub struct DetectConfig {
     pub speed_field: String,
     /// The scenarios whose scenes go to the `scenes` table (column `scenario`).
     pub scenarios: Vec<Scenario>,
+    /// A viewer link per clip (`scenes clip`): a template with `{url}` (the clip's URL,
+    /// percent-encoded), `{start_iso}` and `{end_iso}`; `None` = no link.
+    pub replay_url: Option<String>,
 }
 
 impl DetectConfig {
@@ -144,6 +147,7 @@ impl Default for DetectConfig {
             speed_table: "vehicle_twist".into(),
             speed_field: "twist.linear.x".into(),
             scenarios: default_scenarios(),
+            replay_url: None,
         }
     }
 }

@@ -289,3 +289,55 @@ impl RangeReader for S3Bag {
         Box::new(std::iter::from_fn(move || receiver.blocking_recv()))
     }
 }
+
+/// A time-limited HTTPS URL that GETs the object `uri` (`s3://bucket/key`) without credentials,
+/// signed with the standard AWS credential chain (environment, profile, SSO, task role).
+pub fn presign_get(uri: &str, expires: std::time::Duration, settings: &S3Config, handle: &tokio::runtime::Handle) -> Result<String> {
+    use aws_credential_types::provider::ProvideCredentials;
+    use object_store::signer::Signer;
+    let (bucket, key) = split_s3_uri(uri)?;
+    let failed = |reason: String| S3Error::Connect { bucket: bucket.clone(), reason: format!("cannot sign a URL for {uri}: {reason}") };
+    let region = region(settings, handle).unwrap_or_else(|| "us-east-1".to_string());
+    let endpoint = endpoint(settings);
+    let signed = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                handle.block_on(async {
+                    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+                    let provider = sdk.credentials_provider().ok_or_else(|| "no AWS credentials found".to_string())?;
+                    let credentials = provider.provide_credentials().await.map_err(|e| e.to_string())?;
+                    let mut builder = object_store::aws::AmazonS3Builder::new()
+                        .with_bucket_name(&bucket)
+                        .with_region(&region)
+                        .with_access_key_id(credentials.access_key_id())
+                        .with_secret_access_key(credentials.secret_access_key());
+                    if let Some(token) = credentials.session_token() {
+                        builder = builder.with_token(token);
+                    }
+                    if let Some(endpoint) = &endpoint {
+                        builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://")).with_virtual_hosted_style_request(false);
+                    }
+                    let store = builder.build().map_err(|e| first_line(&e))?;
+                    let url = store.signed_url(http::Method::GET, &ObjectPath::from(key.as_str()), expires).await.map_err(|e| first_line(&e))?;
+                    Ok::<String, String>(url.to_string())
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the signing thread stopped".to_string()))
+    });
+    Ok(signed.map_err(failed)?)
+}
+
+/// Puts `bytes` as the object `uri` (`s3://bucket/key`).
+pub fn put(uri: &str, bytes: Vec<u8>, settings: &S3Config, handle: &tokio::runtime::Handle) -> Result<()> {
+    let (bucket, key) = split_s3_uri(uri)?;
+    let remote = connect(&bucket, settings, handle)?;
+    let path = ObjectPath::from(key.as_str());
+    let put = std::thread::scope(|scope| {
+        scope
+            .spawn(|| handle.block_on(remote.store.put(&path, bytes.into())).map(|_| ()).map_err(|e| first_line(&e)))
+            .join()
+            .unwrap_or_else(|_| Err("the upload thread stopped".to_string()))
+    });
+    put.map_err(|reason| S3Error::Request { uri: uri.to_string(), reason })
+}
