@@ -2,6 +2,7 @@
 $SCENES_TEST_S3_ENDPOINT: create buckets, upload files, list keys.
 
 usage: s3_tool.py mb BUCKET...
+       s3_tool.py get-url HTTPS_URL LOCAL_FILE   (a presigned URL, fetched without credentials)
        s3_tool.py put LOCAL_FILE s3://bucket/key
        s3_tool.py ls s3://bucket/prefix        (prints key, size and ETag per line)
 """
@@ -24,6 +25,21 @@ def split(uri):
 def main():
     command, args = sys.argv[1], sys.argv[2:]
     s3 = client()
+    if command == "get-url":
+        import time
+        import urllib.request
+        url, out = args
+        for attempt in range(5):
+            try:
+                with urllib.request.urlopen(url) as answer, open(out, "wb") as f:
+                    f.write(answer.read())
+                return
+            except urllib.error.HTTPError as e:
+                # The fault proxy answers some requests with 500/503: retry, as a client would.
+                if e.code < 500 or attempt == 4:
+                    raise SystemExit(f"GET {url}: {e.code} {e.read()[:200]!r}")
+                time.sleep(0.2)
+        return
     if command == "mb":
         for bucket in args:
             s3.create_bucket(Bucket=bucket)

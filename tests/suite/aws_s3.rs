@@ -632,3 +632,54 @@ fn one_key_in_two_buckets_gives_two_bags_with_their_own_records() {
     let again: serde_json::Value = serde_json::from_str(&run_ok(&["--config", cfg, "--json", "ingest", "--lake", &lake, &a, &b])).unwrap();
     assert_eq!(again["skipped"].as_array().map(Vec::len), Some(2), "{again}");
 }
+
+#[test]
+fn a_clip_of_a_bag_on_s3_reads_only_its_windows_chunks_and_is_written_to_s3_with_a_presigned_url() {
+    let Some(ep) = endpoints() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A 60 s drive with 100 KB camera frames: ~60 MB in many chunks.
+    let bag = dir.path().join("camera_drive.bag");
+    run_ok(&["generate", bag.to_str().unwrap(), "--duration-s", "60", "--image-bytes", "100000", "--compression", "none", "--start-unix-s", "1700000000"]);
+    let size = std::fs::metadata(&bag).unwrap().len();
+    let bucket = format!("clips-{}", unique_id());
+    s3_tool(&["mb", &bucket]);
+    let uri = format!("s3://{bucket}/drives/camera_drive.bag");
+    s3_tool(&["put", bag.to_str().unwrap(), &uri]);
+
+    let stats = dir.path().join("s3-proxy.json");
+    let (mut proxy, proxy_url) = start_proxy(&ep.s3, &stats, true);
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({"s3": {"endpoint_url": proxy_url}, "detect": {"replay_url": "https://viewer.example/?ds.url={url}&time={start_iso}"}}).to_string(),
+    )
+    .unwrap();
+    let lake = dir.path().join("lake");
+    let args = [
+        "--config", config.to_str().unwrap(), "--json", "clip", "--lake", lake.to_str().unwrap(), "--bag", &uri,
+        "--from", "1700000020", "--to", "1700000022", "--out", &format!("s3://{bucket}/clips/"), "--presign",
+    ];
+    let out = scenes(&args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let clip: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let clip = &clip[0];
+    let url = clip["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with(&proxy_url) && url.contains("X-Amz-Signature="), "{clip}");
+    let downloaded = dir.path().join("downloaded.bag");
+    s3_tool(&["get-url", &url, downloaded.to_str().unwrap()]);
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let s3: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    eprintln!("bag {size} bytes; clip {clip}; S3 proxy: {s3}");
+
+    assert_eq!(clip["location"], format!("s3://{bucket}/clips/camera_drive_1700000020000_1700000022000.bag"));
+    assert!(clip["replay_url"].as_str().unwrap().starts_with("https://viewer.example/?ds.url=http%3A%2F%2F127.0.0.1"), "{clip}");
+    assert!(clip["replay_url"].as_str().unwrap().ends_with("&time=2023-11-14T22:13:40.000Z"), "{clip}");
+    // Only the window's chunks were fetched: a small share of the bag.
+    let read = s3["get_bytes"].as_u64().unwrap();
+    assert!(read < size / 5, "read {read} of {size} bytes: {s3}");
+    assert!(clip["chunks_read"].as_u64().unwrap() * 5 < clip["chunks_total"].as_u64().unwrap(), "{clip}");
+    // The clip fetched by its URL holds the source's window, checked by rosbags.
+    let checked = crate::clip::check_clip(&bag, &downloaded, 1_700_000_020_000_000_000, 1_700_000_022_000_000_000);
+    assert!(checked["messages"].as_u64().unwrap() > 100, "{checked}");
+}

@@ -10,6 +10,7 @@ mod aws_dynamodb;
 mod aws_s3;
 mod batch;
 mod catalog;
+mod clip;
 mod crash_safety;
 mod deploy;
 mod detect;
