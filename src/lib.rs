@@ -12,7 +12,8 @@
 //! 5. stages: [`ingest`] (bag → one table per topic), [`sync`] (every topic on one timeline),
 //!    [`detect`] (lane assignment and scenes); [`batch`] runs sync and detect over claimed
 //!    batches of bags;
-//! 6. [`query`]: SQL over the lake (DataFusion); [`catalog`]: Athena DDL;
+//! 6. [`query`]: SQL over the lake (DataFusion); [`catalog`]: Athena DDL and Glue;
+//!    [`report`]: the HTML page of the scenes;
 //! 7. [`config`] (settings, handing each part its own options) and [`cli`] (one file per
 //!    command) on top.
 //!
@@ -50,6 +51,8 @@ pub mod lake;
 pub mod meta;
 #[cfg(feature = "lake")]
 pub mod query;
+#[cfg(feature = "lake")]
+pub mod report;
 pub mod source;
 pub mod split;
 #[cfg(feature = "lake")]

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import rosbags, pyarrow, deltalake, mcap_ros2, cfnlint, moto, boto3, pyspark, duckdb, sqlglot" 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import rosbags, pyarrow, deltalake, mcap_ros2, cfnlint, moto, boto3, pyspark, duckdb, sqlglot, PIL" 2>/dev/null; then
     echo "== installing Python test tools into $VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/py/requirements.txt
@@ -19,6 +19,12 @@ if [ ! -d ../shared/bags ]; then
         exit 1
     fi
     echo "note: ../shared/bags not found; tests on real-world bags will say SKIPPED and the rest runs"
+fi
+
+# A real headless browser for the report test (Debian's chromium), when we may install it.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing chromium (apt-get)"
+    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || true
 fi
 
 echo "== cfn-lint deploy/*.yaml"

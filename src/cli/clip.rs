@@ -103,7 +103,7 @@ pub fn run(ctx: &Context, args: &ClipArgs) -> Result<Outcome> {
 }
 
 /// The clip of each scene id: its bag's source and its window, padded.
-fn scene_targets(store: &dyn MetaStore, bags: &[BagRecord], ids: &[String], pad_ns: u64) -> Result<Vec<std::result::Result<ClipTarget, String>>> {
+pub(super) fn scene_targets(store: &dyn MetaStore, bags: &[BagRecord], ids: &[String], pad_ns: u64) -> Result<Vec<std::result::Result<ClipTarget, String>>> {
     let scenes = store.list_scenes()?;
     Ok(ids
         .iter()

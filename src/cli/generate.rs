@@ -50,6 +50,11 @@ pub struct GenerateArgs {
     /// every 45-90 s, listed by scenario under `events` in the ground truth
     #[arg(long)]
     pub no_maneuvers: bool,
+
+    /// Add a CompressedImage topic at 10 Hz whose frames are real JPEGs of the road, lane lines
+    /// and detected objects (for reports and viewers; --image-bytes gives noise of a set size)
+    #[arg(long)]
+    pub camera_jpeg: bool,
 }
 
 fn fraction(text: &str) -> std::result::Result<f64, String> {
@@ -70,6 +75,7 @@ pub fn run(ctx: &Context, args: &GenerateArgs) -> Result<Outcome> {
         missed_detections: args.missed_detections,
         lane_dropouts: args.lane_dropouts,
         maneuvers: !args.no_maneuvers,
+        camera_jpeg: args.camera_jpeg,
     };
     let truth = crate::generate::generate_drive(&args.out, &spec)?;
     let gt_path = ground_truth_path(&args.out);

@@ -13,6 +13,7 @@ mod ingest;
 mod init_store;
 mod output;
 mod query;
+mod report;
 mod split;
 mod sync;
 mod optimize;
@@ -129,6 +130,14 @@ pub enum Command {
     /// --out s3://bucket/prefix/ and --presign each clip gets a time-limited HTTPS URL, and
     /// detect.replay_url turns it into a viewer link.
     Clip(clip::ClipArgs),
+    /// Write one static HTML page of the scenes, with pictures.
+    ///
+    /// `<out>/index.html` (no scripts, fonts or network: it opens offline and on S3 static
+    /// hosting): per bag a timeline of ego speed and people in lane with the scenes marked; per
+    /// scene the camera frame at its start (the JPEG as recorded) with the detected boxes and
+    /// lane lines drawn over it, its numbers, and its clip (with --clips, or when
+    /// <out>/clips/<scene_id>.bag exists) and replay link (detect.replay_url).
+    Report(report::ReportArgs),
     /// Write a synthetic drive (GPS, IMU, speed, detections, lanes, optional images) and its
     /// person-in-lane ground truth (`<bag>.ground_truth.json` beside it).
     Generate(generate::GenerateArgs),
@@ -259,6 +268,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Query(args) => query::run(&ctx, &args),
         Command::Split(args) => split::run(&ctx, &args),
         Command::Clip(args) => clip::run(&ctx, &args),
+        Command::Report(args) => report::run(&ctx, &args),
         Command::Generate(args) => generate::run(&ctx, &args),
         Command::InitStore => init_store::run(&ctx),
         Command::Vacuum(args) => vacuum::run(&ctx, &args),
@@ -347,7 +357,7 @@ mod tests {
     #[test]
     fn help_lists_every_command() {
         let help = <Cli as clap::CommandFactory>::command().render_long_help().to_string();
-        for command in ["info", "ingest", "sync", "detect", "batch", "query", "split", "clip", "generate", "init-store", "vacuum", "optimize", "catalog"] {
+        for command in ["info", "ingest", "sync", "detect", "batch", "query", "split", "clip", "report", "generate", "init-store", "vacuum", "optimize", "catalog"] {
             assert!(help.contains(command), "{command} missing from --help");
         }
     }

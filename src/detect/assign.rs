@@ -51,6 +51,43 @@ pub struct ObjectLane {
     pub in_lane_reference: bool,
 }
 
+/// The lane lines of a lanes column (the synced struct of the lanes topic), as image points.
+pub struct LaneLines {
+    lines: ListArray,
+    points: ListArray,
+    px: Float64Array,
+    py: Float64Array,
+}
+
+impl LaneLines {
+    /// The lines of `lanes` (a synced lanes column) under the configured field paths.
+    pub fn new(lanes: &StructArray, cfg: &DetectConfig) -> Result<LaneLines> {
+        let lines_col = field_at(lanes, &cfg.lanes_field)?;
+        let lines = as_list(&lines_col, &cfg.lanes_field)?.clone();
+        let points_col = field_at(lines.values().as_struct(), &cfg.points_field)?;
+        let points = as_list(&points_col, &cfg.points_field)?.clone();
+        let px = as_f64(&field_at(points.values().as_struct(), &cfg.point_x_field)?, &cfg.point_x_field)?;
+        let py = as_f64(&field_at(points.values().as_struct(), &cfg.point_y_field)?, &cfg.point_y_field)?;
+        Ok(LaneLines { lines, points, px, py })
+    }
+
+    /// The lines of row `row`, left to right as recorded (none when the row is null).
+    pub fn at(&self, row: usize) -> Vec<Vec<Point>> {
+        if self.lines.is_null(row) {
+            return Vec::new();
+        }
+        (self.lines.value_offsets()[row] as usize..self.lines.value_offsets()[row + 1] as usize)
+            .map(|l| {
+                if self.points.is_null(l) {
+                    return Vec::new();
+                }
+                let (a, b) = (self.points.value_offsets()[l] as usize, self.points.value_offsets()[l + 1] as usize);
+                (a..b).map(|p| Point { x: self.px.value(p), y: self.py.value(p) }).collect()
+            })
+            .collect()
+    }
+}
+
 /// Per tick: the objects of the detection message with their lane verdicts, or `None` when the
 /// detections or the lanes are missing at that tick.
 pub fn assign(batch: &RecordBatch, cfg: &DetectConfig) -> Result<Vec<Option<Vec<ObjectLane>>>> {
@@ -68,12 +105,8 @@ pub fn assign(batch: &RecordBatch, cfg: &DetectConfig) -> Result<Vec<Option<Vec<
     let cy = as_f64(&field_at(obj, &cfg.center_y_field)?, &cfg.center_y_field)?;
     let w = as_f64(&field_at(obj, &cfg.width_field)?, &cfg.width_field)?;
     let h = as_f64(&field_at(obj, &cfg.height_field)?, &cfg.height_field)?;
-    let lines_col = field_at(lanes, &cfg.lanes_field)?;
-    let lines = as_list(&lines_col, &cfg.lanes_field)?;
-    let points_col = field_at(lines.values().as_struct(), &cfg.points_field)?;
-    let points = as_list(&points_col, &cfg.points_field)?;
-    let px = as_f64(&field_at(points.values().as_struct(), &cfg.point_x_field)?, &cfg.point_x_field)?;
-    let py = as_f64(&field_at(points.values().as_struct(), &cfg.point_y_field)?, &cfg.point_y_field)?;
+    let lane_lines = LaneLines::new(lanes, cfg)?;
+    let lines = &lane_lines.lines;
     let ego_x = cfg.ego_x_px.unwrap_or(cfg.image_width_px / 2.0);
     let roles = match &cfg.lane_role_field {
         Some(path) => {
@@ -89,15 +122,7 @@ pub fn assign(batch: &RecordBatch, cfg: &DetectConfig) -> Result<Vec<Option<Vec<
             out.push(None);
             continue;
         }
-        let tick_lines: Vec<Vec<Point>> = (lines.value_offsets()[row] as usize..lines.value_offsets()[row + 1] as usize)
-            .map(|l| {
-                if points.is_null(l) {
-                    return Vec::new();
-                }
-                let (a, b) = (points.value_offsets()[l] as usize, points.value_offsets()[l + 1] as usize);
-                (a..b).map(|p| Point { x: px.value(p), y: py.value(p) }).collect()
-            })
-            .collect();
+        let tick_lines = lane_lines.at(row);
         let mut tick_objects = Vec::new();
         for o in objects.value_offsets()[row] as usize..objects.value_offsets()[row + 1] as usize {
             let bbox = BBox {

@@ -21,12 +21,13 @@ pub struct Frame {
     pub speeds: Option<Vec<Option<f64>>>,
 }
 
-fn quote_ident(name: &str) -> String {
+/// `name` as a quoted SQL identifier.
+pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// `"table"['a']['b']` for the dotted path `a.b` inside the synced column `table`.
-fn sql_path(table: &str, path: &str) -> String {
+pub fn sql_path(table: &str, path: &str) -> String {
     let mut expr = quote_ident(table);
     for part in path.split('.') {
         expr.push_str(&format!("['{}']", part.replace('\'', "''")));

@@ -19,10 +19,10 @@ pub mod udf;
 use arrow::array::RecordBatch;
 use serde::Serialize;
 
-pub use assign::{assign, count_people, ObjectLane, TickCounts};
+pub use assign::{assign, count_people, LaneLines, ObjectLane, TickCounts};
 pub use config::{default_scenarios, DetectConfig, Rule, Scenario, PERSON_IN_LANE};
 pub use scenarios::check as check_scenarios;
-pub use frame::{detect_frame, Frame};
+pub use frame::{detect_frame, quote_ident, sql_path, Frame};
 pub use quality::{quality, Quality};
 pub use scenes::{scenes_from_counts, Scene};
 

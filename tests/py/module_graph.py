@@ -17,7 +17,7 @@ import sys
 LAYERS = {
     "failpoint": 0, "source": 1, "bag": 2, "decode": 3, "lake": 4, "meta": 4, "error": 5,
     "ingest": 6, "sync": 6, "detect": 6, "info": 6, "split": 6, "clip": 6, "generate": 6, "fuzz_entry": 6,
-    "batch": 7, "query": 8, "catalog": 8, "config": 9, "cli": 10,
+    "batch": 7, "query": 8, "catalog": 8, "report": 8, "config": 9, "cli": 10,
 }
 STAGES = {"ingest", "sync", "detect"}
 PATH = re.compile(r"\b(crate|super)::((?:[A-Za-z_0-9]+::)*)(\{[^;]*?\}(?=\s*;)|[A-Za-z_0-9]+)", re.S)

@@ -26,6 +26,7 @@ mod parquet_writers;
 mod query;
 mod readme_queries;
 mod recovery;
+mod report;
 mod robustness;
 mod rosbag2;
 mod split;

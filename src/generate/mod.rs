@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+mod camera;
+
 use serde::Serialize;
 
 use crate::bag::writer::{BagWriter, ConnectionSpec};
@@ -197,6 +199,9 @@ pub struct DriveSpec {
     pub lane_dropouts: f64,
     /// Stops (hard braking, standing, pulling away) and turns every 45–90 s.
     pub maneuvers: bool,
+    /// Camera frames as real JPEGs of the road, lanes and objects (instead of `image_bytes`
+    /// of noise).
+    pub camera_jpeg: bool,
 }
 
 impl Default for DriveSpec {
@@ -211,6 +216,7 @@ impl Default for DriveSpec {
             missed_detections: 0.0,
             lane_dropouts: 0.0,
             maneuvers: true,
+            camera_jpeg: false,
         }
     }
 }
@@ -471,7 +477,7 @@ pub fn generate_drive(path: &Path, spec: &DriveSpec) -> Result<GroundTruth> {
     let twist = writer.add_connection(self::spec(TWIST_TOPIC, "geometry_msgs/TwistStamped", twist_stamped_def(), "/vehicle_interface")?);
     let det = writer.add_connection(self::spec(DETECTIONS_TOPIC, "perception_msgs/Detection2DArray", detections_def(), "/detector")?);
     let lanes = writer.add_connection(self::spec(LANES_TOPIC, "perception_msgs/LaneArray", lanes_def(), "/lane_detector")?);
-    let image = if spec.image_bytes > 0 {
+    let image = if spec.image_bytes > 0 || spec.camera_jpeg {
         Some(writer.add_connection(self::spec(IMAGE_TOPIC, "sensor_msgs/CompressedImage", compressed_image_def(), "/camera")?))
     } else {
         None
@@ -537,6 +543,7 @@ pub fn generate_drive(path: &Path, spec: &DriveSpec) -> Result<GroundTruth> {
             // without them stay as they were.
             let dropout = spec.lane_dropouts > 0.0 && rng.unit() < spec.lane_dropouts;
             let lines: Vec<usize> = (0..4).filter(|i| !(dropout && *i == 2)).collect();
+            let lines_drawn = lines.clone();
             let mut s = Ser::default();
             s.header(k, frame_t, "camera_front").u32(IMAGE_WIDTH as u32).u32(IMAGE_HEIGHT as u32).u32(lines.len() as u32);
             for i in lines {
@@ -579,9 +586,21 @@ pub fn generate_drive(path: &Path, spec: &DriveSpec) -> Result<GroundTruth> {
             messages += 1;
             if let Some(image) = image {
                 let mut s = Ser::default();
-                let mut data = vec![0u8; spec.image_bytes];
-                data.iter_mut().for_each(|b| *b = rng.next_u64() as u8);
-                data[..2].copy_from_slice(&[0xFF, 0xD8]);
+                let data = if spec.camera_jpeg {
+                    let mut drawn: Vec<camera::Drawn> = persons
+                        .iter()
+                        .zip(&detected)
+                        .filter(|(_, d)| **d)
+                        .map(|((p, _), _)| camera::Drawn { center_x: p.foot_x, center_y: p.foot_y - p.height / 2.0, width: p.height * 0.35, height: p.height, rgb: [40, 52, 120] })
+                        .collect();
+                    drawn.push(camera::Drawn { center_x: VANISH.0, center_y: car_y - 30.0, width: 90.0, height: 60.0, rgb: [150, 30, 30] });
+                    camera::frame_jpeg(&lines_drawn, &drawn).map_err(|reason| crate::bag::BagError::Corrupt { path: path.to_path_buf(), offset: 0, reason })?
+                } else {
+                    let mut data = vec![0u8; spec.image_bytes];
+                    data.iter_mut().for_each(|b| *b = rng.next_u64() as u8);
+                    data[..2].copy_from_slice(&[0xFF, 0xD8]);
+                    data
+                };
                 s.header(k, frame_t, "camera_front").string("jpeg").bytes(&data);
                 writer.write(image, frame_t, &s.0)?;
                 messages += 1;
