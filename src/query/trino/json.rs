@@ -11,27 +11,13 @@ use super::{exec_error, text};
 /// `json_extract_scalar(json, path)`: the scalar (string, number, boolean) at a JSONPath
 /// (`$`, `.key`, `["key"]`, `[index]`), as text; NULL for objects, arrays, null and missing.
 pub(super) fn json_extract_scalar(arrays: &[ArrayRef]) -> Result<ArrayRef> {
-    let (docs, paths) = (text(&arrays[0])?, text(&arrays[1])?);
-    let mut out = Vec::with_capacity(docs.len());
-    for i in 0..docs.len() {
-        if docs.is_null(i) || paths.is_null(i) {
-            out.push(None);
-            continue;
-        }
-        let steps = json_path(paths.value(i))?;
-        let value: Option<serde_json::Value> = serde_json::from_str(docs.value(i)).ok();
-        let found = value.as_ref().and_then(|v| steps.iter().try_fold(v, |v, step| match step {
-            Step::Key(k) => v.get(k.as_str()),
-            Step::Index(n) => v.get(*n),
-        }));
-        out.push(match found {
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-            Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
-            _ => None,
-        });
-    }
-    Ok(Arc::new(StringArray::from(out)))
+    let scalars = values_at(arrays)?.into_iter().map(|found| match found {
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
+        _ => None,
+    });
+    Ok(Arc::new(StringArray::from_iter(scalars)))
 }
 
 enum Step {
