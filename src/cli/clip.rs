@@ -144,7 +144,8 @@ fn seconds_to_ns(s: f64) -> u64 {
 /// Unix seconds or an RFC 3339 time, as ns since the epoch.
 fn parse_time(text: &str) -> std::result::Result<u64, String> {
     if let Ok(seconds) = text.parse::<f64>() {
-        if seconds.is_finite() && seconds >= 0.0 {
+        // Bag times are u64 ns; ROS tools read them as i64 (until the year 2262).
+        if seconds.is_finite() && seconds >= 0.0 && seconds * 1e9 <= i64::MAX as f64 {
             return Ok(seconds_to_ns(seconds));
         }
     }
@@ -152,5 +153,5 @@ fn parse_time(text: &str) -> std::result::Result<u64, String> {
         .ok()
         .and_then(|t| t.timestamp_nanos_opt())
         .and_then(|ns| u64::try_from(ns).ok())
-        .ok_or_else(|| format!("'{text}' is not a time: give Unix seconds (1700000012.5) or RFC 3339 (2023-11-14T22:13:32Z)"))
+        .ok_or_else(|| format!("'{text}' is not a time: give Unix seconds (1700000012.5) or RFC 3339 (2023-11-14T22:13:32Z), before the year 2262"))
 }

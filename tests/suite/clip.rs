@@ -98,3 +98,19 @@ fn latched_and_static_topics_bring_their_last_message_from_before_the_window() {
         assert_eq!(checked["messages"], 20 + 3, "{checked}");
     }
 }
+
+#[test]
+fn an_mcap_recording_is_clipped_as_mcap_and_a_ros1_bag_of_it_is_refused() {
+    let Some(shared) = required_shared_bags() else { return };
+    let source = shared.join("rosbag2_multiple_files_0.mcap");
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, clips) = (dir.path().join("lake"), dir.path().join("clips"));
+    let window = ["--bag", source.to_str().unwrap(), "--from", "1616653333.5", "--to", "1616653334.5"];
+    let base = ["--json", "clip", "--lake", lake.to_str().unwrap(), "--out", clips.to_str().unwrap()];
+    let clip: serde_json::Value = serde_json::from_str(&run_ok(&[&base[..], &window[..]].concat())).unwrap();
+    assert_eq!(clip[0]["format"], "mcap", "the source's format: {clip}");
+    let checked = check_clip(&source, Path::new(clip[0]["location"].as_str().unwrap()), 1_616_653_333_500_000_000, 1_616_653_334_500_000_000);
+    assert!(checked["messages"].as_u64().unwrap() > 100, "{checked}");
+    let err = run_exit(&[&base[..], &["--format", "bag"], &window[..]].concat(), 1);
+    assert!(err.contains("ROS 2 (CDR) messages") && err.contains("--format mcap"), "{err}");
+}
